@@ -1,0 +1,2 @@
+//! duet-codec (work in progress).
+#![no_std]

@@ -1,0 +1,2 @@
+//! duet-rpmsg (work in progress).
+#![no_std]

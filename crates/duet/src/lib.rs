@@ -1,0 +1,2 @@
+//! duet (work in progress).
+#![no_std]
