@@ -2,3 +2,7 @@
 #![no_std]
 
 pub mod platform;
+pub mod transport;
+
+pub use platform::{Instant, OutOfBounds, Platform, SharedMemory};
+pub use transport::{Corruption, Endpoint, Error, Received, Transport};

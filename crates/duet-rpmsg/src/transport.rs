@@ -1,0 +1,130 @@
+//! The interface the RPC layer uses: send and receive whole payloads on the two endpoints.
+
+use crate::platform::{Instant, OutOfBounds, Platform};
+
+/// The two endpoints of the Arduino/MicroPython wire profile.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Endpoint {
+    /// `"raw"`: opaque bytes (Arduino's `RPC.print`/`RPC.write`). Announced first (0x400).
+    Raw = 0,
+    /// `"rpc"`: MessagePack-RPC messages. Announced second (0x401).
+    Rpc = 1,
+}
+
+impl Endpoint {
+    /// Both endpoints, in announcement order.
+    pub const ALL: [Endpoint; 2] = [Endpoint::Raw, Endpoint::Rpc];
+
+    /// The name-service name (`"raw"` or `"rpc"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Endpoint::Raw => "raw",
+            Endpoint::Rpc => "rpc",
+        }
+    }
+}
+
+/// A field in shared memory that held a value the protocol does not allow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The resource table is missing or inconsistent.
+    ResourceTable,
+    /// A ring index moved by more than the ring size.
+    RingIndex,
+    /// A ring entry named a descriptor outside the table.
+    DescriptorIndex,
+    /// A descriptor's buffer address lies outside the buffer pool or is misaligned.
+    DescriptorAddress,
+    /// A descriptor's or used entry's length is larger than a buffer.
+    DescriptorLength,
+    /// A descriptor was returned twice or was never handed out.
+    DescriptorState,
+    /// An RPMsg header's payload length exceeds the buffer.
+    HeaderLength,
+    /// An RPMsg header's addresses match no endpoint.
+    HeaderAddress,
+    /// A name-service record was malformed.
+    NameService,
+}
+
+/// Why a transport operation failed. Every variant leaves the transport usable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The handshake has not bound this endpoint yet.
+    NotReady,
+    /// Backpressure: not enough free buffers for this message right now. Nothing was sent.
+    NoBuffer,
+    /// The deadline passed before the operation could complete. Nothing was sent.
+    Timeout,
+    /// The message is longer than the configured maximum. Nothing was sent.
+    MessageTooLarge {
+        /// Length of the refused message.
+        len: usize,
+        /// The configured maximum message length.
+        max: usize,
+    },
+    /// The receive buffer is too small for the next payload; it stays queued.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+    /// The peer wrote an invalid value; the offending entry was skipped.
+    Corrupt(Corruption),
+    /// An access outside the shared region was refused (a bug or a corrupt value).
+    Memory(OutOfBounds),
+    /// The peer re-initialised the shared memory (reset); endpoints must be bound again.
+    PeerReset,
+}
+
+impl From<OutOfBounds> for Error {
+    fn from(e: OutOfBounds) -> Self {
+        Error::Memory(e)
+    }
+}
+
+/// One received payload: which endpoint and how many bytes were copied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Received {
+    /// The endpoint it arrived on.
+    pub endpoint: Endpoint,
+    /// Payload length in bytes (at most one buffer's payload, 496 in the default profile).
+    pub len: usize,
+}
+
+/// A bound RPMsg transport (host or remote role), as seen by the layer above.
+///
+/// Messages longer than one buffer's payload are sent as consecutive buffers on the same
+/// endpoint, and only if the configuration allows it; the receiver gets them buffer by buffer
+/// (the layer above reassembles, as MicroPython's `streaming=True` does).
+pub trait Transport {
+    /// The platform underneath.
+    type Platform: Platform;
+
+    /// The platform (clock, wait, shared memory).
+    fn platform(&self) -> &Self::Platform;
+
+    /// Makes progress without blocking: handshake steps, name service, buffer reclaim.
+    fn poll(&mut self) -> Result<(), Error>;
+
+    /// Whether `endpoint` is bound on both sides and can carry traffic.
+    fn is_ready(&self, endpoint: Endpoint) -> bool;
+
+    /// The largest message `try_send` accepts (496 unless multi-buffer messages are configured).
+    fn max_message_len(&self) -> usize;
+
+    /// The payload capacity of one buffer (496 in the default profile).
+    fn payload_per_buffer(&self) -> usize;
+
+    /// Sends `data` now, or fails with nothing sent (`NoBuffer` if the buffers it needs are
+    /// not all free, `MessageTooLarge`, `NotReady`). Rings the peer's doorbell on success.
+    fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error>;
+
+    /// Like `try_send`, but waits for free buffers until `deadline` (`Timeout`, nothing sent).
+    fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error>;
+
+    /// Copies the next received payload into `buf` (the only copy) and returns its buffer to
+    /// the peer. `Ok(None)` when nothing is pending.
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error>;
+}
