@@ -1,1 +1,118 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's build, check, size and benchmark orchestration.
+//!
+//! Commands:
+//! - `ci`    everything CI checks: the target is installed, fmt, clippy -D warnings (host
+//!   workspace and firmware), all tests, the no_std crates built for thumbv7em-none-eabihf,
+//!   and the size report with its budgets.
+//! - `size [--no-check]`  .text/.rodata of each duet code path on thumbv7em-none-eabihf
+//!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a budget
+//!   is exceeded unless `--no-check`.
+//! - `bench` runs the benchmarks and prints their ratios.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod size;
+
+/// The bare-metal target of both cores.
+pub const TARGET: &str = "thumbv7em-none-eabihf";
+/// The crates that must build without std for [`TARGET`].
+const NO_STD_CRATES: &[&str] = &["duet-codec", "duet-rpmsg", "duet"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("size") => size::run(!args.iter().any(|a| a == "--no-check")),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root (the parent of this crate's directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+/// Runs `cargo` with `args` in `dir`, failing with a message naming the step.
+pub fn cargo(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("==> cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Installs the bare-metal target if the pinned toolchain lacks it (rustup normally does this
+/// from rust-toolchain.toml; this covers older rustup versions).
+fn ensure_target() -> Result<(), String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(root())
+        .output();
+    match out {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(_) => {
+            eprintln!("==> rustup target add {TARGET}");
+            let ok = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .current_dir(root())
+                .status()
+                .map_err(|e| format!("cannot run rustup: {e}"))?
+                .success();
+            ok.then_some(()).ok_or_else(|| format!("rustup target add {TARGET} failed"))
+        }
+        // No rustup: trust that the toolchain has the target; the build below says if not.
+        Err(_) => Ok(()),
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let root = root();
+    let fw = root.join("firmware");
+    ensure_target()?;
+    cargo(&root, &["fmt", "--all", "--check"])?;
+    cargo(&fw, &["fmt", "--all", "--check"])?;
+    cargo(&root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let mut no_std = vec!["clippy", "--target", TARGET];
+    for c in NO_STD_CRATES {
+        no_std.extend(["-p", c]);
+    }
+    no_std.extend(["--", "-D", "warnings"]);
+    cargo(&root, &no_std)?;
+    cargo(&fw, &["clippy", "--release", "--", "-D", "warnings"])?;
+    cargo(&root, &["test", "--workspace"])?;
+    let mut build = vec!["build", "--release", "--target", TARGET];
+    for c in NO_STD_CRATES {
+        build.extend(["-p", c]);
+    }
+    cargo(&root, &build)?;
+    size::run(true)?;
+    eprintln!("==> ci: all checks passed");
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    let root = root();
+    cargo(&root, &["bench", "--workspace", "--bench", "*"])
+}

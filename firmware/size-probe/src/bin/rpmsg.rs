@@ -1,0 +1,115 @@
+//! The transport with both roles linked: host init, remote handshake, send and receive on SRAM4
+//! through volatile accesses, as the chip platform does.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use duet_rpmsg::{Config, Endpoint, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport};
+use size_probe::{opaque_u8, sink};
+
+/// SRAM4 as seen by the firmware.
+struct Sram4;
+
+const BASE: usize = 0x3800_0000;
+const SIZE: usize = 0x1_0000;
+
+fn check(offset: usize, len: usize, align: usize) -> Result<usize, OutOfBounds> {
+    match offset.checked_add(len) {
+        Some(end) if end <= SIZE && offset % align == 0 => Ok(BASE + offset),
+        _ => Err(OutOfBounds { offset, len }),
+    }
+}
+
+impl SharedMemory for Sram4 {
+    fn size(&self) -> usize {
+        SIZE
+    }
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let a = check(offset, buf.len(), 1)?;
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: `check` keeps the access inside SRAM4, which is always mapped.
+            *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
+        }
+        Ok(())
+    }
+    fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+        let a = check(offset, data.len(), 1)?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: `check` keeps the access inside SRAM4, which is always mapped.
+            unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
+        }
+        Ok(())
+    }
+    fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
+        let a = check(offset, 2, 2)?;
+        // SAFETY: in bounds and 2-aligned.
+        Ok(unsafe { core::ptr::read_volatile(a as *const u16) })
+    }
+    fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
+        let a = check(offset, 2, 2)?;
+        // SAFETY: in bounds and 2-aligned.
+        unsafe { core::ptr::write_volatile(a as *mut u16, value) };
+        Ok(())
+    }
+    fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
+        let a = check(offset, 4, 4)?;
+        // SAFETY: in bounds and 4-aligned.
+        Ok(unsafe { core::ptr::read_volatile(a as *const u32) })
+    }
+    fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
+        let a = check(offset, 4, 4)?;
+        // SAFETY: in bounds and 4-aligned.
+        unsafe { core::ptr::write_volatile(a as *mut u32, value) };
+        Ok(())
+    }
+    fn fence(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+struct Chip;
+
+impl Platform for Chip {
+    type Memory = Sram4;
+    fn memory(&self) -> &Sram4 {
+        &Sram4
+    }
+    fn notify(&self) {
+        sink(opaque_u8(0));
+    }
+    fn wait(&self, _deadline: Instant) -> bool {
+        true
+    }
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::from(opaque_u8(0)))
+    }
+}
+
+fn exercise<T: Transport>(t: &mut T) {
+    let mut buf = [0u8; 496];
+    let _ = t.poll();
+    if t.is_ready(Endpoint::Rpc) {
+        let n = usize::from(opaque_u8(16));
+        let _ = t.try_send(Endpoint::Rpc, &buf[..n]);
+    }
+    if let Ok(Some(r)) = t.try_recv(&mut buf) {
+        sink(r.len);
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    if opaque_u8(0) == 0 {
+        let Ok(mut host) = Host::new(Chip, Config::arduino()) else {
+            loop {}
+        };
+        loop {
+            exercise(&mut host);
+        }
+    } else {
+        let mut remote = Remote::new(Chip, Config::arduino());
+        loop {
+            exercise(&mut remote);
+        }
+    }
+}
