@@ -1,0 +1,246 @@
+//! The simulated SRAM4: a 64 KiB region shared by the two simulated cores.
+//!
+//! Every access goes through atomics on raw pointers (byte-wise `Relaxed` for bulk copies, one
+//! `AtomicU16`/`AtomicU32` access for single values), so the peer may write the region at any
+//! time without a data race in the Rust sense. No `&`/`&mut` to the bytes is ever created.
+
+use std::fs::File;
+use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use duet_rpmsg::{OutOfBounds, SharedMemory};
+
+/// Firmware address of offset 0 of the region (SRAM4 on the STM32H747).
+pub const SHM_BASE: u32 = 0x3800_0000;
+
+/// Size of the shared region in bytes (64 KiB: firmware addresses `0x3800_0000..0x3801_0000`).
+pub const SHM_SIZE: usize = 0x1_0000;
+
+/// What keeps the mapped bytes alive.
+enum Backing {
+    /// In-process allocation from `Box::into_raw`; `AtomicU64` elements make it 8-byte
+    /// aligned. Freed in `Mapping::drop`.
+    Heap(*mut [AtomicU64]),
+    /// A `MAP_SHARED` mapping of a file (page aligned).
+    File(#[allow(dead_code)] memmap2::MmapRaw),
+}
+
+/// A mapping of `len` bytes at `ptr`, alive as long as this value.
+pub(crate) struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+    backing: Backing,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Backing::Heap(words) = self.backing {
+            // SAFETY: `words` came from `Box::into_raw` in `Mapping::heap` and is freed only
+            // here, once; no access can happen after the last `Arc<Mapping>` is gone.
+            drop(unsafe { Box::from_raw(words) });
+        }
+    }
+}
+
+// SAFETY: `ptr` points into memory owned by `_backing`, which lives as long as the `Mapping`.
+// Every access through the pointer is atomic (see the accessors), so sharing and sending the
+// mapping between threads cannot cause a data race.
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`; `&Mapping` only permits atomic accesses.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// A zeroed, 8-byte aligned in-process mapping of `len` bytes (rounded up to 8).
+    pub(crate) fn heap(len: usize) -> Mapping {
+        let words: Box<[AtomicU64]> = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
+        // A raw allocation (no `Box` kept alive), so that only raw pointers reach the bytes.
+        let words = Box::into_raw(words);
+        Mapping {
+            ptr: words.cast::<u8>(),
+            len,
+            backing: Backing::Heap(words),
+        }
+    }
+
+    /// A shared, writable mapping of the first `len` bytes of `file`.
+    ///
+    /// The caller must have made the file at least `len` bytes long; if another process later
+    /// truncates it, accesses may fault (SIGBUS), as with any shared mapping.
+    pub(crate) fn file(file: &File, len: usize) -> std::io::Result<Mapping> {
+        let raw = memmap2::MmapOptions::new().len(len).map_raw(file)?;
+        let ptr = raw.as_mut_ptr();
+        Ok(Mapping {
+            ptr,
+            len,
+            backing: Backing::File(raw),
+        })
+    }
+
+    /// Length of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Checks `offset..offset + len` and the alignment `align`; returns the address.
+    fn check(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8, OutOfBounds> {
+        let err = OutOfBounds { offset, len };
+        let end = offset.checked_add(len).ok_or(err)?;
+        if end > self.len || !offset.is_multiple_of(align) {
+            return Err(err);
+        }
+        // The base is at least 8-byte aligned, so an aligned offset is an aligned address.
+        // `wrapping_add` stays in bounds here (checked above) and needs no unsafe.
+        Ok(self.ptr.wrapping_add(offset))
+    }
+
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let p = self.check(offset, buf.len(), 1)?;
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: `p + i` is inside the mapping (checked above), which outlives this call;
+            // `AtomicU8` has alignment 1; all accesses to the bytes are atomic.
+            *b = unsafe { AtomicU8::from_ptr(p.add(i)) }.load(Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+        let p = self.check(offset, data.len(), 1)?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as in `read`.
+            unsafe { AtomicU8::from_ptr(p.add(i)) }.store(*b, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The `AtomicU16` at `offset` (2-aligned, in bounds).
+    pub(crate) fn u16_at(&self, offset: usize) -> Result<&AtomicU16, OutOfBounds> {
+        let p = self.check(offset, 2, 2)?;
+        // SAFETY: `p` is in bounds and 2-aligned (checked); the memory lives as long as `self`,
+        // which bounds the returned lifetime; all accesses to it are atomic.
+        Ok(unsafe { AtomicU16::from_ptr(p.cast::<u16>()) })
+    }
+
+    /// The `AtomicU32` at `offset` (4-aligned, in bounds).
+    pub(crate) fn u32_at(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
+        let p = self.check(offset, 4, 4)?;
+        // SAFETY: as in `u16_at`, with 4-byte alignment.
+        Ok(unsafe { AtomicU32::from_ptr(p.cast::<u32>()) })
+    }
+}
+
+/// One core's view of the simulated SRAM4: 64 KiB at firmware address [`SHM_BASE`].
+///
+/// Cheap to clone (a reference-counted handle); clones and the peer's view see the same bytes.
+/// Backed by an in-process allocation ([`SimMemory::new`]) or by a file mapped `MAP_SHARED`
+/// (see [`crate::SimPlatform::open_file`]). Offsets are relative to [`SHM_BASE`]; single `u16`
+/// and `u32` accesses must be naturally aligned, multi-byte values are little-endian.
+#[derive(Clone)]
+pub struct SimMemory {
+    map: Arc<Mapping>,
+}
+
+impl SimMemory {
+    /// A zeroed in-process region, to be shared by cloning.
+    pub fn new() -> SimMemory {
+        SimMemory {
+            map: Arc::new(Mapping::heap(SHM_SIZE)),
+        }
+    }
+
+    /// A view of the first [`SHM_SIZE`] bytes of `map` (which must be at least that long).
+    pub(crate) fn from_mapping(map: Arc<Mapping>) -> SimMemory {
+        debug_assert!(map.len() >= SHM_SIZE);
+        SimMemory { map }
+    }
+
+    /// The firmware address of `offset` (`SHM_BASE + offset`), or `None` past the region.
+    pub fn address_of(offset: usize) -> Option<u32> {
+        if offset >= SHM_SIZE {
+            return None;
+        }
+        u32::try_from(offset).ok().map(|o| SHM_BASE + o)
+    }
+
+    /// A copy of the whole region as it is now (not atomic as a whole: the peer may be
+    /// writing while it is taken).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut v = vec![0; SHM_SIZE];
+        // Cannot fail: the buffer is exactly the region.
+        let _ = self.map.read(0, &mut v);
+        v
+    }
+}
+
+impl Default for SimMemory {
+    fn default() -> Self {
+        SimMemory::new()
+    }
+}
+
+impl core::fmt::Debug for SimMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimMemory")
+            .field("base", &format_args!("{SHM_BASE:#010x}"))
+            .field("size", &SHM_SIZE)
+            .finish()
+    }
+}
+
+impl SharedMemory for SimMemory {
+    fn size(&self) -> usize {
+        SHM_SIZE
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        region_check(offset, buf.len())?;
+        self.map.read(offset, buf)
+    }
+
+    fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+        region_check(offset, data.len())?;
+        self.map.write(offset, data)
+    }
+
+    fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
+        region_check(offset, 2)?;
+        Ok(u16::from_le(
+            self.map.u16_at(offset)?.load(Ordering::Relaxed),
+        ))
+    }
+
+    fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
+        region_check(offset, 2)?;
+        self.map
+            .u16_at(offset)?
+            .store(value.to_le(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
+        region_check(offset, 4)?;
+        Ok(u32::from_le(
+            self.map.u32_at(offset)?.load(Ordering::Relaxed),
+        ))
+    }
+
+    fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
+        region_check(offset, 4)?;
+        self.map
+            .u32_at(offset)?
+            .store(value.to_le(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn fence(&self) {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// Refuses accesses past the 64 KiB region (the mapping may be longer: the process-mode
+/// control page follows the region and is not part of it).
+fn region_check(offset: usize, len: usize) -> Result<(), OutOfBounds> {
+    match offset.checked_add(len) {
+        Some(end) if end <= SHM_SIZE => Ok(()),
+        _ => Err(OutOfBounds { offset, len }),
+    }
+}

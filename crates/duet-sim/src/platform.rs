@@ -1,0 +1,230 @@
+//! [`SimPlatform`]: one simulated core (M7 or M4) as a `duet_rpmsg::Platform`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use duet_rpmsg::{Instant, Platform};
+
+use crate::doorbell::Doorbells;
+use crate::memory::{Mapping, SimMemory};
+use crate::process::{self, OpenError};
+
+/// The two cores of the STM32H747, numbered as the hardware semaphores number them (the
+/// values `HAL_GetCurrentCPUID()` returns; Arduino's `RPC.cpu_id()`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum CoreId {
+    /// The Cortex-M4: the RPMsg remote (virtio device).
+    Cm4 = 1,
+    /// The Cortex-M7: the RPMsg host (virtio driver).
+    Cm7 = 3,
+}
+
+impl CoreId {
+    /// The other core.
+    pub const fn peer(self) -> CoreId {
+        match self {
+            CoreId::Cm4 => CoreId::Cm7,
+            CoreId::Cm7 => CoreId::Cm4,
+        }
+    }
+
+    /// The HSEM this core rings to notify its peer: 0 from the M7, 1 from the M4.
+    pub const fn outgoing_doorbell(self) -> usize {
+        match self {
+            CoreId::Cm7 => 0,
+            CoreId::Cm4 => 1,
+        }
+    }
+
+    /// `"M7"` or `"M4"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CoreId::Cm4 => "M4",
+            CoreId::Cm7 => "M7",
+        }
+    }
+}
+
+/// One simulated core's platform: the shared SRAM4, the doorbell to the peer, the wait for the
+/// peer's doorbell and a monotonic microsecond clock.
+///
+/// Made by [`pair`] (thread mode: both cores in this process) or [`SimPlatform::open_file`]
+/// (process mode: a file mapped by two processes). `Send`, so it can move into a thread; each
+/// core's platform must be used by one side only (one waiter per doorbell).
+pub struct SimPlatform {
+    core: CoreId,
+    memory: SimMemory,
+    bells: Doorbells,
+    /// The incoming doorbell's count when the last `wait` returned (the "event register").
+    seen: AtomicU32,
+    /// Zero of `now()`.
+    epoch: StdInstant,
+    /// The file mapping in process mode (for the pid word).
+    file: Option<Arc<Mapping>>,
+}
+
+/// Two platforms of one simulated chip in this process: `(M7, M4)`, sharing a zeroed region,
+/// two in-process doorbells and one clock epoch.
+pub fn pair() -> (SimPlatform, SimPlatform) {
+    let memory = SimMemory::new();
+    let bells = Doorbells::local();
+    let epoch = StdInstant::now();
+    let make = |core| SimPlatform {
+        core,
+        memory: memory.clone(),
+        bells: bells.clone(),
+        seen: AtomicU32::new(0),
+        epoch,
+        file: None,
+    };
+    (make(CoreId::Cm7), make(CoreId::Cm4))
+}
+
+impl SimPlatform {
+    /// Opens the process-mode file at `path` as core `core` (format: `PROCESS-MODE.md`).
+    ///
+    /// With `create`, the file is created if missing and (re)initialised: zeroed region and
+    /// doorbells, header written, magic last. Without it, the file must already be initialised
+    /// (`OpenError::BadMagic` / `TooSmall` otherwise; see [`SimPlatform::attach_file`] to wait
+    /// for a peer to create it). Writes this process's id into the core's pid word. The clock
+    /// epoch is this call (each process has its own).
+    pub fn open_file(
+        path: impl AsRef<Path>,
+        core: CoreId,
+        create: bool,
+    ) -> Result<SimPlatform, OpenError> {
+        let map = process::map_file(path.as_ref(), create)?;
+        let bells = Doorbells::file(map.clone());
+        let incoming = core.peer().outgoing_doorbell();
+        let seen = AtomicU32::new(bells.count(incoming));
+        process::control_write(
+            &map,
+            process::PID_OFFSETS[pid_slot(core)],
+            std::process::id(),
+        );
+        Ok(SimPlatform {
+            core,
+            memory: SimMemory::from_mapping(map.clone()),
+            bells,
+            seen,
+            epoch: StdInstant::now(),
+            file: Some(map),
+        })
+    }
+
+    /// Like [`SimPlatform::open_file`] without `create`, but retries every 10 ms while the file
+    /// is missing or not initialised yet, for up to `timeout` (then returns the last error).
+    pub fn attach_file(
+        path: impl AsRef<Path>,
+        core: CoreId,
+        timeout: Duration,
+    ) -> Result<SimPlatform, OpenError> {
+        let give_up = StdInstant::now() + timeout;
+        loop {
+            match SimPlatform::open_file(path.as_ref(), core, false) {
+                Ok(p) => return Ok(p),
+                Err(e) => {
+                    let retry = match &e {
+                        OpenError::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+                        OpenError::TooSmall { .. } | OpenError::BadMagic { .. } => true,
+                        _ => false,
+                    };
+                    if !retry || StdInstant::now() >= give_up {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Which core this platform is.
+    pub fn core(&self) -> CoreId {
+        self.core
+    }
+
+    /// Whether this is a process-mode (file-backed) platform.
+    pub fn is_file_backed(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Process mode: the process id the peer core wrote into the control page (`None` if it is
+    /// 0, or in thread mode). Informative only: a crashed peer leaves its id behind.
+    pub fn peer_pid(&self) -> Option<u32> {
+        let map = self.file.as_ref()?;
+        match process::control_read(map, process::PID_OFFSETS[pid_slot(self.core.peer())]) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    /// How many times this core has rung its peer (the outgoing counter; wraps at 2^32; in
+    /// process mode it is the value in the file, reset when the file is re-created).
+    pub fn rings_sent(&self) -> u32 {
+        self.bells.count(self.core.outgoing_doorbell())
+    }
+
+    /// Converts a platform deadline to a `std` instant (`None`: beyond what `std` can hold).
+    fn std_deadline(&self, deadline: Instant) -> Option<StdInstant> {
+        self.epoch
+            .checked_add(Duration::from_micros(deadline.as_micros()))
+    }
+}
+
+/// Index of `core` in [`process::PID_OFFSETS`].
+fn pid_slot(core: CoreId) -> usize {
+    match core {
+        CoreId::Cm7 => 0,
+        CoreId::Cm4 => 1,
+    }
+}
+
+impl Drop for SimPlatform {
+    fn drop(&mut self) {
+        if let Some(map) = &self.file {
+            let slot = process::PID_OFFSETS[pid_slot(self.core)];
+            if process::control_read(map, slot) == std::process::id() {
+                process::control_write(map, slot, 0);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SimPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimPlatform")
+            .field("core", &self.core)
+            .field("file_backed", &self.is_file_backed())
+            .finish()
+    }
+}
+
+impl Platform for SimPlatform {
+    type Memory = SimMemory;
+
+    fn memory(&self) -> &SimMemory {
+        &self.memory
+    }
+
+    fn notify(&self) {
+        self.bells.ring(self.core.outgoing_doorbell());
+    }
+
+    fn wait(&self, deadline: Instant) -> bool {
+        let incoming = self.core.peer().outgoing_doorbell();
+        let mut seen = self.seen.load(Ordering::Relaxed);
+        let rung = self
+            .bells
+            .wait(incoming, &mut seen, self.std_deadline(deadline));
+        self.seen.store(seen, Ordering::Relaxed);
+        rung
+    }
+
+    fn now(&self) -> Instant {
+        let us = self.epoch.elapsed().as_micros();
+        Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+}
