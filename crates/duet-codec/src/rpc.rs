@@ -1,0 +1,267 @@
+//! MessagePack-RPC messages: request `[0, msgid, method, params]`, response
+//! `[1, msgid, error, result]` and notification `[2, method, params]`.
+//!
+//! Encoding follows what Arduino's RPC library requires: the outer array uses the one-byte
+//! fixarray header (0x94/0x93) and the type is a positive fixint, because the receiver
+//! dispatches on byte 1. Parsing accepts any valid width for every field. msgids are kept as
+//! received ([`MsgId`]) so a response echoes them byte for byte.
+
+use crate::{encode as encode_value, Decoder, Encoder, Error, Kind, RawValue, Result};
+use serde::Serialize;
+
+/// Message type of a request.
+pub const REQUEST: u8 = 0;
+/// Message type of a response.
+pub const RESPONSE: u8 = 1;
+/// Message type of a notification.
+pub const NOTIFICATION: u8 = 2;
+
+/// A message id as received, re-encoded byte-for-byte identically.
+///
+/// Arduino sends thread pointers as uint32 (`0xCE`), msgpack-c may use any width, and a peer
+/// could even send a negative int; the marker byte is kept so the echo matches. Equality and
+/// hashing compare the numeric value only, so `0x05` and `0xCE 00 00 00 05` are equal.
+#[derive(Clone, Copy, Debug)]
+pub struct MsgId {
+    /// The MessagePack marker byte (for fixints: the whole encoding).
+    marker: u8,
+    /// The value's bits (sign-extended for signed markers).
+    bits: u64,
+}
+
+impl MsgId {
+    /// A msgid with `value` in the smallest encoding.
+    pub fn new(value: i64) -> Self {
+        let mut b = [0u8; 9];
+        let mut e = Encoder::new(&mut b);
+        // 9 bytes always suffice for an integer, so this cannot fail.
+        let _ = e.write_i64(value);
+        MsgId {
+            marker: b[0],
+            bits: value as u64,
+        }
+    }
+
+    /// The numeric value. A uint64 above `i64::MAX` wraps to a negative number.
+    pub fn value(&self) -> i64 {
+        self.bits as i64
+    }
+
+    /// The value as `u32` if it fits (Arduino msgids do).
+    pub fn as_u32(&self) -> Option<u32> {
+        if self.is_negative() {
+            None
+        } else {
+            u32::try_from(self.bits).ok()
+        }
+    }
+
+    fn is_negative(&self) -> bool {
+        matches!(self.marker, 0xd0..=0xd3 | 0xe0..=0xff) && (self.bits as i64) < 0
+    }
+
+    /// Reads a msgid (any integer width) from `dec`, remembering its encoding.
+    pub fn read(dec: &mut Decoder<'_>) -> Result<Self> {
+        let marker = *dec.remaining().first().ok_or(Error::Truncated)?;
+        let bits = match Kind::of_marker(marker)? {
+            Kind::Uint => dec.read_u64()?,
+            Kind::Int => dec.read_i64()? as u64,
+            _ => return Err(Error::WrongType),
+        };
+        Ok(MsgId { marker, bits })
+    }
+
+    /// Writes the msgid with the encoding it was received in.
+    pub fn write(&self, enc: &mut Encoder<'_>) -> Result<()> {
+        let width = match self.marker {
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xce | 0xd2 => 4,
+            0xcf | 0xd3 => 8,
+            // fixints: the marker is the value.
+            m => return enc.write_raw(&[m]),
+        };
+        let be = self.bits.to_be_bytes();
+        let mut b = [self.marker, 0, 0, 0, 0, 0, 0, 0, 0];
+        for (d, s) in b.iter_mut().skip(1).zip(be.iter().skip(8 - width)) {
+            *d = *s;
+        }
+        enc.write_raw(b.get(..1 + width).unwrap_or(&[]))
+    }
+}
+
+impl From<u32> for MsgId {
+    /// A msgid with `value` in the smallest encoding.
+    fn from(value: u32) -> Self {
+        MsgId::new(i64::from(value))
+    }
+}
+
+impl PartialEq for MsgId {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits == other.bits && self.is_negative() == other.is_negative()
+    }
+}
+
+impl Eq for MsgId {}
+
+impl core::hash::Hash for MsgId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.bits.hash(state);
+        self.is_negative().hash(state);
+    }
+}
+
+/// One parsed MessagePack-RPC message; strings and values borrow from the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Message<'a> {
+    /// `[0, msgid, method, params]`: a call that expects a response.
+    Request {
+        /// The caller's id, to echo in the response.
+        msgid: MsgId,
+        /// The method name.
+        method: &'a str,
+        /// The arguments, an array (checked).
+        params: RawValue<'a>,
+    },
+    /// `[1, msgid, error, result]`: the answer to a request.
+    Response {
+        /// The id of the request this answers.
+        msgid: MsgId,
+        /// nil on success, else the error (Arduino and MicroPython send a str).
+        error: RawValue<'a>,
+        /// The result (nil for void functions and on error).
+        result: RawValue<'a>,
+    },
+    /// `[2, method, params]`: a call without a response.
+    Notification {
+        /// The method name.
+        method: &'a str,
+        /// The arguments, an array (checked).
+        params: RawValue<'a>,
+    },
+}
+
+/// Parses one message from the front of `buf` and returns it with the number of bytes it took;
+/// several messages may follow each other in one buffer (as Arduino's receiver allows).
+///
+/// Errors: not an array or a type that is not an integer → [`Error::WrongType`]; type not 0, 1
+/// or 2 → [`Error::OutOfRange`]; wrong element count → [`Error::InvalidLength`]; params that are
+/// not an array → [`Error::WrongType`]; plus any decoding error of the fields.
+pub fn parse(buf: &[u8]) -> Result<(Message<'_>, usize)> {
+    let mut d = Decoder::new(buf);
+    let n = d.read_array_len()?;
+    let ty = d.read_u64()?;
+    let msg = match ty {
+        0 | 1 if n != 4 => return Err(Error::InvalidLength),
+        2 if n != 3 => return Err(Error::InvalidLength),
+        0 => Message::Request {
+            msgid: MsgId::read(&mut d)?,
+            method: d.read_str()?,
+            params: params(&mut d)?,
+        },
+        1 => Message::Response {
+            msgid: MsgId::read(&mut d)?,
+            error: d.read_raw_at(1)?,
+            result: d.read_raw_at(1)?,
+        },
+        2 => Message::Notification {
+            method: d.read_str()?,
+            params: params(&mut d)?,
+        },
+        _ => return Err(Error::OutOfRange),
+    };
+    Ok((msg, d.position()))
+}
+
+fn params<'a>(d: &mut Decoder<'a>) -> Result<RawValue<'a>> {
+    if d.peek_kind()? != Kind::Array {
+        return Err(Error::WrongType);
+    }
+    d.read_raw_at(1)
+}
+
+/// Appends `params`, which must serialize as an array (a tuple, array or sequence). A value that
+/// serializes as nil (such as `()`) is sent as the empty array. Else [`Error::WrongType`].
+fn write_params<P: Serialize + ?Sized>(e: &mut Encoder<'_>, params: &P) -> Result<()> {
+    let start = e.position();
+    encode_value(e, params)?;
+    match e.byte_at(start) {
+        Some(0xc0) => e.set_byte(start, 0x90),
+        Some(0x90..=0x9f | 0xdc | 0xdd) => {}
+        _ => {
+            e.truncate(start);
+            return Err(Error::WrongType);
+        }
+    }
+    Ok(())
+}
+
+/// Encodes the request `[0, msgid, method, params]` into `buf` and returns its length.
+/// `params` must serialize as an array (see the module docs); `()` is sent as `[]`.
+pub fn encode_request<P: Serialize + ?Sized>(
+    buf: &mut [u8],
+    msgid: MsgId,
+    method: &str,
+    params: &P,
+) -> Result<usize> {
+    let mut e = Encoder::new(buf);
+    e.write_raw(&[0x94, REQUEST])?;
+    msgid.write(&mut e)?;
+    e.write_str(method)?;
+    write_params(&mut e, params)?;
+    Ok(e.position())
+}
+
+/// Encodes the notification `[2, method, params]` into `buf` and returns its length.
+/// `params` must serialize as an array; `()` is sent as `[]`.
+pub fn encode_notification<P: Serialize + ?Sized>(
+    buf: &mut [u8],
+    method: &str,
+    params: &P,
+) -> Result<usize> {
+    let mut e = Encoder::new(buf);
+    e.write_raw(&[0x93, NOTIFICATION])?;
+    e.write_str(method)?;
+    write_params(&mut e, params)?;
+    Ok(e.position())
+}
+
+/// Encodes the response `[1, msgid, error, result]` into `buf` and returns its length.
+/// `error: None` writes nil; with an error the result is written as nil.
+pub fn encode_response<E: Serialize + ?Sized, R: Serialize + ?Sized>(
+    buf: &mut [u8],
+    msgid: MsgId,
+    error: Option<&E>,
+    result: &R,
+) -> Result<usize> {
+    let mut e = Encoder::new(buf);
+    e.write_raw(&[0x94, RESPONSE])?;
+    msgid.write(&mut e)?;
+    match error {
+        Some(err) => {
+            encode_value(&mut e, err)?;
+            e.write_nil()?;
+        }
+        None => {
+            e.write_nil()?;
+            encode_value(&mut e, result)?;
+        }
+    }
+    Ok(e.position())
+}
+
+/// Encodes the response `[1, msgid, error, result]` from already encoded values.
+pub fn encode_response_raw(
+    buf: &mut [u8],
+    msgid: MsgId,
+    error: RawValue<'_>,
+    result: RawValue<'_>,
+) -> Result<usize> {
+    let mut e = Encoder::new(buf);
+    e.write_raw(&[0x94, RESPONSE])?;
+    msgid.write(&mut e)?;
+    e.write_raw(error.as_bytes())?;
+    e.write_raw(result.as_bytes())?;
+    Ok(e.position())
+}
