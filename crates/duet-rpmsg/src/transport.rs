@@ -36,8 +36,11 @@ pub enum Corruption {
     DescriptorIndex,
     /// A descriptor's buffer address lies outside the buffer pool or is misaligned.
     DescriptorAddress,
-    /// A descriptor's or used entry's length is larger than a buffer.
+    /// A descriptor's or used entry's length is larger than a buffer (or too small for a header).
     DescriptorLength,
+    /// A descriptor's flags do not fit its direction (write-only for remote-to-host buffers,
+    /// read-only for host-to-remote buffers; chained and indirect descriptors are refused).
+    DescriptorFlags,
     /// A descriptor was returned twice or was never handed out.
     DescriptorState,
     /// An RPMsg header's payload length exceeds the buffer.
@@ -76,6 +79,8 @@ pub enum Error {
     Memory(OutOfBounds),
     /// The peer re-initialised the shared memory (reset); endpoints must be bound again.
     PeerReset,
+    /// The [`Config`](crate::Config) breaks one of its documented limits.
+    InvalidConfig,
 }
 
 impl From<OutOfBounds> for Error {

@@ -1,0 +1,228 @@
+//! Pieces shared by both roles: statistics, zero-copy views, the blocking helpers.
+
+use core::time::Duration;
+
+use crate::config::layout;
+use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
+use crate::transport::{Corruption, Endpoint, Error, Transport};
+
+/// How long a blocking call sleeps at most before it re-polls shared memory. Buffer returns
+/// ring no doorbell, so waiting only for a ring could wait forever.
+pub const POLL_SLICE: Duration = Duration::from_micros(500);
+
+/// Counters of one side (all wrap at `u32::MAX`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    /// Messages sent (a multi-buffer message counts once).
+    pub messages_sent: u32,
+    /// Buffers sent (data and control).
+    pub buffers_sent: u32,
+    /// Data buffers delivered to the caller (a multi-buffer message counts per buffer).
+    pub buffers_received: u32,
+    /// Control messages consumed internally (name service, first-message handshake).
+    pub control_received: u32,
+    /// Sends refused for lack of buffers (`NoBuffer`).
+    pub no_buffer: u32,
+    /// Corrupt entries skipped (each also returned as `Error::Corrupt`).
+    pub corrupt: u32,
+    /// Name-service announcements ignored (unknown name, or destroy of an unbound endpoint).
+    pub ns_ignored: u32,
+    /// Peer resets seen.
+    pub peer_resets: u32,
+}
+
+/// A received payload, still in shared memory. Read it with [`Payload::read`]; it is never a
+/// Rust reference into shared memory. Valid until the callback that got it returns.
+pub struct Payload<'a, M: SharedMemory> {
+    pub(crate) mem: &'a M,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+}
+
+impl<M: SharedMemory> Payload<'_, M> {
+    /// Payload length in bytes (at most one buffer's payload).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `buf.len()` payload bytes from `offset` into `buf`; `OutOfBounds` (offsets relative
+    /// to the payload) if that passes the payload's end.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let oob = OutOfBounds {
+            offset,
+            len: buf.len(),
+        };
+        match offset.checked_add(buf.len()) {
+            Some(end) if end <= self.len => self.mem.read(self.offset + offset, buf),
+            _ => Err(oob),
+        }
+    }
+}
+
+/// Writes a message straight into its shared buffers (see `send_with`). Offsets are relative to
+/// the message; bytes never written keep whatever the buffer held before.
+pub struct Writer<'a, M: SharedMemory> {
+    pub(crate) mem: &'a M,
+    /// Region offsets of the payload areas of the message's buffers, in order.
+    pub(crate) bufs: &'a [u32],
+    pub(crate) len: usize,
+    pub(crate) per: usize,
+}
+
+impl<M: SharedMemory> Writer<'_, M> {
+    /// Message length in bytes (fixed when the send started).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` to the message at `offset`; `OutOfBounds` (message-relative) if that passes
+    /// the message's end.
+    pub fn write(&mut self, mut offset: usize, mut data: &[u8]) -> Result<(), OutOfBounds> {
+        let oob = OutOfBounds {
+            offset,
+            len: data.len(),
+        };
+        if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
+            return Err(oob);
+        }
+        while !data.is_empty() {
+            let (Some(i), Some(within)) =
+                (offset.checked_div(self.per), offset.checked_rem(self.per))
+            else {
+                return Err(oob);
+            };
+            let n = (self.per - within).min(data.len());
+            let base = *self.bufs.get(i).ok_or(oob)? as usize;
+            let (now, rest) = data.split_at(n);
+            self.mem.write(base + within, now)?;
+            data = rest;
+            offset += n;
+        }
+        Ok(())
+    }
+}
+
+/// An RPMsg header as read from a buffer.
+pub(crate) struct Header {
+    pub src: u32,
+    pub dst: u32,
+    pub len: usize,
+}
+
+pub(crate) fn read_header<M: SharedMemory>(mem: &M, buf: usize) -> Result<Header, Error> {
+    Ok(Header {
+        src: mem.read_u32(buf + layout::HDR_SRC)?,
+        dst: mem.read_u32(buf + layout::HDR_DST)?,
+        len: mem.read_u16(buf + layout::HDR_LEN)? as usize,
+    })
+}
+
+pub(crate) fn write_header<M: SharedMemory>(
+    mem: &M,
+    buf: usize,
+    src: u32,
+    dst: u32,
+    len: usize,
+) -> Result<(), Error> {
+    mem.write_u32(buf + layout::HDR_SRC, src)?;
+    mem.write_u32(buf + layout::HDR_DST, dst)?;
+    mem.write_u32(buf + layout::HDR_RESERVED, 0)?;
+    // len < 2^15 by Config limits; flags (the upper half) = 0.
+    mem.write_u32(buf + layout::HDR_LEN, len as u32 & 0xFFFF)?;
+    Ok(())
+}
+
+/// Bumps the corrupt counter and builds the error.
+pub(crate) fn corrupt(stats: &mut Stats, c: Corruption) -> Error {
+    stats.corrupt = stats.corrupt.wrapping_add(1);
+    Error::Corrupt(c)
+}
+
+/// Mask of a descriptor index in a `u64` set (index < 64 by validation).
+pub(crate) fn bit(i: u16) -> u64 {
+    1u64.checked_shl(i as u32).unwrap_or(0)
+}
+
+/// Writes the header of every chunk, runs `fill`, returns nothing: the caller publishes.
+pub(crate) fn fill_chunks<M: SharedMemory>(
+    mem: &M,
+    bufs: &mut [u32],
+    src: u32,
+    dst: u32,
+    len: usize,
+    per: usize,
+    fill: &mut dyn FnMut(&mut Writer<'_, M>),
+) -> Result<(), Error> {
+    let mut left = len;
+    for b in bufs.iter_mut() {
+        let n = left.min(per);
+        write_header(mem, *b as usize, src, dst, n)?;
+        *b += layout::HDR_SIZE as u32;
+        left -= n;
+    }
+    fill(&mut Writer {
+        mem,
+        bufs,
+        len,
+        per,
+    });
+    Ok(())
+}
+
+/// `send` for both roles: `try_send` until it stops saying `NoBuffer` or `deadline` passes,
+/// sleeping at most [`POLL_SLICE`] at a time.
+pub(crate) fn send_until<T: Transport>(
+    t: &mut T,
+    endpoint: Endpoint,
+    data: &[u8],
+    deadline: Instant,
+) -> Result<(), Error> {
+    loop {
+        match t.try_send(endpoint, data) {
+            Err(Error::NoBuffer) => {}
+            r => return r,
+        }
+        if !nap(t.platform(), deadline) {
+            return Err(Error::Timeout);
+        }
+    }
+}
+
+/// Sleeps until a ring, `deadline` or one poll slice; `false` if `deadline` has passed.
+pub(crate) fn nap<P: Platform>(p: &P, deadline: Instant) -> bool {
+    let now = p.now();
+    if now >= deadline {
+        return false;
+    }
+    p.wait(deadline.min(now.saturating_add(POLL_SLICE)));
+    true
+}
+
+/// Polls `t` (sleeping between polls) until both endpoints are ready; `Timeout` at `deadline`.
+///
+/// Corrupt entries met on the way are skipped (they are counted in the transport's stats);
+/// `PeerReset` restarts the wait; other errors are returned.
+pub fn connect<T: Transport>(t: &mut T, deadline: Instant) -> Result<(), Error> {
+    loop {
+        match t.poll() {
+            Ok(()) | Err(Error::Corrupt(_)) | Err(Error::PeerReset) | Err(Error::NoBuffer) => {}
+            Err(e) => return Err(e),
+        }
+        if Endpoint::ALL.iter().all(|&e| t.is_ready(e)) {
+            return Ok(());
+        }
+        if !nap(t.platform(), deadline) {
+            return Err(Error::Timeout);
+        }
+    }
+}

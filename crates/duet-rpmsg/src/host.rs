@@ -1,0 +1,576 @@
+//! The host role: the virtio driver (the M7 in the Arduino profile).
+
+use crate::common::{bit, corrupt, fill_chunks, read_header, send_until, Payload, Stats, Writer};
+use crate::config::{layout as l, Config, Geometry};
+use crate::platform::{Instant, Platform, SharedMemory};
+use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
+
+#[derive(Clone, Copy, Default)]
+struct HostEp {
+    /// Local address (0x400 or 0x401); 0 while unbound.
+    local: u32,
+    /// The remote's announced address.
+    dest: u32,
+    /// The throw-away first byte is still to be sent.
+    hello: bool,
+}
+
+/// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
+///
+/// Created with [`Host::new`], which lays out the shared memory; then [`Transport::poll`] binds
+/// the endpoints the remote announces (or use [`connect`](crate::connect)).
+///
+/// Limits: a remote that restarts without the host re-initialising cannot be resynchronised
+/// (its ring indices restart at 0); the host reports the re-announcement as `PeerReset`, and the
+/// fix is [`Host::reinit`]. Receive buffers are re-posted with the full buffer size, whatever
+/// `used.len` says (OpenAMP re-posts with `used.len`; a conforming remote writes the full size,
+/// so the bytes are the same, and a faulty one cannot shrink the buffers).
+pub struct Host<P: Platform> {
+    platform: P,
+    geo: Geometry,
+    eps: [HostEp; 2],
+    rx_last_used: u16,
+    rx_avail: u16,
+    rx_posted: u64,
+    tx_avail: u16,
+    tx_last_used: u16,
+    tx_inflight: u64,
+    tx_free: u64,
+    tx_allocated: u16,
+    stats: Stats,
+}
+
+impl<P: Platform> Host<P> {
+    /// Validates `config`, then zeroes and writes the resource table and both rings, pre-posts
+    /// the receive buffers and sets `DRIVER_OK` last. `InvalidConfig` or `Memory` on failure.
+    pub fn new(platform: P, config: Config) -> Result<Self, Error> {
+        let mut h = Host {
+            platform,
+            geo: config.geometry()?,
+            eps: [HostEp::default(); 2],
+            rx_last_used: 0,
+            rx_avail: 0,
+            rx_posted: 0,
+            tx_avail: 0,
+            tx_last_used: 0,
+            tx_inflight: 0,
+            tx_free: 0,
+            tx_allocated: 0,
+            stats: Stats::default(),
+        };
+        h.reinit()?;
+        Ok(h)
+    }
+
+    /// Re-initialises the shared memory (a host-side reset): clears `DRIVER_OK` first, rewrites
+    /// everything as [`Host::new`] does and forgets all endpoints. A running remote sees the
+    /// status drop (if it polls while it is low) and handshakes again.
+    pub fn reinit(&mut self) -> Result<(), Error> {
+        let g = self.geo;
+        let m = self.platform.memory();
+        m.write(g.rsc + l::VDEV_STATUS, &[0])?;
+        m.fence();
+        zero(m, g.rsc, l::RSC_TABLE_AREA)?;
+        zero(m, g.v0.desc, g.v0_len)?;
+        zero(m, g.v1.desc, g.v0_len)?;
+        let n = g.num as u32;
+        let cfg_align = g.align;
+        let words: [(usize, u32); 18] = [
+            (l::RSC_VERSION, l::RSC_TABLE_VERSION),
+            (l::RSC_NUM, 1),
+            (l::RSC_OFFSET0, l::VDEV_TYPE as u32),
+            (l::VDEV_TYPE, l::RSC_VDEV),
+            (l::VDEV_ID, l::VIRTIO_ID_RPMSG),
+            (l::VDEV_NOTIFYID, 0),
+            (l::VDEV_DFEATURES, l::FEATURES),
+            (l::VDEV_GFEATURES, l::FEATURES),
+            (l::VDEV_CONFIG_LEN, 0),
+            (l::VRING0_INFO + l::VRING_INFO_DA, addr_of(&g, g.v0.desc)),
+            (l::VRING0_INFO + l::VRING_INFO_ALIGN, cfg_align),
+            (l::VRING0_INFO + l::VRING_INFO_NUM, n),
+            (l::VRING0_INFO + l::VRING_INFO_NOTIFYID, 0),
+            (l::VRING1_INFO + l::VRING_INFO_DA, addr_of(&g, g.v1.desc)),
+            (l::VRING1_INFO + l::VRING_INFO_ALIGN, cfg_align),
+            (l::VRING1_INFO + l::VRING_INFO_NUM, n),
+            (l::VRING1_INFO + l::VRING_INFO_NOTIFYID, 1),
+            (l::RSC_OFFSET1, 0),
+        ];
+        for (off, v) in words {
+            m.write_u32(g.rsc + off, v)?;
+        }
+        m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS])?;
+        for ring in [g.v0, g.v1] {
+            for i in 0..g.num {
+                let next = if i + 1 < g.num {
+                    i + 1
+                } else {
+                    l::DESC_CHAIN_END
+                };
+                m.write_u16(ring.desc(i) + l::DESC_NEXT, next)?;
+            }
+        }
+        self.eps = [HostEp::default(); 2];
+        self.rx_last_used = 0;
+        self.rx_avail = 0;
+        self.rx_posted = 0;
+        self.tx_avail = 0;
+        self.tx_last_used = 0;
+        self.tx_inflight = 0;
+        self.tx_free = 0;
+        self.tx_allocated = 0;
+        for i in 0..g.num {
+            self.post_rx(i)?;
+        }
+        let m = self.platform.memory();
+        m.write_u16(g.v1.avail + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT)?;
+        m.fence();
+        m.write_u16(g.v0.avail + l::AVAIL_IDX, self.rx_avail)?;
+        m.fence();
+        m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK])?;
+        m.fence();
+        Ok(())
+    }
+
+    /// Counters of this side.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Transmit buffers free right now (after reclaiming returned ones); the pool is full when
+    /// this equals `host_tx_buffers` (46).
+    pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
+        self.reclaim()?;
+        Ok(self.free_count())
+    }
+
+    /// Receive buffers currently posted to the remote (`num_descriptors` when none is held).
+    pub fn rx_buffers_posted(&self) -> usize {
+        self.rx_posted.count_ones() as usize
+    }
+
+    /// The local address of `endpoint` (0x400 or 0x401 in announcement order), if bound.
+    pub fn local_address(&self, endpoint: Endpoint) -> Option<u32> {
+        self.ep(endpoint).map(|e| e.local).filter(|&a| a != 0)
+    }
+
+    /// The remote's address of `endpoint`, if bound.
+    pub fn remote_address(&self, endpoint: Endpoint) -> Option<u32> {
+        self.ep(endpoint).filter(|e| e.local != 0).map(|e| e.dest)
+    }
+
+    /// Zero-copy receive: calls `f` with the next payload while it is still in its shared
+    /// buffer, then re-posts the buffer. `Ok(None)` when nothing is pending.
+    pub fn recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
+    ) -> Result<Option<R>, Error> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.recv_inner(&mut |ep, p| {
+            if let Some(f) = f.take() {
+                out = Some(f(ep, p));
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Sends a message of `len` bytes that `f` writes straight into the shared buffers (the
+    /// only copy). Same rules and errors as `try_send`; bytes `f` leaves unwritten are stale.
+    pub fn send_with(
+        &mut self,
+        endpoint: Endpoint,
+        len: usize,
+        f: impl FnOnce(&mut Writer<'_, P::Memory>),
+    ) -> Result<(), Error> {
+        let mut f = Some(f);
+        self.send_inner(endpoint, len, false, &mut |w| {
+            if let Some(f) = f.take() {
+                f(w)
+            }
+        })
+    }
+
+    fn ep(&self, endpoint: Endpoint) -> Option<&HostEp> {
+        self.eps.get(endpoint as usize)
+    }
+
+    fn free_count(&self) -> usize {
+        self.tx_free.count_ones() as usize + (self.geo.tx_count - self.tx_allocated) as usize
+    }
+
+    /// Writes descriptor `id` of the receive ring as a fresh write-only buffer and adds it to
+    /// the avail ring (the caller publishes the index).
+    fn post_rx(&mut self, id: u16) -> Result<(), Error> {
+        let g = self.geo;
+        let m = self.platform.memory();
+        let buf = g.rx + id as usize * g.buf;
+        write_desc(
+            m,
+            g.v0.desc(id),
+            (buf - g.da) as u32,
+            g.buf as u32,
+            l::VRING_DESC_F_WRITE,
+        )?;
+        m.write_u16(g.v0.avail_slot(g.slot(self.rx_avail)), id)?;
+        self.rx_avail = self.rx_avail.wrapping_add(1);
+        self.rx_posted |= bit(id);
+        Ok(())
+    }
+
+    /// Consumes used entry `id` of the receive ring and re-posts its buffer (silently: the
+    /// remote asked for no notifications on vring0).
+    fn release_rx(&mut self, id: u16) -> Result<(), Error> {
+        self.rx_last_used = self.rx_last_used.wrapping_add(1);
+        self.rx_posted &= !bit(id);
+        self.post_rx(id)?;
+        let m = self.platform.memory();
+        m.fence();
+        m.write_u16(self.geo.v0.avail + l::AVAIL_IDX, self.rx_avail)?;
+        Ok(())
+    }
+
+    /// Takes back the transmit buffers the remote returned on vring1's used ring.
+    fn reclaim(&mut self) -> Result<(), Error> {
+        let g = self.geo;
+        let m = self.platform.memory();
+        let idx = m.read_u16(g.v1.used + l::USED_IDX)?;
+        m.fence();
+        while self.tx_last_used != idx {
+            if idx.wrapping_sub(self.tx_last_used) > g.num {
+                return Err(corrupt(&mut self.stats, C::RingIndex));
+            }
+            let e = g.v1.used_slot(g.slot(self.tx_last_used));
+            let id = m.read_u32(e)?;
+            let len = m.read_u32(e + 4)?;
+            self.tx_last_used = self.tx_last_used.wrapping_add(1);
+            if id >= g.num as u32 {
+                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
+            }
+            let b = bit(id as u16);
+            if self.tx_inflight & b == 0 {
+                return Err(corrupt(&mut self.stats, C::DescriptorState));
+            }
+            self.tx_inflight &= !b;
+            self.tx_free |= b;
+            if len as usize > g.buf {
+                return Err(corrupt(&mut self.stats, C::DescriptorLength));
+            }
+        }
+        Ok(())
+    }
+
+    fn send_inner(
+        &mut self,
+        endpoint: Endpoint,
+        len: usize,
+        control: bool,
+        fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
+    ) -> Result<(), Error> {
+        let g = self.geo;
+        if len > g.max_msg {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: g.max_msg,
+            });
+        }
+        let e = *self.ep(endpoint).ok_or(Error::NotReady)?;
+        if e.local == 0 || (e.hello && !control) {
+            return Err(Error::NotReady);
+        }
+        let k = g.chunks(len);
+        self.reclaim()?;
+        if self.free_count() < k {
+            self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
+            return Err(Error::NoBuffer);
+        }
+        let mut ids = [0u16; 64];
+        let mut bufs = [0u32; 64];
+        let (Some(ids), Some(bufs)) = (ids.get_mut(..k), bufs.get_mut(..k)) else {
+            return Err(Error::NoBuffer);
+        };
+        let mut free = self.tx_free;
+        let mut allocated = self.tx_allocated;
+        for (id, b) in ids.iter_mut().zip(bufs.iter_mut()) {
+            *id = if free != 0 {
+                let i = free.trailing_zeros() as u16;
+                free &= !bit(i);
+                i
+            } else {
+                allocated += 1;
+                allocated - 1
+            };
+            *b = (g.tx + *id as usize * g.buf) as u32;
+        }
+        let m = self.platform.memory();
+        fill_chunks(m, bufs, e.local, e.dest, len, g.payload, fill)?;
+        let mut avail = self.tx_avail;
+        for &id in ids.iter() {
+            let buf = g.tx + id as usize * g.buf;
+            write_desc(m, g.v1.desc(id), (buf - g.da) as u32, g.buf as u32, 0)?;
+            m.write_u16(g.v1.avail_slot(g.slot(avail)), id)?;
+            avail = avail.wrapping_add(1);
+            self.tx_inflight |= bit(id);
+        }
+        m.fence();
+        m.write_u16(g.v1.avail + l::AVAIL_IDX, avail)?;
+        m.fence();
+        self.platform.notify();
+        self.tx_avail = avail;
+        self.tx_free = free;
+        self.tx_allocated = allocated;
+        let s = &mut self.stats;
+        s.messages_sent = s.messages_sent.wrapping_add(1);
+        s.buffers_sent = s.buffers_sent.wrapping_add(k as u32);
+        Ok(())
+    }
+
+    /// Sends the throw-away byte on every endpoint that still needs it.
+    fn send_hellos(&mut self) -> Result<(), Error> {
+        for ep in Endpoint::ALL {
+            if self.ep(ep).is_some_and(|e| e.local != 0 && e.hello) {
+                match self.send_inner(ep, 1, true, &mut |w| {
+                    let _ = w.write(0, &[0]);
+                }) {
+                    Ok(()) => {
+                        if let Some(e) = self.eps.get_mut(ep as usize) {
+                            e.hello = false;
+                        }
+                    }
+                    Err(Error::NoBuffer) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a name-service record of `len` bytes at `off`.
+    fn name_service(&mut self, off: usize, len: usize) -> Result<(), Error> {
+        if len != l::NS_RECORD_SIZE {
+            return Err(corrupt(&mut self.stats, C::NameService));
+        }
+        let mut rec = [0u8; l::NS_RECORD_SIZE];
+        self.platform.memory().read(off, &mut rec)?;
+        let (name, rest) = rec.split_at(l::NS_NAME_LEN);
+        let addr = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let flags = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let Some(nul) = name.iter().position(|&b| b == 0) else {
+            return Err(corrupt(&mut self.stats, C::NameService));
+        };
+        if flags > l::NS_DESTROY || addr < l::RESERVED_ADDRESSES || addr == l::ADDR_ANY {
+            return Err(corrupt(&mut self.stats, C::NameService));
+        }
+        let ep = match name.get(..nul) {
+            Some(b"raw") => Endpoint::Raw,
+            Some(b"rpc") => Endpoint::Rpc,
+            _ => {
+                self.stats.ns_ignored = self.stats.ns_ignored.wrapping_add(1);
+                return Ok(());
+            }
+        };
+        self.stats.control_received = self.stats.control_received.wrapping_add(1);
+        let other = self.eps.get(1 - ep as usize).map_or(0, |e| e.local);
+        let Some(e) = self.eps.get_mut(ep as usize) else {
+            return Ok(());
+        };
+        if flags == l::NS_DESTROY {
+            if e.local != 0 && e.dest == addr {
+                *e = HostEp::default();
+            } else {
+                self.stats.ns_ignored = self.stats.ns_ignored.wrapping_add(1);
+            }
+            return Ok(());
+        }
+        let rebound = e.local != 0;
+        if !rebound {
+            e.local = if other == l::EPT_ADDR_FIRST {
+                l::EPT_ADDR_FIRST + 1
+            } else {
+                l::EPT_ADDR_FIRST
+            };
+        }
+        e.dest = addr;
+        e.hello = true;
+        self.send_hellos()?;
+        if rebound {
+            self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
+            return Err(Error::PeerReset);
+        }
+        Ok(())
+    }
+
+    /// Validates the used entry's buffer; `Some((endpoint, payload length))` for data,
+    /// `None` for a control message (handled here).
+    fn classify(&mut self, buf: usize, ulen: u32) -> Result<Option<(Endpoint, usize)>, Error> {
+        let g = self.geo;
+        let ulen = ulen as usize;
+        if ulen > g.buf || ulen < l::HDR_SIZE {
+            return Err(corrupt(&mut self.stats, C::DescriptorLength));
+        }
+        let h = read_header(self.platform.memory(), buf)?;
+        if h.len > g.payload || h.len + l::HDR_SIZE > ulen {
+            return Err(corrupt(&mut self.stats, C::HeaderLength));
+        }
+        if h.dst == l::NS_ADDR {
+            self.name_service(buf + l::HDR_SIZE, h.len)?;
+            return Ok(None);
+        }
+        for ep in Endpoint::ALL {
+            if let Some(e) = self.ep(ep) {
+                if e.local != 0 && e.local == h.dst && e.dest == h.src {
+                    return Ok(Some((ep, h.len)));
+                }
+            }
+        }
+        Err(corrupt(&mut self.stats, C::HeaderAddress))
+    }
+
+    /// The receive loop: handles control messages, hands the first data payload to `f`
+    /// (consumed if `f` returns true). `Ok(true)` if a payload was consumed.
+    fn recv_inner(
+        &mut self,
+        f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
+    ) -> Result<bool, Error> {
+        let g = self.geo;
+        loop {
+            let m = self.platform.memory();
+            let idx = m.read_u16(g.v0.used + l::USED_IDX)?;
+            m.fence();
+            let pending = idx.wrapping_sub(self.rx_last_used);
+            if pending == 0 {
+                return Ok(false);
+            }
+            if pending > g.num {
+                return Err(corrupt(&mut self.stats, C::RingIndex));
+            }
+            let e = g.v0.used_slot(g.slot(self.rx_last_used));
+            let id = m.read_u32(e)?;
+            let ulen = m.read_u32(e + 4)?;
+            if id >= g.num as u32 || self.rx_posted & bit(id as u16) == 0 {
+                self.rx_last_used = self.rx_last_used.wrapping_add(1);
+                let c = if id >= g.num as u32 {
+                    C::DescriptorIndex
+                } else {
+                    C::DescriptorState
+                };
+                return Err(corrupt(&mut self.stats, c));
+            }
+            let id = id as u16;
+            let buf = g.rx + id as usize * g.buf;
+            match self.classify(buf, ulen) {
+                Ok(Some((ep, len))) => {
+                    let p = Payload {
+                        mem: self.platform.memory(),
+                        offset: buf + l::HDR_SIZE,
+                        len,
+                    };
+                    if !f(ep, p) {
+                        return Ok(false);
+                    }
+                    self.stats.buffers_received = self.stats.buffers_received.wrapping_add(1);
+                    self.release_rx(id)?;
+                    return Ok(true);
+                }
+                Ok(None) => self.release_rx(id)?,
+                Err(err) => {
+                    self.release_rx(id)?;
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+impl<P: Platform> Transport for Host<P> {
+    type Platform = P;
+
+    fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    fn poll(&mut self) -> Result<(), Error> {
+        self.reclaim()?;
+        self.send_hellos()?;
+        self.recv_inner(&mut |_, _| false).map(|_| ())
+    }
+
+    fn is_ready(&self, endpoint: Endpoint) -> bool {
+        self.ep(endpoint).is_some_and(|e| e.local != 0 && !e.hello)
+    }
+
+    fn max_message_len(&self) -> usize {
+        self.geo.max_msg
+    }
+
+    fn payload_per_buffer(&self) -> usize {
+        self.geo.payload
+    }
+
+    fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
+        self.send_inner(endpoint, data.len(), false, &mut |w| {
+            let _ = w.write(0, data);
+        })
+    }
+
+    fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
+        send_until(self, endpoint, data, deadline)
+    }
+
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
+        let mut out = Ok(None);
+        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))?;
+        out
+    }
+}
+
+/// `try_recv`'s callback: copies the payload into `buf` if it fits.
+pub(crate) fn copy_out<M: SharedMemory>(
+    endpoint: Endpoint,
+    p: &Payload<'_, M>,
+    buf: &mut [u8],
+    out: &mut Result<Option<Received>, Error>,
+) -> bool {
+    let Some(dst) = buf.get_mut(..p.len) else {
+        *out = Err(Error::BufferTooSmall { needed: p.len });
+        return false;
+    };
+    *out = match p.read(0, dst) {
+        Ok(()) => Ok(Some(Received {
+            endpoint,
+            len: p.len,
+        })),
+        Err(e) => Err(Error::Memory(e)),
+    };
+    true
+}
+
+/// Writes a descriptor's addr (u64), len and flags; `next` is left alone.
+pub(crate) fn write_desc<M: SharedMemory>(
+    m: &M,
+    d: usize,
+    addr: u32,
+    len: u32,
+    flags: u16,
+) -> Result<(), Error> {
+    m.write_u32(d + l::DESC_ADDR, addr)?;
+    m.write_u32(d + l::DESC_ADDR + 4, 0)?;
+    m.write_u32(d + l::DESC_LEN, len)?;
+    m.write_u16(d + l::DESC_FLAGS, flags)?;
+    Ok(())
+}
+
+fn zero<M: SharedMemory>(m: &M, mut off: usize, mut len: usize) -> Result<(), Error> {
+    let z = [0u8; 64];
+    while len > 0 {
+        let n = len.min(z.len());
+        m.write(off, &z[..n])?;
+        off += n;
+        len -= n;
+    }
+    Ok(())
+}
+
+fn addr_of(g: &Geometry, off: usize) -> u32 {
+    g.shm_base.wrapping_add(off as u32)
+}

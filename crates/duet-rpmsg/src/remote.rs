@@ -1,0 +1,460 @@
+//! The remote role: the virtio device (the M4 in the Arduino profile).
+
+use crate::common::{bit, corrupt, fill_chunks, read_header, send_until, Payload, Stats, Writer};
+use crate::config::{layout as l, Config, Geometry};
+use crate::host::copy_out;
+use crate::platform::{Instant, Platform, SharedMemory};
+use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
+
+/// A transmit buffer the host posted on vring0, validated and not yet used.
+#[derive(Clone, Copy, Default)]
+struct TxSlot {
+    head: u16,
+    buf: u32,
+}
+
+/// The remote side (virtio device, the M4): waits for the host's table, announces `"raw"`
+/// (0x400) and `"rpc"` (0x401), learns the host's addresses from the first message on each.
+///
+/// [`Remote::new`] touches nothing; [`Transport::poll`] (or [`connect`](crate::connect)) does
+/// the handshake once the table's vring1 `da` matches the config and `DRIVER_OK` is set.
+///
+/// Reset: if `DRIVER_OK` drops or vring1's `da` changes while running, the next call returns
+/// `PeerReset` and the handshake starts over. Limit: a host re-initialisation that completes
+/// entirely between two of this side's polls is not seen as a reset; it then shows up as
+/// `Corrupt` ring errors.
+pub struct Remote<P: Platform> {
+    platform: P,
+    config: Config,
+    geo: Result<Geometry, Error>,
+    running: bool,
+    /// Endpoints announced so far (in order raw, rpc).
+    announced: u8,
+    /// The host's address per endpoint; `ADDR_ANY` until the first message.
+    dest: [u32; 2],
+    rx_last_avail: u16,
+    rx_used: u16,
+    tx_last_avail: u16,
+    tx_used: u16,
+    stash: [TxSlot; 64],
+    stash_head: u16,
+    stash_len: u16,
+    stash_set: u64,
+    stats: Stats,
+}
+
+impl<P: Platform> Remote<P> {
+    /// A remote that has not looked at shared memory yet. An invalid `config` makes every
+    /// later call fail with `InvalidConfig`.
+    pub fn new(platform: P, config: Config) -> Self {
+        Remote {
+            platform,
+            config,
+            geo: config.geometry(),
+            running: false,
+            announced: 0,
+            dest: [l::ADDR_ANY; 2],
+            rx_last_avail: 0,
+            rx_used: 0,
+            tx_last_avail: 0,
+            tx_used: 0,
+            stash: [TxSlot::default(); 64],
+            stash_head: 0,
+            stash_len: 0,
+            stash_set: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters of this side.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Whether the host's table was found and the rings are in use.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// Transmit buffers the host has posted and this side has not used (64 when all are back).
+    pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
+        if self.running {
+            self.refill()?;
+        }
+        Ok(self.stash_len as usize)
+    }
+
+    /// The host's address for `endpoint`, once learned from its first message.
+    pub fn remote_address(&self, endpoint: Endpoint) -> Option<u32> {
+        self.dest
+            .get(endpoint as usize)
+            .copied()
+            .filter(|&a| a != l::ADDR_ANY)
+    }
+
+    /// Zero-copy receive: calls `f` with the next payload while it is still in its shared
+    /// buffer, then returns the buffer to the host. `Ok(None)` when nothing is pending.
+    pub fn recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
+    ) -> Result<Option<R>, Error> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.recv_inner(&mut |ep, p| {
+            if let Some(f) = f.take() {
+                out = Some(f(ep, p));
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Sends a message of `len` bytes that `f` writes straight into the shared buffers (the
+    /// only copy). Same rules and errors as `try_send`; bytes `f` leaves unwritten are stale.
+    pub fn send_with(
+        &mut self,
+        endpoint: Endpoint,
+        len: usize,
+        f: impl FnOnce(&mut Writer<'_, P::Memory>),
+    ) -> Result<(), Error> {
+        let mut f = Some(f);
+        self.send_data(endpoint, len, &mut |w| {
+            if let Some(f) = f.take() {
+                f(w)
+            }
+        })
+    }
+
+    fn geo(&self) -> Result<Geometry, Error> {
+        self.geo
+    }
+
+    fn forget(&mut self) {
+        self.running = false;
+        self.announced = 0;
+        self.dest = [l::ADDR_ANY; 2];
+        self.rx_last_avail = 0;
+        self.rx_used = 0;
+        self.tx_last_avail = 0;
+        self.tx_used = 0;
+        self.stash_head = 0;
+        self.stash_len = 0;
+        self.stash_set = 0;
+    }
+
+    /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
+    /// away. `Ok(true)` while running.
+    fn check_host(&mut self) -> Result<bool, Error> {
+        let g = self.geo()?;
+        let m = self.platform.memory();
+        let da = m.read_u32(g.rsc + l::VRING1_DA)?;
+        let mut status = [0u8];
+        m.read(g.rsc + l::VDEV_STATUS, &mut status)?;
+        let ok = da == self.config.vring1_addr && status[0] & l::DRIVER_OK != 0;
+        if self.running {
+            if !ok {
+                self.forget();
+                self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
+                return Err(Error::PeerReset);
+            }
+            return Ok(true);
+        }
+        if !ok {
+            return Ok(false);
+        }
+        m.fence();
+        let v0 = g.rsc + l::VRING0_INFO;
+        if m.read_u32(v0 + l::VRING_INFO_DA)? != self.config.vring0_addr
+            || m.read_u32(v0 + l::VRING_INFO_NUM)? != g.num as u32
+            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM)? != g.num as u32
+        {
+            return Err(corrupt(&mut self.stats, C::ResourceTable));
+        }
+        m.write_u16(g.v0.used + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY)?;
+        self.running = true;
+        Ok(true)
+    }
+
+    /// Announces the endpoints not announced yet, in order; stops quietly on `NoBuffer`.
+    fn announce(&mut self) -> Result<(), Error> {
+        while let Some(&ep) = Endpoint::ALL.get(self.announced as usize) {
+            let addr = l::EPT_ADDR_FIRST + ep as u32;
+            let mut rec = [0u8; l::NS_RECORD_SIZE];
+            for (d, s) in rec.iter_mut().zip(ep.name().bytes()) {
+                *d = s;
+            }
+            for (d, s) in rec[l::NS_REC_ADDR..].iter_mut().zip(addr.to_le_bytes()) {
+                *d = s;
+            }
+            match self.send_inner(addr, l::NS_ADDR, rec.len(), &mut |w| {
+                let _ = w.write(0, &rec);
+            }) {
+                Ok(()) => self.announced += 1,
+                Err(Error::NoBuffer) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the host's newly posted transmit buffers (vring0 avail) into the stash, checking
+    /// each; a bad entry is dropped and reported.
+    fn refill(&mut self) -> Result<(), Error> {
+        let g = self.geo()?;
+        let m = self.platform.memory();
+        let idx = m.read_u16(g.v0.avail + l::AVAIL_IDX)?;
+        m.fence();
+        while self.tx_last_avail != idx {
+            if idx.wrapping_sub(self.tx_last_avail) > g.num {
+                return Err(corrupt(&mut self.stats, C::RingIndex));
+            }
+            let head = m.read_u16(g.v0.avail_slot(g.slot(self.tx_last_avail)))?;
+            self.tx_last_avail = self.tx_last_avail.wrapping_add(1);
+            if head >= g.num {
+                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
+            }
+            if self.stash_set & bit(head) != 0 {
+                return Err(corrupt(&mut self.stats, C::DescriptorState));
+            }
+            let d = g.v0.desc(head);
+            let lo = m.read_u32(d + l::DESC_ADDR)?;
+            let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
+            let len = m.read_u32(d + l::DESC_LEN)?;
+            let flags = m.read_u16(d + l::DESC_FLAGS)?;
+            let Some(buf) = g.buffer_at(lo, hi) else {
+                return Err(corrupt(&mut self.stats, C::DescriptorAddress));
+            };
+            if len as usize != g.buf {
+                return Err(corrupt(&mut self.stats, C::DescriptorLength));
+            }
+            if flags != l::VRING_DESC_F_WRITE {
+                return Err(corrupt(&mut self.stats, C::DescriptorFlags));
+            }
+            let at = (self.stash_head.wrapping_add(self.stash_len) & 63) as usize;
+            if let Some(s) = self.stash.get_mut(at) {
+                *s = TxSlot {
+                    head,
+                    buf: buf as u32,
+                };
+            }
+            self.stash_len += 1;
+            self.stash_set |= bit(head);
+        }
+        Ok(())
+    }
+
+    fn send_data(
+        &mut self,
+        endpoint: Endpoint,
+        len: usize,
+        fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
+    ) -> Result<(), Error> {
+        let g = self.geo()?;
+        if len > g.max_msg {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: g.max_msg,
+            });
+        }
+        let dest = self.remote_address(endpoint).ok_or(Error::NotReady)?;
+        if !self.check_host()? {
+            return Err(Error::NotReady);
+        }
+        self.send_inner(l::EPT_ADDR_FIRST + endpoint as u32, dest, len, fill)
+    }
+
+    fn send_inner(
+        &mut self,
+        src: u32,
+        dst: u32,
+        len: usize,
+        fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
+    ) -> Result<(), Error> {
+        let g = self.geo()?;
+        let k = g.chunks(len);
+        self.refill()?;
+        let mut bufs = [0u32; 64];
+        let Some(bufs) = bufs.get_mut(..k).filter(|_| k <= self.stash_len as usize) else {
+            self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
+            return Err(Error::NoBuffer);
+        };
+        for (j, b) in bufs.iter_mut().enumerate() {
+            let at = (self.stash_head.wrapping_add(j as u16) & 63) as usize;
+            *b = self.stash.get(at).map_or(0, |s| s.buf);
+        }
+        let m = self.platform.memory();
+        fill_chunks(m, bufs, src, dst, len, g.payload, fill)?;
+        let mut used = self.tx_used;
+        for j in 0..k {
+            let at = (self.stash_head.wrapping_add(j as u16) & 63) as usize;
+            let head = self.stash.get(at).map_or(0, |s| s.head);
+            let e = g.v0.used_slot(g.slot(used));
+            m.write_u32(e, head as u32)?;
+            m.write_u32(e + 4, g.buf as u32)?;
+            used = used.wrapping_add(1);
+            self.stash_set &= !bit(head);
+        }
+        m.fence();
+        m.write_u16(g.v0.used + l::USED_IDX, used)?;
+        m.fence();
+        self.platform.notify();
+        self.tx_used = used;
+        self.stash_head = self.stash_head.wrapping_add(k as u16) & 63;
+        self.stash_len -= k as u16;
+        let s = &mut self.stats;
+        s.messages_sent = s.messages_sent.wrapping_add(1);
+        s.buffers_sent = s.buffers_sent.wrapping_add(k as u32);
+        Ok(())
+    }
+
+    /// Checks a host-to-remote descriptor and its header; `Some((endpoint, payload offset,
+    /// length))` for data, `None` for the first message of an endpoint (consumed here).
+    fn classify(&mut self, head: u16) -> Result<Option<(Endpoint, usize, usize)>, Error> {
+        let g = self.geo()?;
+        let m = self.platform.memory();
+        let d = g.v1.desc(head);
+        let lo = m.read_u32(d + l::DESC_ADDR)?;
+        let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
+        let len = m.read_u32(d + l::DESC_LEN)? as usize;
+        let flags = m.read_u16(d + l::DESC_FLAGS)?;
+        let Some(buf) = g.buffer_at(lo, hi) else {
+            return Err(corrupt(&mut self.stats, C::DescriptorAddress));
+        };
+        if len > g.buf || len < l::HDR_SIZE {
+            return Err(corrupt(&mut self.stats, C::DescriptorLength));
+        }
+        if flags != 0 {
+            return Err(corrupt(&mut self.stats, C::DescriptorFlags));
+        }
+        let h = read_header(m, buf)?;
+        if h.len > g.payload || h.len + l::HDR_SIZE > len {
+            return Err(corrupt(&mut self.stats, C::HeaderLength));
+        }
+        let i = h.dst.wrapping_sub(l::EPT_ADDR_FIRST) as usize;
+        let (Some(&ep), true) = (Endpoint::ALL.get(i), i < self.announced as usize) else {
+            return Err(corrupt(&mut self.stats, C::HeaderAddress));
+        };
+        let Some(dest) = self.dest.get_mut(i) else {
+            return Err(Error::NotReady);
+        };
+        if *dest == l::ADDR_ANY && h.src != l::ADDR_ANY {
+            *dest = h.src;
+            self.stats.control_received = self.stats.control_received.wrapping_add(1);
+            return Ok(None);
+        }
+        if h.src != *dest {
+            return Err(corrupt(&mut self.stats, C::HeaderAddress));
+        }
+        Ok(Some((ep, buf + l::HDR_SIZE, h.len)))
+    }
+
+    /// Returns descriptor `head` on vring1's used ring with `used.len` = the buffer size
+    /// (silently: the host asked for no interrupts on vring1).
+    fn release_rx(&mut self, head: u16) -> Result<(), Error> {
+        let g = self.geo()?;
+        let m = self.platform.memory();
+        let e = g.v1.used_slot(g.slot(self.rx_used));
+        m.write_u32(e, head as u32)?;
+        m.write_u32(e + 4, g.buf as u32)?;
+        self.rx_used = self.rx_used.wrapping_add(1);
+        m.fence();
+        m.write_u16(g.v1.used + l::USED_IDX, self.rx_used)?;
+        Ok(())
+    }
+
+    fn recv_inner(
+        &mut self,
+        f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
+    ) -> Result<bool, Error> {
+        if !self.check_host()? {
+            return Ok(false);
+        }
+        let g = self.geo()?;
+        loop {
+            let m = self.platform.memory();
+            let idx = m.read_u16(g.v1.avail + l::AVAIL_IDX)?;
+            m.fence();
+            let pending = idx.wrapping_sub(self.rx_last_avail);
+            if pending == 0 {
+                return Ok(false);
+            }
+            if pending > g.num {
+                return Err(corrupt(&mut self.stats, C::RingIndex));
+            }
+            let head = m.read_u16(g.v1.avail_slot(g.slot(self.rx_last_avail)))?;
+            if head >= g.num {
+                self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
+                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
+            }
+            match self.classify(head) {
+                Ok(Some((ep, offset, len))) => {
+                    let p = Payload {
+                        mem: self.platform.memory(),
+                        offset,
+                        len,
+                    };
+                    if !f(ep, p) {
+                        return Ok(false);
+                    }
+                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
+                    self.stats.buffers_received = self.stats.buffers_received.wrapping_add(1);
+                    self.release_rx(head)?;
+                    return Ok(true);
+                }
+                Ok(None) => {
+                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
+                    self.release_rx(head)?;
+                }
+                Err(e) => {
+                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
+                    self.release_rx(head)?;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+impl<P: Platform> Transport for Remote<P> {
+    type Platform = P;
+
+    fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    fn poll(&mut self) -> Result<(), Error> {
+        if !self.check_host()? {
+            return Ok(());
+        }
+        self.announce()?;
+        self.recv_inner(&mut |_, _| false).map(|_| ())
+    }
+
+    fn is_ready(&self, endpoint: Endpoint) -> bool {
+        self.running && self.remote_address(endpoint).is_some()
+    }
+
+    fn max_message_len(&self) -> usize {
+        self.config.max_message_len
+    }
+
+    fn payload_per_buffer(&self) -> usize {
+        self.config.payload_per_buffer()
+    }
+
+    fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
+        self.send_data(endpoint, data.len(), &mut |w| {
+            let _ = w.write(0, data);
+        })
+    }
+
+    fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
+        send_until(self, endpoint, data, deadline)
+    }
+
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
+        let mut out = Ok(None);
+        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))?;
+        out
+    }
+}
