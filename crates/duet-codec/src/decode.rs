@@ -307,3 +307,30 @@ impl<'a> Decoder<'a> {
         Ok(RawValue::from_validated(bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_counts_map_entries_twice() {
+        // {1: [2, 3]} then nil.
+        let b = [0x81, 0x01, 0x92, 0x02, 0x03, 0xc0];
+        let mut d = Decoder::new(&b);
+        d.skip().unwrap();
+        assert_eq!(d.position(), 5);
+        // A map with a missing value is truncated.
+        assert_eq!(Decoder::new(&[0x81, 0x01]).skip(), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn skip_at_depth_uses_remaining_budget() {
+        let b = [0x91, 0x91, 0xc0];
+        assert_eq!(Decoder::new(&b).skip_at(MAX_DEPTH - 2), Ok(()));
+        assert_eq!(
+            Decoder::new(&b).skip_at(MAX_DEPTH - 1),
+            Err(Error::DepthLimit)
+        );
+        assert_eq!(Decoder::new(&[0x05]).skip_at(MAX_DEPTH), Ok(()));
+    }
+}

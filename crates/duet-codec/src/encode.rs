@@ -255,3 +255,45 @@ impl<'a> Encoder<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_header_is_compacted() {
+        let mut buf = [0u8; 16];
+        let mut e = Encoder::new(&mut buf);
+        e.write_nil().unwrap();
+        e.write_raw(&[0xdd, 0, 0, 0, 0]).unwrap();
+        e.write_raw(&[1, 2, 3]).unwrap();
+        e.finish_reserved(1, 1, 3).unwrap();
+        assert_eq!(e.written(), &[0xc0, 0x93, 1, 2, 3]);
+        // A start that is not a reserved header is refused, not a panic.
+        assert_eq!(e.finish_reserved(3, 1, 0), Err(Error::BufferTooSmall));
+        assert_eq!(
+            e.finish_reserved(usize::MAX, 1, 0),
+            Err(Error::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn emit_writes_exact_width() {
+        let mut buf = [0xaa; 6];
+        let mut e = Encoder::new(&mut buf);
+        e.emit(0xcd, 0x1234, 2, &[9]).unwrap();
+        assert_eq!(e.position(), 4);
+        assert_eq!(buf, [0xcd, 0x12, 0x34, 9, 0xaa, 0xaa]);
+    }
+
+    #[test]
+    fn truncate_only_moves_back() {
+        let mut buf = [0u8; 4];
+        let mut e = Encoder::new(&mut buf);
+        e.write_raw(&[1, 2, 3]).unwrap();
+        e.truncate(5);
+        assert_eq!(e.position(), 3);
+        e.truncate(1);
+        assert_eq!(e.into_written(), &[1]);
+    }
+}

@@ -45,6 +45,26 @@
 //! `IgnoredAny`, untagged enums and `flatten` (the latter two need serde's `alloc` feature) work.
 //! Decoding is strict about element counts: an array with more or fewer elements than a tuple or
 //! struct has gives [`Error::InvalidLength`].
+//!
+//! # Example
+//! ```
+//! use duet_codec::rpc::{self, Message, MsgId};
+//!
+//! // Arduino's `RPC.call("add", 1, 2)` from thread 0x24001A30:
+//! let mut buf = [0u8; 64];
+//! let n = rpc::encode_request(&mut buf, MsgId::from(0x2400_1A30), "add", &(1, 2))?;
+//! assert_eq!(&buf[..n], b"\x94\x00\xCE\x24\x00\x1A\x30\xA3add\x92\x01\x02");
+//!
+//! let (msg, used) = rpc::parse(&buf[..n])?;
+//! assert_eq!(used, n);
+//! if let Message::Request { msgid, method: "add", params } = msg {
+//!     let (a, b): (i32, i32) = params.decode()?;
+//!     let mut out = [0u8; 16];
+//!     let n = rpc::encode_response::<(), _>(&mut out, msgid, None, &(a + b))?;
+//!     assert_eq!(&out[..n], b"\x94\x01\xCE\x24\x00\x1A\x30\xC0\x03");
+//! }
+//! # Ok::<(), duet_codec::Error>(())
+//! ```
 #![no_std]
 #![deny(missing_docs)]
 

@@ -101,24 +101,24 @@ impl serde::Serialize for RawValue<'_> {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for RawValue<'de> {
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawValue<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawValue<'de>;
+        struct V<'a>(core::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RawValue<'a>;
             fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.write_str("an encoded MessagePack value (duet-codec's deserializer only)")
             }
             fn visit_borrowed_bytes<E: serde::de::Error>(
                 self,
                 v: &'de [u8],
-            ) -> core::result::Result<RawValue<'de>, E> {
+            ) -> core::result::Result<RawValue<'a>, E> {
                 // Checked again: another deserializer could hand us any bytes.
                 RawValue::new(v)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(v), &self))
             }
         }
-        d.deserialize_newtype_struct(RAW_TOKEN, V)
+        d.deserialize_newtype_struct(RAW_TOKEN, V(core::marker::PhantomData))
     }
 }
 
