@@ -192,7 +192,7 @@ pub const MAX_DESCRIPTORS: u16 = 64;
 /// Addresses are as the firmware sees them; the [`SharedMemory`](crate::SharedMemory) offset 0
 /// corresponds to `shm_base`. Limits (checked by [`Host::new`](crate::Host::new), and by
 /// [`Remote`](crate::Remote)'s first poll): `num_descriptors` a power of two up to 64,
-/// `buffer_size` a power of two from 32 up to 32 KiB, `vring_align` a power of two from 4,
+/// `buffer_size` a power of two from 64 (a name-service record must fit) up to 32 KiB, `vring_align` a power of two from 4,
 /// everything inside the region and 4-aligned, `host_tx_buffers <= num_descriptors`, and
 /// `max_message_len` fitting in the buffers one side can have in flight.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -270,7 +270,7 @@ impl Config {
             || !align.is_power_of_two()
             || align < 4
             || !buf.is_power_of_two()
-            || !(32..=0x8000).contains(&buf)
+            || !(64..=0x8000).contains(&buf)
             || self.host_tx_buffers > num
         {
             return None;

@@ -49,7 +49,10 @@ fn resource_table_after_host_new() {
     assert_eq!(mem.u8(48), 0x04, "status DRIVER_OK");
     assert_eq!(mem.u8(49), 2, "num_of_vrings");
     assert_eq!(mem.u32(0x48), 0x3800_0400, "the word the M4 spins on");
-    assert!(mem.bytes(92, 1024 - 92).iter().all(|&b| b == 0), "rest of 1 KiB zeroed");
+    assert!(
+        mem.bytes(92, 1024 - 92).iter().all(|&b| b == 0),
+        "rest of 1 KiB zeroed"
+    );
 }
 
 #[test]
@@ -74,7 +77,11 @@ fn rings_after_host_new() {
     }
     assert_eq!(mem.u16(VRING0 + AVAIL), 0, "vring0 avail.flags");
     assert_eq!(mem.u16(VRING0 + AVAIL + 2), 64, "vring0 avail.idx");
-    assert_eq!(mem.u16(VRING1 + AVAIL), 1, "vring1 avail.flags = NO_INTERRUPT");
+    assert_eq!(
+        mem.u16(VRING1 + AVAIL),
+        1,
+        "vring1 avail.flags = NO_INTERRUPT"
+    );
     assert_eq!(mem.u16(VRING1 + AVAIL + 2), 0);
     for ring in [VRING0, VRING1] {
         assert_eq!(mem.u16(ring + USED), 0, "used.flags");
@@ -95,10 +102,17 @@ fn announcements_and_first_messages() {
     // Remote set used.flags = NO_NOTIFY on vring0 and published two NS messages in buffers 0, 1.
     assert_eq!(mem.u16(VRING0 + USED), 1);
     assert_eq!(mem.u16(VRING0 + USED + 2), 2, "vring0 used.idx");
-    for (i, (name, addr)) in [(&b"raw"[..], 0x400u32), (&b"rpc"[..], 0x401)].iter().enumerate() {
+    for (i, (name, addr)) in [(&b"raw"[..], 0x400u32), (&b"rpc"[..], 0x401)]
+        .iter()
+        .enumerate()
+    {
         let e = VRING0 + USED + 4 + 8 * i;
         assert_eq!(mem.u32(e), i as u32, "used id");
-        assert_eq!(mem.u32(e + 4), 512, "used.len = desc.len, not the payload length");
+        assert_eq!(
+            mem.u32(e + 4),
+            512,
+            "used.len = desc.len, not the payload length"
+        );
         let buf = 0x2400 + 512 * i;
         assert_eq!(mem.u32(buf), *addr, "src");
         assert_eq!(mem.u32(buf + 4), 0x35, "dst");
@@ -117,7 +131,11 @@ fn announcements_and_first_messages() {
     assert_eq!(mem.u16(VRING1 + AVAIL + 2), 2, "vring1 avail.idx");
     for i in 0..2usize {
         let d = VRING1 + 16 * i;
-        assert_eq!(mem.u64(d), 0xA000 + 512 * i as u64, "tx addr (offset from 0x38000400)");
+        assert_eq!(
+            mem.u64(d),
+            0xA000 + 512 * i as u64,
+            "tx addr (offset from 0x38000400)"
+        );
         assert_eq!(mem.u32(d + 8), 512);
         assert_eq!(mem.u16(d + 12), 0);
         assert_eq!(mem.u16(VRING1 + AVAIL + 4 + 2 * i), i as u16);
@@ -176,5 +194,8 @@ fn data_message_bytes() {
     assert_eq!(p.mem.u32(buf), 0x400);
     assert_eq!(p.mem.u32(buf + 4), 0x400);
     assert_eq!(p.mem.u16(buf + 12), 3);
-    assert_eq!(recv_all(&mut p.host), vec![(Endpoint::Raw, b"abc".to_vec())]);
+    assert_eq!(
+        recv_all(&mut p.host),
+        vec![(Endpoint::Raw, b"abc".to_vec())]
+    );
 }

@@ -87,7 +87,9 @@ impl SharedMemory for Mem {
     fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
         self.check(offset, 4, 4)?;
         let b = self.bytes.borrow();
-        Ok(u32::from_le_bytes(b[offset..offset + 4].try_into().unwrap()))
+        Ok(u32::from_le_bytes(
+            b[offset..offset + 4].try_into().unwrap(),
+        ))
     }
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
         self.check(offset, 4, 4)?;
@@ -126,7 +128,10 @@ impl Platform for Plat {
     }
     /// Nobody else runs in this thread: jump the fake clock to the deadline.
     fn wait(&self, deadline: Instant) -> bool {
-        let now = self.clock.get().max(deadline.as_micros().min(self.clock.get() + 1_000_000));
+        let now = self
+            .clock
+            .get()
+            .max(deadline.as_micros().min(self.clock.get() + 1_000_000));
         self.clock.set(now.max(self.clock.get() + 1));
         false
     }
