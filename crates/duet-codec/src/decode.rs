@@ -19,6 +19,18 @@ pub(crate) enum Token<'a> {
     Ext(i8, &'a [u8]),
 }
 
+/// Marker groups whose members differ only in width.
+#[derive(Clone, Copy)]
+enum Class {
+    Bin,
+    Ext,
+    Uint,
+    Int,
+    Str,
+    Array,
+    Map,
+}
+
 /// Reads MessagePack values from a byte slice, borrowing strings and byte strings from it.
 ///
 /// Every `read_*` either reads a whole value of the asked type or returns an error and leaves
@@ -70,64 +82,70 @@ impl<'a> Decoder<'a> {
             .fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
     }
 
-    /// Reads a `width`-byte length, then that many bytes.
-    fn sized(&mut self, width: usize) -> Result<&'a [u8]> {
-        let n = self.be(width)?;
+    /// The next byte, not consumed.
+    pub(crate) fn peek_byte(&self) -> Result<u8> {
+        self.remaining().first().copied().ok_or(Error::Truncated)
+    }
+
+    /// Takes `n` bytes, `n` coming from the input.
+    fn take_len(&mut self, n: u64) -> Result<&'a [u8]> {
         self.take(usize::try_from(n).map_err(|_| Error::Truncated)?)
     }
 
     /// Reads an ext body of `n` data bytes preceded by its type byte.
-    fn ext(&mut self, n: usize) -> Result<Token<'a>> {
+    fn ext(&mut self, n: u64) -> Result<Token<'a>> {
         let t = self.be(1)? as u8 as i8;
-        Ok(Token::Ext(t, self.take(n)?))
-    }
-
-    fn ext_sized(&mut self, width: usize) -> Result<Token<'a>> {
-        let n = self.be(width)?;
-        self.ext(usize::try_from(n).map_err(|_| Error::Truncated)?)
+        Ok(Token::Ext(t, self.take_len(n)?))
     }
 
     /// Reads the next item. On error the position may have moved; callers restore it.
     pub(crate) fn token(&mut self) -> Result<Token<'a>> {
         let m = self.be(1)? as u8;
-        Ok(match m {
-            0x00..=0x7f => Token::Uint(u64::from(m)),
-            0x80..=0x8f => Token::Map(u32::from(m & 0x0f)),
-            0x90..=0x9f => Token::Array(u32::from(m & 0x0f)),
-            0xa0..=0xbf => Token::Str(self.take(usize::from(m & 0x1f))?),
-            0xc0 => Token::Nil,
+        // Every marker is a class plus a number: the value (ints), the length (str, bin, ext)
+        // or the element count (array, map). Sized markers come in groups whose members differ
+        // only in the width of that number: 1 << (m - first) bytes (array/map: 2 or 4).
+        let (class, n) = match m {
+            0x00..=0x7f => (Class::Uint, u64::from(m)),
+            0x80..=0x8f => (Class::Map, u64::from(m & 0x0f)),
+            0x90..=0x9f => (Class::Array, u64::from(m & 0x0f)),
+            0xa0..=0xbf => (Class::Str, u64::from(m & 0x1f)),
+            0xe0..=0xff => (Class::Int, i64::from(m as i8) as u64),
+            0xc0 => return Ok(Token::Nil),
             0xc1 => return Err(Error::InvalidMarker),
-            0xc2 => Token::Bool(false),
-            0xc3 => Token::Bool(true),
-            0xc4 => Token::Bin(self.sized(1)?),
-            0xc5 => Token::Bin(self.sized(2)?),
-            0xc6 => Token::Bin(self.sized(4)?),
-            0xc7 => self.ext_sized(1)?,
-            0xc8 => self.ext_sized(2)?,
-            0xc9 => self.ext_sized(4)?,
-            0xca => Token::F32(f32::from_bits(self.be(4)? as u32)),
-            0xcb => Token::F64(f64::from_bits(self.be(8)?)),
-            0xcc => Token::Uint(self.be(1)?),
-            0xcd => Token::Uint(self.be(2)?),
-            0xce => Token::Uint(self.be(4)?),
-            0xcf => Token::Uint(self.be(8)?),
-            0xd0 => Token::Int(i64::from(self.be(1)? as u8 as i8)),
-            0xd1 => Token::Int(i64::from(self.be(2)? as u16 as i16)),
-            0xd2 => Token::Int(i64::from(self.be(4)? as u32 as i32)),
-            0xd3 => Token::Int(self.be(8)? as i64),
-            0xd4 => self.ext(1)?,
-            0xd5 => self.ext(2)?,
-            0xd6 => self.ext(4)?,
-            0xd7 => self.ext(8)?,
-            0xd8 => self.ext(16)?,
-            0xd9 => Token::Str(self.sized(1)?),
-            0xda => Token::Str(self.sized(2)?),
-            0xdb => Token::Str(self.sized(4)?),
-            0xdc => Token::Array(self.be(2)? as u32),
-            0xdd => Token::Array(self.be(4)? as u32),
-            0xde => Token::Map(self.be(2)? as u32),
-            0xdf => Token::Map(self.be(4)? as u32),
-            0xe0..=0xff => Token::Int(i64::from(m as i8)),
+            0xc2 => return Ok(Token::Bool(false)),
+            0xc3 => return Ok(Token::Bool(true)),
+            0xca => return Ok(Token::F32(f32::from_bits(self.be(4)? as u32))),
+            0xcb => return Ok(Token::F64(f64::from_bits(self.be(8)?))),
+            0xd4..=0xd8 => (Class::Ext, 1 << (m - 0xd4)),
+            _ => {
+                let (first, class) = match m {
+                    0xc4..=0xc6 => (0xc4, Class::Bin),
+                    0xc7..=0xc9 => (0xc7, Class::Ext),
+                    0xcc..=0xcf => (0xcc, Class::Uint),
+                    0xd0..=0xd3 => (0xd0, Class::Int),
+                    0xd9..=0xdb => (0xd9, Class::Str),
+                    0xdc..=0xdd => (0xdb, Class::Array),
+                    _ => (0xdd, Class::Map),
+                };
+                let w = 1usize << (m - first);
+                let v = self.be(w)?;
+                let v = match (class, w) {
+                    (Class::Int, 1) => i64::from(v as u8 as i8) as u64,
+                    (Class::Int, 2) => i64::from(v as u16 as i16) as u64,
+                    (Class::Int, 4) => i64::from(v as u32 as i32) as u64,
+                    _ => v,
+                };
+                (class, v)
+            }
+        };
+        Ok(match class {
+            Class::Uint => Token::Uint(n),
+            Class::Int => Token::Int(n as i64),
+            Class::Bin => Token::Bin(self.take_len(n)?),
+            Class::Str => Token::Str(self.take_len(n)?),
+            Class::Ext => self.ext(n)?,
+            Class::Array => Token::Array(n as u32),
+            Class::Map => Token::Map(n as u32),
         })
     }
 
@@ -175,6 +193,15 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// Reads an integer of any width as its 64-bit two's-complement bits.
+    pub(crate) fn read_int_bits(&mut self) -> Result<u64> {
+        self.read(|t| match t {
+            Token::Uint(v) => Ok(v),
+            Token::Int(v) => Ok(v as u64),
+            _ => Err(Error::WrongType),
+        })
+    }
+
     /// Reads a float32. A float64 is [`Error::WrongType`] (it would lose precision).
     pub fn read_f32(&mut self) -> Result<f32> {
         self.read(|t| match t {
@@ -195,7 +222,7 @@ impl<'a> Decoder<'a> {
     /// Reads a str, borrowed from the input. Not UTF-8: [`Error::InvalidUtf8`].
     pub fn read_str(&mut self) -> Result<&'a str> {
         self.read(|t| match t {
-            Token::Str(s) => core::str::from_utf8(s).map_err(|_| Error::InvalidUtf8),
+            Token::Str(s) => utf8(s),
             _ => Err(Error::WrongType),
         })
     }
@@ -260,18 +287,23 @@ impl<'a> Decoder<'a> {
 
     fn skip_inner(&mut self, limit: usize) -> Result<()> {
         // open[i] = how many items are still to be read in the i-th open container.
-        let mut open = [0u64; MAX_DEPTH];
+        let mut open = [0usize; MAX_DEPTH];
         let mut depth = 0usize;
         loop {
             let items = match self.token()? {
-                Token::Array(n) => Some(u64::from(n)),
-                Token::Map(n) => Some(2 * u64::from(n)),
+                Token::Array(n) => Some(n as usize),
+                Token::Map(n) => Some((n as usize).saturating_mul(2)),
                 _ => None,
             };
             if let Some(items) = items {
                 // Every container counts against the limit, even an empty one.
                 if depth >= limit {
                     return Err(Error::DepthLimit);
+                }
+                // Each item takes at least one byte: more items than bytes left is truncated
+                // input (and keeps every count within `usize`).
+                if items > self.remaining().len() {
+                    return Err(Error::Truncated);
                 }
                 if items > 0 {
                     *open.get_mut(depth).ok_or(Error::DepthLimit)? = items;
@@ -308,6 +340,38 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// Checks that `s` is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
+/// Much smaller than `core::str::from_utf8`, which matters on the firmware side.
+fn utf8(s: &[u8]) -> Result<&str> {
+    let mut it = s.iter();
+    while let Some(&b) = it.next() {
+        if b < 0x80 {
+            continue;
+        }
+        let (n, min) = match b {
+            0xc2..=0xdf => (1, 0x80),
+            0xe0..=0xef => (2, 0x800),
+            0xf0..=0xf4 => (3, 0x1_0000),
+            _ => return Err(Error::InvalidUtf8),
+        };
+        let mut cp = u32::from(b & (0x3f >> n));
+        for _ in 0..n {
+            match it.next() {
+                Some(&c) if c & 0xc0 == 0x80 => cp = cp << 6 | u32::from(c & 0x3f),
+                _ => return Err(Error::InvalidUtf8),
+            }
+        }
+        if cp < min || cp > 0x10_ffff || (0xd800..=0xdfff).contains(&cp) {
+            return Err(Error::InvalidUtf8);
+        }
+    }
+    // SAFETY: the loop above accepted only well-formed UTF-8: every multi-byte sequence has
+    // a valid lead byte, the right number of continuation bytes, and encodes a scalar value
+    // (not overlong, not a surrogate, at most U+10FFFF). This is exactly what `str` requires;
+    // the unit test `utf8_matches_core` checks it against `core::str::from_utf8`.
+    Ok(unsafe { core::str::from_utf8_unchecked(s) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +396,34 @@ mod tests {
             Err(Error::DepthLimit)
         );
         assert_eq!(Decoder::new(&[0x05]).skip_at(MAX_DEPTH), Ok(()));
+    }
+
+    #[test]
+    fn utf8_matches_core() {
+        let check = |b: &[u8]| {
+            assert_eq!(utf8(b).is_ok(), core::str::from_utf8(b).is_ok(), "{b:02x?}");
+        };
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+                check(&[b'x', a, b]);
+            }
+        }
+        // Every 3-byte sequence with a 3- or 4-byte lead, and 4-byte ones with sampled tails.
+        for a in 0xe0..=0xffu8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    check(&[a, b, c]);
+                    if a >= 0xf0 && c & 0xc0 == 0x80 {
+                        check(&[a, b, c, 0x80]);
+                        check(&[a, b, c, 0xbf]);
+                        check(&[a, b, c, 0x7f]);
+                        check(&[a, b, c, 0xc0]);
+                    }
+                }
+            }
+        }
+        check("héllo ✓ 😀".as_bytes());
     }
 }

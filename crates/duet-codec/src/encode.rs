@@ -58,7 +58,7 @@ impl<'a> Encoder<'a> {
 
     /// Writes `marker`, then the low `width` bytes of `value` big-endian, then `body`,
     /// all or nothing.
-    fn emit(&mut self, marker: u8, value: u64, width: usize, body: &[u8]) -> Result<()> {
+    pub(crate) fn emit(&mut self, marker: u8, value: u64, width: usize, body: &[u8]) -> Result<()> {
         let width = if width > 8 { 8 } else { width };
         let end = self
             .pos
@@ -120,36 +120,32 @@ impl<'a> Encoder<'a> {
 
     /// Writes an unsigned integer in its smallest form (positive fixint, uint8..uint64).
     pub fn write_u64(&mut self, v: u64) -> Result<()> {
-        if v < 0x80 {
-            self.emit(v as u8, 0, 0, &[])
-        } else if v <= 0xff {
-            self.emit(0xcc, v, 1, &[])
-        } else if v <= 0xffff {
-            self.emit(0xcd, v, 2, &[])
-        } else if v <= 0xffff_ffff {
-            self.emit(0xce, v, 4, &[])
-        } else {
-            self.emit(0xcf, v, 8, &[])
-        }
+        self.write_int(v, false)
     }
 
     /// Writes a signed integer in its smallest form. Non-negative values use the unsigned forms
     /// (as msgpack-c and rmp do); negative ones use negative fixint or int8..int64.
     pub fn write_i64(&mut self, v: i64) -> Result<()> {
-        let bits = v as u64;
-        if v >= 0 {
-            self.write_u64(bits)
-        } else if v >= -32 {
-            self.emit(v as u8, 0, 0, &[])
-        } else if v >= i64::from(i8::MIN) {
-            self.emit(0xd0, bits, 1, &[])
-        } else if v >= i64::from(i16::MIN) {
-            self.emit(0xd1, bits, 2, &[])
-        } else if v >= i64::from(i32::MIN) {
-            self.emit(0xd2, bits, 4, &[])
-        } else {
-            self.emit(0xd3, bits, 8, &[])
+        self.write_int(v as u64, v < 0)
+    }
+
+    /// `bits` is the value; `neg` says it is a negative `i64`.
+    fn write_int(&mut self, bits: u64, neg: bool) -> Result<()> {
+        // Fixints: 0..=127 and -32..=-1 are the marker byte itself.
+        if (!neg && bits < 0x80) || (neg && bits >= (-32i64) as u64) {
+            return self.emit(bits as u8, 0, 0, &[]);
         }
+        // k = log2 of the width in bytes: the number of limits the value exceeds. A negative
+        // value is compared through its complement (-129 -> 128 > 0x7f).
+        const POS: [u64; 3] = [0xff, 0xffff, 0xffff_ffff];
+        const NEG: [u64; 3] = [0x7f, 0x7fff, 0x7fff_ffff];
+        let (x, limits, base) = if neg {
+            (!bits, &NEG, 0xd0)
+        } else {
+            (bits, &POS, 0xcc)
+        };
+        let k = limits.iter().filter(|&&l| x > l).count();
+        self.emit(base + k as u8, bits, 1 << k, &[])
     }
 
     /// Writes a float32 (0xCA).

@@ -6,7 +6,7 @@
 //! dispatches on byte 1. Parsing accepts any valid width for every field. msgids are kept as
 //! received ([`MsgId`]) so a response echoes them byte for byte.
 
-use crate::{encode as encode_value, Decoder, Encoder, Error, Kind, RawValue, Result};
+use crate::{encode as encode_value, Decoder, Encoder, Error, RawValue, Result};
 use serde::Serialize;
 
 /// Message type of a request.
@@ -60,33 +60,23 @@ impl MsgId {
         matches!(self.marker, 0xd0..=0xd3 | 0xe0..=0xff) && (self.bits as i64) < 0
     }
 
-    /// Reads a msgid (any integer width) from `dec`, remembering its encoding.
+    /// Reads a msgid (any integer width) from `dec`, remembering its encoding. On error the
+    /// position is unchanged.
     pub fn read(dec: &mut Decoder<'_>) -> Result<Self> {
-        let marker = *dec.remaining().first().ok_or(Error::Truncated)?;
-        let bits = match Kind::of_marker(marker)? {
-            Kind::Uint => dec.read_u64()?,
-            Kind::Int => dec.read_i64()? as u64,
-            _ => return Err(Error::WrongType),
-        };
+        let marker = dec.peek_byte()?;
+        let bits = dec.read_int_bits()?;
         Ok(MsgId { marker, bits })
     }
 
     /// Writes the msgid with the encoding it was received in.
     pub fn write(&self, enc: &mut Encoder<'_>) -> Result<()> {
         let width = match self.marker {
-            0xcc | 0xd0 => 1,
-            0xcd | 0xd1 => 2,
-            0xce | 0xd2 => 4,
-            0xcf | 0xd3 => 8,
+            0xcc..=0xcf => 1 << (self.marker - 0xcc),
+            0xd0..=0xd3 => 1 << (self.marker - 0xd0),
             // fixints: the marker is the value.
-            m => return enc.write_raw(&[m]),
+            _ => 0,
         };
-        let be = self.bits.to_be_bytes();
-        let mut b = [self.marker, 0, 0, 0, 0, 0, 0, 0, 0];
-        for (d, s) in b.iter_mut().skip(1).zip(be.iter().skip(8 - width)) {
-            *d = *s;
-        }
-        enc.write_raw(b.get(..1 + width).unwrap_or(&[]))
+        enc.emit(self.marker, self.bits, width, &[])
     }
 }
 
@@ -175,10 +165,10 @@ pub fn parse(buf: &[u8]) -> Result<(Message<'_>, usize)> {
 }
 
 fn params<'a>(d: &mut Decoder<'a>) -> Result<RawValue<'a>> {
-    if d.peek_kind()? != Kind::Array {
-        return Err(Error::WrongType);
+    match d.peek_byte()? {
+        0x90..=0x9f | 0xdc | 0xdd => d.read_raw_at(1),
+        _ => Err(Error::WrongType),
     }
-    d.read_raw_at(1)
 }
 
 /// Appends `params`, which must serialize as an array (a tuple, array or sequence). A value that

@@ -129,7 +129,7 @@ impl<'de, 'b> Deserializer<'de, 'b> {
     }
 
     fn seq_or_bin<V: Visitor<'de>>(&mut self, expect: Option<usize>, v: V) -> Result<V::Value> {
-        if self.dec.peek_kind()? == Kind::Bin {
+        if let 0xc4..=0xc6 = self.dec.peek_byte()? {
             return self.bin_seq(expect, v);
         }
         let n = self.dec.read_array_len()?;
@@ -141,7 +141,7 @@ impl<'de, 'b> Deserializer<'de, 'b> {
 
     /// nil or an empty array.
     fn unit(&mut self) -> Result<()> {
-        if self.dec.peek_kind()? == Kind::Array {
+        if let 0x90..=0x9f | 0xdc | 0xdd = self.dec.peek_byte()? {
             if self.dec.read_array_len()? != 0 {
                 return Err(Error::InvalidLength);
             }
