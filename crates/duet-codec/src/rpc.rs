@@ -142,33 +142,42 @@ pub fn parse(buf: &[u8]) -> Result<(Message<'_>, usize)> {
     let mut d = Decoder::new(buf);
     let n = d.read_array_len()?;
     let ty = d.read_u64()?;
-    let msg = match ty {
-        0 | 1 if n != 4 => return Err(Error::InvalidLength),
-        2 if n != 3 => return Err(Error::InvalidLength),
-        0 => Message::Request {
-            msgid: MsgId::read(&mut d)?,
-            method: d.read_str()?,
-            params: params(&mut d)?,
-        },
-        1 => Message::Response {
-            msgid: MsgId::read(&mut d)?,
+    if ty > 2 {
+        return Err(Error::OutOfRange);
+    }
+    if n != if ty == 2 { 3 } else { 4 } {
+        return Err(Error::InvalidLength);
+    }
+    // Requests and responses carry a msgid; requests and notifications a method and params;
+    // responses an error and a result.
+    let msgid = if ty != 2 {
+        Some(MsgId::read(&mut d)?)
+    } else {
+        None
+    };
+    let msg = match msgid {
+        Some(msgid) if ty == 1 => Message::Response {
+            msgid,
             error: d.read_raw_at(1)?,
             result: d.read_raw_at(1)?,
         },
-        2 => Message::Notification {
-            method: d.read_str()?,
-            params: params(&mut d)?,
-        },
-        _ => return Err(Error::OutOfRange),
+        _ => {
+            let method = d.read_str()?;
+            let params = match d.peek_byte()? {
+                0x90..=0x9f | 0xdc | 0xdd => d.read_raw_at(1)?,
+                _ => return Err(Error::WrongType),
+            };
+            match msgid {
+                Some(msgid) => Message::Request {
+                    msgid,
+                    method,
+                    params,
+                },
+                None => Message::Notification { method, params },
+            }
+        }
     };
     Ok((msg, d.position()))
-}
-
-fn params<'a>(d: &mut Decoder<'a>) -> Result<RawValue<'a>> {
-    match d.peek_byte()? {
-        0x90..=0x9f | 0xdc | 0xdd => d.read_raw_at(1),
-        _ => Err(Error::WrongType),
-    }
 }
 
 /// Appends `params`, which must serialize as an array (a tuple, array or sequence). A value that
