@@ -20,7 +20,7 @@ impl Mem {
         })
     }
     fn check(&self, offset: usize, len: usize, align: usize) -> Result<(), OutOfBounds> {
-        let ok = offset % align == 0
+        let ok = offset.is_multiple_of(align)
             && offset
                 .checked_add(len)
                 .is_some_and(|e| e <= self.bytes.borrow().len());
