@@ -1,0 +1,395 @@
+//! [`Context`]: the engine as seen by code that makes calls, inside handlers or outside.
+
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context as TaskContext, Poll, Waker};
+use core::time::Duration;
+
+use duet_codec::rpc::{self, MsgId};
+use duet_codec::{Encoder, RawValue};
+use duet_rpmsg::Instant;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{text, RemoteError};
+use crate::handler::{Request, TypedFn};
+use crate::{Doorbell, Error, Stats};
+
+/// What a call slot holds when asked for its reply.
+pub(crate) enum Take {
+    /// No reply yet.
+    Pending,
+    /// The reply was handed to the callback and the slot freed.
+    Done,
+    /// The slot no longer belongs to this call (it expired and was reclaimed).
+    Gone,
+    /// The call failed (peer reset, reply too large); the slot was freed.
+    Failed(Error),
+}
+
+/// The object-safe face of the engine, so [`Context`] (and handlers) need no generic parameters.
+pub(crate) trait Link {
+    fn now(&self) -> Instant;
+    fn timeout(&self) -> Duration;
+    fn sleep_until(&self, deadline: Instant);
+    fn rpc_ready(&self) -> bool;
+    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error>;
+    fn close_call(&mut self, slot: u16, id: u32);
+    fn set_deadline(&mut self, slot: u16, id: u32, deadline: Instant);
+    fn take(&mut self, slot: u16, id: u32, out: &mut dyn FnMut(RawValue<'_>, RawValue<'_>))
+        -> Take;
+    fn register(&mut self, slot: u16, id: u32, waker: &Waker);
+    fn send_rpc(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
+        deadline: Instant,
+    ) -> Result<(), Error>;
+    /// Receives and processes what is pending; `Ok(true)` if more may be pending (budget hit).
+    fn poll_level(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        dispatch: bool,
+    ) -> Result<bool, Error>;
+    fn stats(&self) -> Stats;
+    fn count_reply_failure(&mut self);
+    fn doorbell(&self) -> Option<&Doorbell>;
+}
+
+/// A call in flight, returned by `call_async`; finish it with `join`, `poll_pending` or `wait`
+/// (a `Future`). Dropping it abandons the call: its slot is reclaimed at its deadline and a late
+/// reply is dropped.
+#[must_use = "a pending call holds a slot until it is joined or its deadline passes"]
+#[derive(Debug)]
+pub struct Pending<R> {
+    pub(crate) slot: u16,
+    pub(crate) id: u32,
+    pub(crate) deadline: Instant,
+    pub(crate) _r: PhantomData<fn() -> R>,
+}
+
+impl<R> Pending<R> {
+    /// The msgid the request was sent with.
+    pub fn msgid(&self) -> u32 {
+        self.id
+    }
+
+    /// The deadline after which the slot is reclaimed (unless `join` extends it).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// The engine, borrowed: make calls, send notifications and answer the current request.
+///
+/// Handlers receive one (it is how a handler calls back into the peer while the peer waits for
+/// it); outside handlers get one from [`Rpc::context`](crate::Rpc::context) (every `Rpc` call
+/// method forwards here). Receiving inside a handler uses the part of the receive buffer behind
+/// the message being handled, so nesting is limited by the buffer size and by
+/// [`MAX_NESTING`](crate::MAX_NESTING).
+pub struct Context<'c> {
+    link: &'c mut dyn Link,
+    rx: &'c mut [u8],
+    rx_len: &'c mut usize,
+    reply_to: Option<MsgId>,
+    responded: bool,
+}
+
+impl<'c> Context<'c> {
+    pub(crate) fn new(
+        link: &'c mut dyn Link,
+        rx: &'c mut [u8],
+        rx_len: &'c mut usize,
+        reply_to: Option<MsgId>,
+    ) -> Self {
+        Context {
+            link,
+            rx,
+            rx_len,
+            reply_to,
+            responded: false,
+        }
+    }
+
+    pub(crate) fn responded(&self) -> bool {
+        self.responded
+    }
+
+    /// The platform clock.
+    pub fn now(&self) -> Instant {
+        self.link.now()
+    }
+
+    /// The default call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.link.timeout()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.link.stats()
+    }
+
+    /// Whether the `"rpc"` endpoint is bound with the peer.
+    pub fn is_ready(&self) -> bool {
+        self.link.rpc_ready()
+    }
+
+    /// Receives and handles everything pending without blocking (see [`Rpc::poll`](crate::Rpc::poll)).
+    pub fn poll(&mut self) -> Result<(), Error> {
+        for _ in 0..64 {
+            if !self.link.poll_level(self.rx, self.rx_len, true)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `method` with `args` (a tuple: `()`, `(x,)`, `(a, b)`, ...) and waits for the result
+    /// until the default timeout. While waiting it serves the peer's requests.
+    pub fn call<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+    ) -> Result<R, Error> {
+        let t = self.timeout();
+        self.call_with_timeout(method, args, t)
+    }
+
+    /// Like [`call`](Self::call) with its own timeout.
+    pub fn call_with_timeout<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+        timeout: Duration,
+    ) -> Result<R, Error> {
+        let deadline = self.now().saturating_add(timeout);
+        self.call_until(method, args, deadline)
+    }
+
+    /// Like [`call`](Self::call) with an absolute deadline.
+    pub fn call_until<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+        deadline: Instant,
+    ) -> Result<R, Error> {
+        let p = self.start::<R, A>(method, &args, deadline)?;
+        self.join(p, deadline)
+    }
+
+    /// Sends the request and returns at once; the default timeout sets the slot's deadline.
+    /// `TooManyCalls` when all `CALLS` slots are busy.
+    pub fn call_async<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+    ) -> Result<Pending<R>, Error> {
+        let deadline = self.now().saturating_add(self.timeout());
+        self.start(method, &args, deadline)
+    }
+
+    fn start<R, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: &A,
+        deadline: Instant,
+    ) -> Result<Pending<R>, Error> {
+        if !self.link.rpc_ready() {
+            return Err(Error::NotReady);
+        }
+        let (slot, id) = self.link.open_call(deadline)?;
+        let r = self.link.send_rpc(
+            self.rx,
+            self.rx_len,
+            &mut |buf| rpc::encode_request(buf, MsgId::from(id), method, args),
+            deadline,
+        );
+        match r {
+            Ok(()) => Ok(Pending {
+                slot,
+                id,
+                deadline,
+                _r: PhantomData,
+            }),
+            Err(e) => {
+                self.link.close_call(slot, id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for a pending call's result until `deadline` (which replaces the call's own),
+    /// serving the peer meanwhile. On timeout the slot is freed and a late reply is dropped.
+    pub fn join<R: DeserializeOwned>(
+        &mut self,
+        p: Pending<R>,
+        deadline: Instant,
+    ) -> Result<R, Error> {
+        self.link.set_deadline(p.slot, p.id, deadline);
+        loop {
+            let polled = self.link.poll_level(self.rx, self.rx_len, true);
+            if let Poll::Ready(r) = self.take(&p) {
+                return r;
+            }
+            let more = match polled {
+                Ok(more) => more,
+                Err(Error::PeerReset) => {
+                    self.link.close_call(p.slot, p.id);
+                    return Err(Error::PeerReset);
+                }
+                Err(_) => false,
+            };
+            let now = self.now();
+            if now >= deadline {
+                self.link.close_call(p.slot, p.id);
+                return Err(Error::Timeout);
+            }
+            if !more {
+                self.link.sleep_until(deadline);
+            }
+        }
+    }
+
+    /// One non-blocking step: processes what is pending and reports the result if it is there.
+    /// After `Ready` the call is finished (polling again gives `Err(Timeout)`).
+    pub fn poll_pending<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
+        if let Poll::Ready(r) = self.take(p) {
+            return Poll::Ready(r);
+        }
+        if let Err(Error::PeerReset) = self.link.poll_level(self.rx, self.rx_len, true) {
+            self.link.close_call(p.slot, p.id);
+            return Poll::Ready(Err(Error::PeerReset));
+        }
+        self.take(p)
+    }
+
+    fn take<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
+        let mut out: Option<Result<R, Error>> = None;
+        let t = self.link.take(p.slot, p.id, &mut |err, res| {
+            out = Some(if err.is_nil() {
+                res.decode::<R>().map_err(Error::Decode)
+            } else {
+                Err(text::classify(RemoteError::from_value(err)))
+            });
+        });
+        match t {
+            Take::Pending => Poll::Pending,
+            Take::Done => Poll::Ready(out.unwrap_or(Err(Error::Timeout))),
+            Take::Gone => Poll::Ready(Err(Error::Timeout)),
+            Take::Failed(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// A `Future` for a pending call. It drives the engine each time it is polled and is woken
+    /// by the [`Doorbell`] (if the `Rpc` has one; else it re-polls at once, busy-waiting) and by
+    /// the delivery of its reply. Its deadline is checked when it is polled.
+    pub fn wait<R: DeserializeOwned>(self, p: Pending<R>) -> CallFuture<'c, R> {
+        CallFuture { ctx: self, p }
+    }
+
+    /// Sends a notification (no reply). Waits for a free buffer until the default timeout.
+    pub fn notify<A: Serialize>(&mut self, method: &str, args: A) -> Result<(), Error> {
+        if !self.link.rpc_ready() {
+            return Err(Error::NotReady);
+        }
+        let deadline = self.now().saturating_add(self.timeout());
+        self.link.send_rpc(
+            self.rx,
+            self.rx_len,
+            &mut |buf| rpc::encode_notification(buf, method, &args),
+            deadline,
+        )
+    }
+
+    /// Answers the request being handled with `value` (a `Result` sends its `Err` in the error
+    /// field). Does nothing outside a request handler or after the first answer. A result too
+    /// large to send is replaced by an error text, so the caller is never left waiting.
+    pub fn respond<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.answer(&mut |e| crate::reply::encode_reply(e, value));
+    }
+
+    /// Answers the request being handled with `error` in the error field and a nil result.
+    pub fn respond_error<E: Serialize + ?Sized>(&mut self, error: &E) {
+        self.answer(&mut |e| {
+            duet_codec::encode(e, error)?;
+            e.write_nil()
+        });
+    }
+
+    fn answer(&mut self, body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>) {
+        let Some(id) = self.reply_to else { return };
+        if self.responded {
+            return;
+        }
+        self.responded = true;
+        let deadline = self.now().saturating_add(self.timeout());
+        let mut build = |buf: &mut [u8]| {
+            let mut e = Encoder::new(buf);
+            e.write_raw(&[0x94, rpc::RESPONSE])?;
+            id.write(&mut e)?;
+            body(&mut e)?;
+            Ok(e.position())
+        };
+        let r = self
+            .link
+            .send_rpc(self.rx, self.rx_len, &mut build, deadline);
+        let r = match r {
+            Err(Error::MessageTooLarge { .. }) | Err(Error::Encode(_)) => {
+                let mut build = |buf: &mut [u8]| {
+                    rpc::encode_response(buf, id, Some(text::RESULT_TOO_LARGE), &())
+                };
+                self.link
+                    .send_rpc(self.rx, self.rx_len, &mut build, deadline)
+            }
+            r => r,
+        };
+        if r.is_err() {
+            self.link.count_reply_failure();
+        }
+    }
+
+    /// Runs the typed function `f` on `req` and answers it (argument errors included). This is
+    /// how an [`Object`](crate::Object) implementation serves one method.
+    pub fn serve<M, F: TypedFn<M>>(&mut self, req: Request<'_>, f: F) {
+        f.invoke(self, req)
+    }
+}
+
+/// The future returned by [`Context::wait`] / [`Rpc::wait`](crate::Rpc::wait).
+pub struct CallFuture<'c, R> {
+    ctx: Context<'c>,
+    p: Pending<R>,
+}
+
+impl<R: DeserializeOwned> Future for CallFuture<'_, R> {
+    type Output = Result<R, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(b) = this.ctx.link.doorbell() {
+            b.take();
+        }
+        if let Poll::Ready(r) = this.ctx.poll_pending(&this.p) {
+            return Poll::Ready(r);
+        }
+        if this.ctx.now() >= this.p.deadline {
+            this.ctx.link.close_call(this.p.slot, this.p.id);
+            return Poll::Ready(Err(Error::Timeout));
+        }
+        this.ctx.link.register(this.p.slot, this.p.id, cx.waker());
+        match this.ctx.link.doorbell() {
+            Some(b) => {
+                b.register_client(cx.waker());
+                if b.is_rung() {
+                    cx.waker().wake_by_ref();
+                }
+            }
+            None => cx.waker().wake_by_ref(),
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,965 @@
+//! The RPC engine: router, call table, reassembly and dispatch.
+
+use core::cmp::min;
+use core::task::{Poll, Waker};
+use core::time::Duration;
+
+use duet_codec::rpc::{self, Message, MsgId};
+use duet_codec::{Decoder, RawValue};
+use duet_rpmsg::{Endpoint, Instant, Platform, Transport};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::context::{CallFuture, Context, Link, Pending, Take};
+use crate::error::text;
+use crate::handler::{Handler, Object, Request, Typed, TypedFn};
+use crate::reply::Text;
+use crate::serial::{Serial, SerialState};
+use crate::{BootRemote, Core, CpuId, Doorbell, Error};
+
+/// The largest payload of one buffer in the Arduino/MicroPython profile.
+pub const MAX_PAYLOAD: usize = 496;
+
+/// How deeply handlers may nest (a handler that calls the peer, whose handler calls back, ...).
+/// A request that would nest deeper is answered with an error text at once.
+pub const MAX_NESTING: u8 = 4;
+
+/// The default call timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a sender waits between retries when no transport buffer is free (buffer returns do
+/// not ring the doorbell, so this is polled).
+const SEND_RETRY: Duration = Duration::from_millis(1);
+
+/// At most this many payloads are received per engine step, so a flood cannot starve a caller.
+const RECV_BUDGET: usize = 64;
+
+/// Counters of events that are not errors of any one call. They only grow (wrapping).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Replies whose msgid matched no waiting call (late, after a timeout, or unknown).
+    pub late_replies: u32,
+    /// Calls whose deadline passed before the reply (slot freed).
+    pub expired_calls: u32,
+    /// Incomplete messages dropped because the chunk that ended them was not a full buffer.
+    pub framing_errors: u32,
+    /// Messages larger than the receive buffer (dropped; a request gets an error reply).
+    pub oversized_messages: u32,
+    /// Data on `"rpc"` that was not a MessagePack-RPC message (dropped).
+    pub malformed_messages: u32,
+    /// Notifications for names with no handler (ignored, as rpclib does).
+    pub ignored_notifications: u32,
+    /// Requests for names with no handler (answered with rpclib's error text).
+    pub unknown_requests: u32,
+    /// Requests refused because handlers were nested [`MAX_NESTING`] deep.
+    pub nesting_refused: u32,
+    /// Responses that could not be sent (no buffer before the deadline, peer not ready).
+    pub reply_failures: u32,
+    /// Serial bytes dropped (only with [`SerialOverflow::Drop`](crate::SerialOverflow), or
+    /// `"tty"` data beyond the receive ring).
+    pub serial_dropped: u32,
+    /// Transport errors other than backpressure (corrupt ring entries etc.).
+    pub transport_errors: u32,
+}
+
+/// The router is full (`HANDLERS` names bound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterFull;
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Handler(&'a dyn Handler),
+    Object(&'a dyn Object),
+}
+
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    name: &'a str,
+    target: Target<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum SlotState {
+    Free,
+    Waiting,
+    Done { err_len: usize, res_len: usize },
+    Failed(Error),
+}
+
+struct Slot<const N: usize> {
+    state: SlotState,
+    id: u32,
+    deadline: Instant,
+    waker: Option<Waker>,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Slot<N> {
+    const FREE: Self = Slot {
+        state: SlotState::Free,
+        id: 0,
+        deadline: Instant::from_micros(0),
+        waker: None,
+        buf: [0; N],
+    };
+}
+
+/// A MessagePack-RPC endpoint over a [`Transport`], wire-compatible with Arduino's `RPC` library
+/// and MicroPython's `msgpackrpc`.
+///
+/// # Capacities (const generics, no heap)
+/// - `HANDLERS`: bound names (functions and objects).
+/// - `CALLS`: own calls in flight (blocking, nested and async together). Over it: [`Error::TooManyCalls`].
+/// - `BUF`: the reassembly buffer for incoming `"rpc"` messages (also the encode buffer for
+///   outgoing ones). At least [`MAX_PAYLOAD`]. Larger incoming messages are dropped and counted;
+///   outgoing ones are refused with [`Error::MessageTooLarge`] (as are those longer than the
+///   transport's `max_message_len`).
+/// - `REPLY`: bytes of `error` + `result` kept per call slot until the caller takes them.
+/// - `SERIAL`: the receive ring of the byte stream ([`Serial`]). At least [`MAX_PAYLOAD`].
+///
+/// Memory is about `2*BUF + CALLS*REPLY + SERIAL + HANDLERS*24` bytes plus 0.5 KiB; keep the
+/// `Rpc` in a `static` (or a long-lived stack frame) on small cores.
+///
+/// # Router: borrowed handlers
+/// Handlers are borrowed for the `Rpc`'s lifetime `'a` (`&'a F`), not stored inside it: with no
+/// heap, an inline arena would need unsafe type erasure of arbitrary closures. Borrowing keeps
+/// the router a small array of `(&'a str, &'a dyn Handler)`, lets any closure or `fn` be bound,
+/// and makes re-entrancy safe: dispatch copies the reference out of the table and then lends the
+/// whole engine to the handler (as [`Context`]), so a handler can call the peer while the peer
+/// is waiting for it. Handlers are `Fn` (shared); keep state in `Cell`/`RefCell`. Declare
+/// handlers before the `Rpc` so they outlive it.
+///
+/// # Receiving and re-entrancy
+/// Incoming payloads are copied by the transport straight into the reassembly buffer. Complete
+/// messages are parsed from its front (several may share one buffer, as Arduino sends them);
+/// an incomplete tail is kept only while the last chunk was a full buffer (a message spanning
+/// buffers, MicroPython's `streaming=True` framing); otherwise it is dropped and counted as a
+/// framing error. While a handler runs, its message stays where it is (its arguments borrow
+/// from it) and everything after it is handed to the handler's [`Context`] as a smaller
+/// reassembly buffer; nested receiving therefore never moves the message being handled. Depth
+/// is limited by [`MAX_NESTING`] and by the space left behind the messages being handled.
+///
+/// # Sending
+/// Messages are encoded into an internal buffer and sent whole (several transport buffers if
+/// the transport allows). Without a free buffer the sender polls the receive side (replies are
+/// delivered, requests wait) and retries until the deadline.
+pub struct Rpc<
+    'a,
+    T: Transport,
+    const HANDLERS: usize = 16,
+    const CALLS: usize = 8,
+    const BUF: usize = 2048,
+    const REPLY: usize = 512,
+    const SERIAL: usize = 1024,
+> {
+    pub(crate) engine: Engine<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>,
+    rx: [u8; BUF],
+    rx_len: usize,
+}
+
+pub(crate) struct Engine<
+    'a,
+    T,
+    const HANDLERS: usize,
+    const CALLS: usize,
+    const BUF: usize,
+    const REPLY: usize,
+    const SERIAL: usize,
+> {
+    pub(crate) transport: T,
+    routes: [Option<Route<'a>>; HANDLERS],
+    slots: [Slot<REPLY>; CALLS],
+    next_id: u32,
+    tx: [u8; BUF],
+    timeout: Duration,
+    pub(crate) stats: Stats,
+    depth: u8,
+    last_full: bool,
+    discarding: bool,
+    doorbell: Option<&'a Doorbell>,
+    pub(crate) serial: SerialState<SERIAL>,
+}
+
+impl<
+        'a,
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > Rpc<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    /// An engine over `transport` with no handlers, the default timeout (1 s) and the serial
+    /// stream in raw mode with backpressure.
+    pub fn new(transport: T) -> Self {
+        const {
+            assert!(
+                BUF >= MAX_PAYLOAD,
+                "BUF must hold one buffer's payload (496)"
+            );
+            assert!(
+                SERIAL >= MAX_PAYLOAD,
+                "SERIAL must hold one buffer's payload (496)"
+            );
+            assert!(CALLS <= u16::MAX as usize);
+        }
+        Rpc {
+            engine: Engine {
+                transport,
+                routes: [None; HANDLERS],
+                slots: [const { Slot::FREE }; CALLS],
+                next_id: 1,
+                tx: [0; BUF],
+                timeout: DEFAULT_TIMEOUT,
+                stats: Stats::default(),
+                depth: 0,
+                last_full: false,
+                discarding: false,
+                doorbell: None,
+                serial: SerialState::new(),
+            },
+            rx: [0; BUF],
+            rx_len: 0,
+        }
+    }
+
+    /// The engine as a [`Context`] (the same call API that handlers get).
+    pub fn context(&mut self) -> Context<'_> {
+        Context::new(&mut self.engine, &mut self.rx, &mut self.rx_len, None)
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.engine.transport
+    }
+
+    /// The transport, mutably (for example to poll its handshake).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.engine.transport
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.engine.stats
+    }
+
+    /// Sets the default timeout of calls (and of waiting for a free buffer). Must be finite to
+    /// be useful; `Duration::MAX` waits forever.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.engine.timeout = timeout;
+    }
+
+    /// The default call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.engine.timeout
+    }
+
+    /// Uses `bell` to wake [`run`](Self::run) and call futures; the platform's doorbell
+    /// interrupt must call [`Doorbell::ring`].
+    pub fn set_doorbell(&mut self, bell: &'a Doorbell) {
+        self.engine.doorbell = Some(bell);
+    }
+
+    /// Which core this is, from the platform.
+    pub fn cpu_id(&self) -> CpuId
+    where
+        T::Platform: Core,
+    {
+        self.engine.transport.platform().cpu_id()
+    }
+
+    /// Whether the `"rpc"` endpoint is bound with the peer.
+    pub fn is_ready(&self) -> bool {
+        self.engine.transport.is_ready(Endpoint::Rpc)
+    }
+
+    /// Binds a typed function or closure under `name` (replacing an earlier binding of the same
+    /// name). See [`TypedFn`] for the accepted signatures.
+    pub fn bind<M: 'a, F: TypedFn<M> + 'a>(
+        &mut self,
+        name: &'a str,
+        f: &'a F,
+    ) -> Result<(), RouterFull> {
+        self.bind_handler(name, Typed::<F, M>::from_ref(f))
+    }
+
+    /// Binds a [`Handler`] (for example a `|ctx, req|` closure reading borrowed arguments).
+    pub fn bind_handler(&mut self, name: &'a str, h: &'a dyn Handler) -> Result<(), RouterFull> {
+        self.engine.add_route(Route {
+            name,
+            target: Target::Handler(h),
+        })
+    }
+
+    /// Binds every method of `obj` under `"name.method"` (MicroPython's `bind("foo1", Foo())`).
+    pub fn bind_object(&mut self, name: &'a str, obj: &'a dyn Object) -> Result<(), RouterFull> {
+        self.engine.add_route(Route {
+            name,
+            target: Target::Object(obj),
+        })
+    }
+
+    /// Removes the binding of `name`; returns whether there was one.
+    pub fn unbind(&mut self, name: &str) -> bool {
+        let mut found = false;
+        for r in self.engine.routes.iter_mut() {
+            if r.is_some_and(|r| r.name == name) {
+                *r = None;
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Calls `method` with `args` (a tuple) and waits up to the default timeout. While waiting it
+    /// serves the peer's requests, so nested and crossing calls work.
+    pub fn call<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+    ) -> Result<R, Error> {
+        self.context().call(method, args)
+    }
+
+    /// [`call`](Self::call) with its own timeout.
+    pub fn call_with_timeout<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+        timeout: Duration,
+    ) -> Result<R, Error> {
+        self.context().call_with_timeout(method, args, timeout)
+    }
+
+    /// [`call`](Self::call) with an absolute deadline.
+    pub fn call_until<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+        deadline: Instant,
+    ) -> Result<R, Error> {
+        self.context().call_until(method, args, deadline)
+    }
+
+    /// Sends a request and returns a [`Pending`] handle at once.
+    pub fn call_async<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+    ) -> Result<Pending<R>, Error> {
+        self.context().call_async(method, args)
+    }
+
+    /// Blocks until the pending call completes or `deadline` passes.
+    pub fn join<R: DeserializeOwned>(
+        &mut self,
+        p: Pending<R>,
+        deadline: Instant,
+    ) -> Result<R, Error> {
+        self.context().join(p, deadline)
+    }
+
+    /// Non-blocking: one engine step, then the result if it has arrived.
+    pub fn poll_pending<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
+        self.context().poll_pending(p)
+    }
+
+    /// A `Future` that completes with the pending call's result (see [`Context::wait`]).
+    pub fn wait<R: DeserializeOwned>(&mut self, p: Pending<R>) -> CallFuture<'_, R> {
+        self.context().wait(p)
+    }
+
+    /// Sends a notification.
+    pub fn notify<A: Serialize>(&mut self, method: &str, args: A) -> Result<(), Error> {
+        self.context().notify(method, args)
+    }
+
+    /// Non-blocking: sends buffered serial bytes if a buffer is free, receives and dispatches
+    /// everything pending, completes pending calls. Returns `Err(PeerReset)` once after a reset
+    /// (pending calls fail with it).
+    pub fn poll(&mut self) -> Result<(), Error> {
+        self.engine.serial_try_flush();
+        self.context().poll()
+    }
+
+    /// Serves forever: polls, then sleeps until the [`Doorbell`] rings (without a doorbell it
+    /// yields to the executor and polls again). Run it as its own task.
+    pub async fn run(&mut self) -> ! {
+        loop {
+            if let Some(b) = self.engine.doorbell {
+                b.take();
+            }
+            let _ = self.poll();
+            match self.engine.doorbell {
+                Some(b) => b.wait().await,
+                None => crate::doorbell::YieldNow(false).await,
+            }
+        }
+    }
+
+    /// Blocks until both endpoints are bound, or `deadline` ([`Error::NotReady`]).
+    pub fn wait_ready(&mut self, deadline: Instant) -> Result<(), Error> {
+        loop {
+            let t = &mut self.engine.transport;
+            match t.poll() {
+                Err(duet_rpmsg::Error::PeerReset) | Ok(()) => {}
+                Err(_) => self.engine.stats.transport_errors += 1,
+            }
+            if t.is_ready(Endpoint::Raw) && t.is_ready(Endpoint::Rpc) {
+                return Ok(());
+            }
+            let now = t.platform().now();
+            if now >= deadline {
+                return Err(Error::NotReady);
+            }
+            t.platform()
+                .wait(min(deadline, now.saturating_add(Duration::from_millis(10))));
+        }
+    }
+
+    /// Host side: boots the remote core at `firmware_address` through `boot`, then waits until
+    /// it has announced both endpoints, up to `timeout`. `Error::Boot` if the platform refused,
+    /// `Error::NotReady` if the remote never came up.
+    pub fn start<B: BootRemote + ?Sized>(
+        &mut self,
+        boot: &mut B,
+        firmware_address: u32,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let deadline = self.engine.now().saturating_add(timeout);
+        boot.boot(firmware_address).map_err(Error::Boot)?;
+        self.wait_ready(deadline)
+    }
+
+    /// The byte stream on `"raw"` (or `"tty"` notifications, see [`Serial::set_tty`]).
+    pub fn serial(&mut self) -> Serial<'_, 'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL> {
+        Serial::new(self)
+    }
+}
+
+impl<
+        'a,
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > Engine<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    fn add_route(&mut self, route: Route<'a>) -> Result<(), RouterFull> {
+        if let Some(r) = self
+            .routes
+            .iter_mut()
+            .flatten()
+            .find(|r| r.name == route.name)
+        {
+            *r = route;
+            return Ok(());
+        }
+        match self.routes.iter_mut().find(|r| r.is_none()) {
+            Some(r) => {
+                *r = Some(route);
+                Ok(())
+            }
+            None => Err(RouterFull),
+        }
+    }
+
+    fn lookup<'m>(&self, method: &'m str) -> Option<(Target<'a>, &'m str)> {
+        for r in self.routes.iter().flatten() {
+            match r.target {
+                Target::Handler(_) if r.name == method => return Some((r.target, "")),
+                Target::Object(_) => {
+                    if let Some(m) = method
+                        .strip_prefix(r.name)
+                        .and_then(|s| s.strip_prefix('.'))
+                    {
+                        return Some((r.target, m));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.transport.platform().now()
+    }
+
+    pub(crate) fn ppb(&self) -> usize {
+        self.transport.payload_per_buffer().max(1)
+    }
+
+    fn reclaim(&mut self, now: Instant) {
+        for s in self.slots.iter_mut() {
+            if !matches!(s.state, SlotState::Free) && now >= s.deadline {
+                if matches!(s.state, SlotState::Waiting) {
+                    self.stats.expired_calls = self.stats.expired_calls.wrapping_add(1);
+                }
+                s.state = SlotState::Free;
+                s.waker = None;
+            }
+        }
+    }
+
+    fn peer_reset(&mut self) {
+        for s in self.slots.iter_mut() {
+            if matches!(s.state, SlotState::Waiting) {
+                s.state = SlotState::Failed(Error::PeerReset);
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        self.last_full = false;
+        self.discarding = false;
+    }
+
+    /// Whether one more payload may be pulled with `free` bytes of reassembly space.
+    fn can_receive(&self, free: usize) -> bool {
+        let ppb = self.ppb();
+        free >= ppb && self.serial.can_accept(ppb)
+    }
+
+    fn deliver(&mut self, msgid: MsgId, error: RawValue<'_>, result: RawValue<'_>) {
+        let id = msgid.as_u32();
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| matches!(s.state, SlotState::Waiting) && Some(s.id) == id);
+        let Some(s) = slot else {
+            self.stats.late_replies = self.stats.late_replies.wrapping_add(1);
+            return;
+        };
+        let (e, r) = (error.as_bytes(), result.as_bytes());
+        if e.len() + r.len() > REPLY {
+            s.state = SlotState::Failed(Error::MessageTooLarge {
+                len: e.len() + r.len(),
+                max: REPLY,
+            });
+        } else {
+            s.buf[..e.len()].copy_from_slice(e);
+            s.buf[e.len()..e.len() + r.len()].copy_from_slice(r);
+            s.state = SlotState::Done {
+                err_len: e.len(),
+                res_len: r.len(),
+            };
+        }
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Parses and handles complete messages at the front of `rx[..rx_len]`.
+    fn process(&mut self, rx: &mut [u8], rx_len: &mut usize, dispatch: bool) {
+        loop {
+            if *rx_len == 0 {
+                return;
+            }
+            let used = match rpc::parse(&rx[..*rx_len]) {
+                Ok((
+                    Message::Response {
+                        msgid,
+                        error,
+                        result,
+                    },
+                    used,
+                )) => {
+                    self.deliver(msgid, error, result);
+                    used
+                }
+                Ok((_, used)) => {
+                    if !dispatch {
+                        return;
+                    }
+                    let (head, rest) = rx.split_at_mut(used);
+                    let mut rest_len = *rx_len - used;
+                    if let Ok((msg, _)) = rpc::parse(head) {
+                        self.depth += 1;
+                        self.dispatch(msg, rest, &mut rest_len);
+                        self.depth -= 1;
+                    }
+                    // What the nested levels left unprocessed now follows the handled message.
+                    rx.copy_within(used..used + rest_len, 0);
+                    *rx_len = rest_len;
+                    continue;
+                }
+                Err(duet_codec::Error::Truncated) => {
+                    if !self.last_full {
+                        self.stats.framing_errors = self.stats.framing_errors.wrapping_add(1);
+                        *rx_len = 0;
+                    } else if rx.len() - *rx_len < self.ppb() && self.depth == 0 {
+                        // Cannot grow: the message is larger than the whole buffer.
+                        self.stats.oversized_messages =
+                            self.stats.oversized_messages.wrapping_add(1);
+                        if dispatch {
+                            self.refuse_oversized(&rx[..*rx_len]);
+                        }
+                        *rx_len = 0;
+                        self.discarding = true;
+                    }
+                    return;
+                }
+                Err(_) => {
+                    self.stats.malformed_messages = self.stats.malformed_messages.wrapping_add(1);
+                    *rx_len = 0;
+                    return;
+                }
+            };
+            rx.copy_within(used..*rx_len, 0);
+            *rx_len -= used;
+        }
+    }
+
+    /// Answers the start of an oversized request (if its msgid can be read) with an error.
+    fn refuse_oversized(&mut self, start: &[u8]) {
+        let mut d = Decoder::new(start);
+        let id = (|| {
+            d.read_array_len().ok()?;
+            (d.read_u64().ok()? == u64::from(rpc::REQUEST)).then_some(())?;
+            MsgId::read(&mut d).ok()
+        })();
+        if let Some(id) = id {
+            if let Ok(n) = rpc::encode_response(&mut self.tx, id, Some(text::TOO_LARGE), &()) {
+                if self
+                    .transport
+                    .try_send(Endpoint::Rpc, &self.tx[..n])
+                    .is_err()
+                {
+                    self.stats.reply_failures = self.stats.reply_failures.wrapping_add(1);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, msg: Message<'_>, rest: &mut [u8], rest_len: &mut usize) {
+        let (msgid, method, params) = match msg {
+            Message::Request {
+                msgid,
+                method,
+                params,
+            } => (Some(msgid), method, params),
+            Message::Notification { method, params } => (None, method, params),
+            Message::Response { .. } => return,
+        };
+        if msgid.is_none() && self.serial.tty && method == "tty" {
+            let mut d = params.decoder();
+            if d.read_array_len() == Ok(1) {
+                if let Ok(data) = d.read_bin() {
+                    let n = self.serial.ring.push(data);
+                    self.stats.serial_dropped = self
+                        .stats
+                        .serial_dropped
+                        .wrapping_add((data.len() - n) as u32);
+                    return;
+                }
+            }
+        }
+        let req = Request {
+            method,
+            params,
+            msgid,
+        };
+        if self.depth > MAX_NESTING {
+            self.stats.nesting_refused = self.stats.nesting_refused.wrapping_add(1);
+            Context::new(self, rest, rest_len, msgid).respond_error(text::NESTING);
+            return;
+        }
+        let found = self.lookup(method);
+        let mut ctx = Context::new(self, rest, rest_len, msgid);
+        let handled = match found {
+            Some((Target::Handler(h), _)) => {
+                h.handle(&mut ctx, req);
+                true
+            }
+            Some((Target::Object(o), m)) => o.call(&mut ctx, m, req),
+            None => false,
+        };
+        if handled {
+            if msgid.is_some() && !ctx.responded() {
+                ctx.respond(&());
+            }
+            return;
+        }
+        if msgid.is_some() {
+            let n = req.arg_count();
+            ctx.respond_error(&Text(&format_args!(
+                "{}{}' with argument count {}.",
+                text::UNKNOWN_PREFIX,
+                method,
+                n
+            )));
+            self.stats.unknown_requests = self.stats.unknown_requests.wrapping_add(1);
+        } else {
+            self.stats.ignored_notifications = self.stats.ignored_notifications.wrapping_add(1);
+        }
+    }
+
+    fn poll_step(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        dispatch: bool,
+    ) -> Result<bool, Error> {
+        let now = self.now();
+        self.reclaim(now);
+        match self.transport.poll() {
+            Ok(()) => {}
+            Err(duet_rpmsg::Error::PeerReset) => {
+                self.peer_reset();
+                *rx_len = 0;
+                return Err(Error::PeerReset);
+            }
+            Err(_) => self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1),
+        }
+        self.process(rx, rx_len, dispatch);
+        for _ in 0..RECV_BUDGET {
+            if !self.can_receive(rx.len() - *rx_len) {
+                return Ok(false);
+            }
+            let r = match self.transport.try_recv(&mut rx[*rx_len..]) {
+                Ok(None) => return Ok(false),
+                Ok(Some(r)) => r,
+                Err(duet_rpmsg::Error::BufferTooSmall { .. }) => return Ok(false),
+                Err(duet_rpmsg::Error::PeerReset) => {
+                    self.peer_reset();
+                    *rx_len = 0;
+                    return Err(Error::PeerReset);
+                }
+                Err(_) => {
+                    self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
+                    return Ok(false);
+                }
+            };
+            let len = min(r.len, rx.len() - *rx_len);
+            match r.endpoint {
+                Endpoint::Raw => {
+                    let data = &rx[*rx_len..*rx_len + len];
+                    let n = self.serial.ring.push(data);
+                    self.stats.serial_dropped =
+                        self.stats.serial_dropped.wrapping_add((len - n) as u32);
+                }
+                Endpoint::Rpc => {
+                    let full = len >= self.ppb();
+                    if self.discarding {
+                        // The rest of an oversized message: drop up to its last (short) chunk.
+                        self.discarding = full;
+                        continue;
+                    }
+                    *rx_len += len;
+                    self.last_full = full;
+                    self.process(rx, rx_len, dispatch);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the serial transmit buffer if a transport buffer is free (no waiting).
+    pub(crate) fn serial_try_flush(&mut self) {
+        let _ = self.serial_send_once();
+    }
+
+    /// One attempt to send the serial transmit buffer; `Ok(true)` when it is empty afterwards.
+    pub(crate) fn serial_send_once(&mut self) -> Result<bool, Error> {
+        let n = self.serial.tx_len;
+        if n == 0 {
+            return Ok(true);
+        }
+        let r = if self.serial.tty {
+            let data = &self.serial.tx[..n];
+            let mut e = duet_codec::Encoder::new(&mut self.tx);
+            let enc = e
+                .write_raw(&[0x93, rpc::NOTIFICATION])
+                .and_then(|_| e.write_str("tty"))
+                .and_then(|_| e.write_array_len(1))
+                .and_then(|_| e.write_bin(data));
+            if let Err(err) = enc {
+                return Err(Error::Encode(err));
+            }
+            let len = e.position();
+            self.transport.try_send(Endpoint::Rpc, &self.tx[..len])
+        } else {
+            self.transport.try_send(Endpoint::Raw, &self.serial.tx[..n])
+        };
+        match r {
+            Ok(()) => {
+                self.serial.tx_len = 0;
+                Ok(true)
+            }
+            Err(duet_rpmsg::Error::NoBuffer) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn wait_until(&self, deadline: Instant) {
+        self.transport.platform().wait(deadline);
+    }
+}
+
+impl<
+        'a,
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > Link for Engine<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    fn now(&self) -> Instant {
+        Engine::now(self)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn sleep_until(&self, deadline: Instant) {
+        self.wait_until(deadline);
+    }
+
+    fn rpc_ready(&self) -> bool {
+        self.transport.is_ready(Endpoint::Rpc)
+    }
+
+    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error> {
+        let now = self.now();
+        self.reclaim(now);
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Free))
+        else {
+            return Err(Error::TooManyCalls);
+        };
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let s = &mut self.slots[i];
+        s.state = SlotState::Waiting;
+        s.id = id;
+        s.deadline = deadline;
+        s.waker = None;
+        Ok((i as u16, id))
+    }
+
+    fn close_call(&mut self, slot: u16, id: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.id == id {
+                s.state = SlotState::Free;
+                s.waker = None;
+            }
+        }
+    }
+
+    fn set_deadline(&mut self, slot: u16, id: u32, deadline: Instant) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.id == id && !matches!(s.state, SlotState::Free) {
+                s.deadline = deadline;
+            }
+        }
+    }
+
+    fn take(
+        &mut self,
+        slot: u16,
+        id: u32,
+        out: &mut dyn FnMut(RawValue<'_>, RawValue<'_>),
+    ) -> Take {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return Take::Gone;
+        };
+        if s.id != id {
+            return Take::Gone;
+        }
+        match s.state {
+            SlotState::Free => Take::Gone,
+            SlotState::Waiting => Take::Pending,
+            SlotState::Failed(e) => {
+                s.state = SlotState::Free;
+                Take::Failed(e)
+            }
+            SlotState::Done { err_len, res_len } => {
+                s.state = SlotState::Free;
+                s.waker = None;
+                let err = RawValue::new(&s.buf[..err_len]).unwrap_or_default();
+                let res = RawValue::new(&s.buf[err_len..err_len + res_len]).unwrap_or_default();
+                out(err, res);
+                Take::Done
+            }
+        }
+    }
+
+    fn register(&mut self, slot: u16, id: u32, waker: &Waker) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.id == id && matches!(s.state, SlotState::Waiting) {
+                match &s.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => s.waker = Some(waker.clone()),
+                }
+            }
+        }
+    }
+
+    fn send_rpc(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let cap = min(BUF, self.transport.max_message_len());
+        let n = match build(&mut self.tx[..cap]) {
+            Ok(n) => n,
+            Err(duet_codec::Error::BufferTooSmall) => {
+                // Learn the real length if the engine's buffer is larger than the limit.
+                let len = if cap < BUF {
+                    build(&mut self.tx).unwrap_or(0)
+                } else {
+                    0
+                };
+                return Err(Error::MessageTooLarge { len, max: cap });
+            }
+            Err(e) => return Err(Error::Encode(e)),
+        };
+        loop {
+            match self.transport.try_send(Endpoint::Rpc, &self.tx[..n]) {
+                Ok(()) => return Ok(()),
+                Err(duet_rpmsg::Error::NoBuffer) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let now = self.now();
+            if now >= deadline {
+                return Err(Error::Timeout);
+            }
+            // Keep receiving (replies only: a handler would overwrite the encode buffer), so
+            // the peer's buffers flow back and it can make progress too.
+            self.poll_step(rx, rx_len, false)?;
+            self.wait_until(min(deadline, now.saturating_add(SEND_RETRY)));
+        }
+    }
+
+    fn poll_level(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        dispatch: bool,
+    ) -> Result<bool, Error> {
+        self.poll_step(rx, rx_len, dispatch)
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn count_reply_failure(&mut self) {
+        self.stats.reply_failures = self.stats.reply_failures.wrapping_add(1);
+    }
+
+    fn doorbell(&self) -> Option<&Doorbell> {
+        self.doorbell
+    }
+}

@@ -1,0 +1,399 @@
+//! [`Serial`]: the byte stream on the `"raw"` endpoint (Arduino's `RPC.print`/`RPC.read`), or
+//! SerialRPC's `"tty"` notifications.
+//!
+//! # Sending
+//! Writes are collected in a buffer of one transport payload (496 bytes) and sent as one
+//! message when it is full, on [`flush`](embedded_io::Write::flush), and at the next
+//! [`Rpc::poll`](crate::Rpc::poll) (never one message per byte as Arduino's `print` does).
+//! Without a free transport buffer the writer polls the engine and retries until the serial
+//! timeout, then reports `TimedOut`; the bytes stay buffered, nothing is dropped.
+//!
+//! # Receiving, and the trade-off with RPC traffic
+//! `"raw"` and `"rpc"` payloads arrive through one transport queue, in order, and the engine
+//! cannot skip a raw payload to reach a later RPC message. Received bytes go to a ring of
+//! `SERIAL` bytes. With [`SerialOverflow::Backpressure`] (the default) the engine stops pulling
+//! from the transport while the ring has less room than one payload: no byte is lost, the
+//! peer's sends wait for buffers, but RPC messages queued behind unread serial data also wait
+//! (calls then time out rather than hang). An application that does not read the stream should
+//! choose [`SerialOverflow::Drop`]: the engine always pulls, and raw bytes that do not fit are
+//! dropped and counted in [`Stats::serial_dropped`](crate::Stats::serial_dropped), so RPC traffic
+//! never waits for the reader.
+
+use core::time::Duration;
+
+use duet_rpmsg::{Endpoint, Platform, Transport};
+
+use crate::engine::MAX_PAYLOAD;
+use crate::{Error, Rpc};
+
+/// What the receive side does when the serial ring is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SerialOverflow {
+    /// Stop pulling from the transport until the reader makes room (lossless; RPC messages
+    /// behind the serial data wait too).
+    #[default]
+    Backpressure,
+    /// Keep pulling; drop raw bytes that do not fit (RPC traffic is never held up).
+    Drop,
+}
+
+/// Bytes of `[2, "tty", [bin]]` around the data of one `"tty"` notification (bin16 header).
+const TTY_OVERHEAD: usize = 1 + 1 + 4 + 1 + 3;
+
+/// A byte ring.
+pub(crate) struct Ring<const N: usize> {
+    buf: [u8; N],
+    head: usize,
+    len: usize,
+}
+
+impl<const N: usize> Ring<N> {
+    const fn new() -> Self {
+        Ring {
+            buf: [0; N],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        N - self.len
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends as much of `data` as fits; returns how much.
+    pub(crate) fn push(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        for (i, b) in data[..n].iter().enumerate() {
+            let at = (self.head + self.len + i) % N;
+            self.buf[at] = *b;
+        }
+        self.len += n;
+        n
+    }
+
+    /// Removes up to `out.len()` bytes into `out`; returns how many.
+    pub(crate) fn pop(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            *o = self.buf[(self.head + i) % N];
+        }
+        self.head = (self.head + n) % N;
+        self.len -= n;
+        n
+    }
+}
+
+/// The serial stream's state, kept in the engine between [`Serial`] handles.
+pub(crate) struct SerialState<const N: usize> {
+    pub(crate) ring: Ring<N>,
+    pub(crate) tx: [u8; MAX_PAYLOAD],
+    pub(crate) tx_len: usize,
+    pub(crate) tty: bool,
+    pub(crate) overflow: SerialOverflow,
+    pub(crate) timeout: Duration,
+}
+
+impl<const N: usize> SerialState<N> {
+    pub(crate) const fn new() -> Self {
+        SerialState {
+            ring: Ring::new(),
+            tx: [0; MAX_PAYLOAD],
+            tx_len: 0,
+            tty: false,
+            overflow: SerialOverflow::Backpressure,
+            timeout: crate::engine::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Whether a payload of `ppb` bytes may be pulled from the transport now.
+    pub(crate) fn can_accept(&self, ppb: usize) -> bool {
+        self.overflow == SerialOverflow::Drop || self.ring.free() >= ppb
+    }
+}
+
+/// Why a serial read or write failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerialError {
+    /// No byte arrived (read) or no transport buffer became free (write/flush) before the
+    /// serial timeout. Written bytes stay buffered.
+    Timeout,
+    /// The endpoint is not bound with the peer yet.
+    NotReady,
+    /// Another engine or transport error.
+    Rpc(Error),
+}
+
+impl core::fmt::Display for SerialError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SerialError::Timeout => f.write_str("serial timeout"),
+            SerialError::NotReady => f.write_str("serial endpoint not ready"),
+            SerialError::Rpc(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for SerialError {}
+
+impl embedded_io::Error for SerialError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            SerialError::Timeout => embedded_io::ErrorKind::TimedOut,
+            SerialError::NotReady => embedded_io::ErrorKind::NotConnected,
+            SerialError::Rpc(_) => embedded_io::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<Error> for SerialError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Timeout => SerialError::Timeout,
+            Error::NotReady => SerialError::NotReady,
+            e => SerialError::Rpc(e),
+        }
+    }
+}
+
+/// The byte stream, borrowed from an [`Rpc`] (get it with [`Rpc::serial`]). Implements
+/// `embedded_io::{Read, Write, ReadReady, WriteReady}` and `core::fmt::Write`. See the module
+/// docs for buffering and backpressure.
+pub struct Serial<
+    'r,
+    'a,
+    T: Transport,
+    const HANDLERS: usize,
+    const CALLS: usize,
+    const BUF: usize,
+    const REPLY: usize,
+    const SERIAL: usize,
+> {
+    rpc: &'r mut Rpc<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>,
+}
+
+impl<
+        'r,
+        'a,
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > Serial<'r, 'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    pub(crate) fn new(rpc: &'r mut Rpc<'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>) -> Self {
+        Serial { rpc }
+    }
+
+    /// `true`: send as SerialRPC `[2,"tty",[bin]]` notifications on `"rpc"` and accept incoming
+    /// `"tty"` notifications into the receive ring. `false` (default): raw bytes on `"raw"`.
+    pub fn set_tty(&mut self, tty: bool) {
+        self.rpc.engine.serial.tty = tty;
+    }
+
+    /// Chooses the receive overflow policy (see [`SerialOverflow`]).
+    pub fn set_overflow(&mut self, overflow: SerialOverflow) {
+        self.rpc.engine.serial.overflow = overflow;
+    }
+
+    /// Sets how long a read waits for data and a write/flush waits for a free buffer
+    /// (default 1 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.rpc.engine.serial.timeout = timeout;
+    }
+
+    /// Bytes ready to read without waiting (Arduino's `available()`), after one engine step.
+    pub fn available(&mut self) -> usize {
+        let _ = self.rpc.poll();
+        self.rpc.engine.serial.ring.len()
+    }
+
+    /// Bytes of the current message that are waiting in the transmit buffer.
+    pub fn pending_tx(&self) -> usize {
+        self.rpc.engine.serial.tx_len
+    }
+
+    fn chunk(&self) -> usize {
+        let e = &self.rpc.engine;
+        let ppb = e.ppb().min(MAX_PAYLOAD);
+        if e.serial.tty {
+            ppb.saturating_sub(TTY_OVERHEAD).max(1)
+        } else {
+            ppb
+        }
+    }
+
+    fn ready(&self) -> bool {
+        let ep = if self.rpc.engine.serial.tty {
+            Endpoint::Rpc
+        } else {
+            Endpoint::Raw
+        };
+        self.rpc.engine.transport.is_ready(ep)
+    }
+
+    fn flush_buffer(&mut self) -> Result<(), SerialError> {
+        if self.rpc.engine.serial.tx_len == 0 {
+            return Ok(());
+        }
+        if !self.ready() {
+            return Err(SerialError::NotReady);
+        }
+        let deadline = self
+            .rpc
+            .engine
+            .now()
+            .saturating_add(self.rpc.engine.serial.timeout);
+        loop {
+            if self.rpc.engine.serial_send_once()? {
+                return Ok(());
+            }
+            let now = self.rpc.engine.now();
+            if now >= deadline {
+                return Err(SerialError::Timeout);
+            }
+            // Serve the peer meanwhile, so two writers cannot block each other.
+            let _ = self.rpc.context().poll();
+            self.rpc.engine.transport.platform().wait(core::cmp::min(
+                deadline,
+                now.saturating_add(Duration::from_millis(1)),
+            ));
+        }
+    }
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > embedded_io::ErrorType for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    type Error = SerialError;
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > embedded_io::Read for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    /// Waits (serving RPC) until at least one byte is there, up to the serial timeout.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, SerialError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self
+            .rpc
+            .engine
+            .now()
+            .saturating_add(self.rpc.engine.serial.timeout);
+        loop {
+            let n = self.rpc.engine.serial.ring.pop(buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            let _ = self.rpc.poll();
+            let n = self.rpc.engine.serial.ring.pop(buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.rpc.engine.now() >= deadline {
+                return Err(SerialError::Timeout);
+            }
+            self.rpc.engine.wait_until(deadline);
+        }
+    }
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > embedded_io::ReadReady for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    fn read_ready(&mut self) -> Result<bool, SerialError> {
+        Ok(self.available() > 0)
+    }
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > embedded_io::Write for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    /// Buffers as much of `buf` as fits in the current message; sends the message when it is
+    /// full (waiting for a transport buffer up to the serial timeout).
+    fn write(&mut self, buf: &[u8]) -> Result<usize, SerialError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let cap = self.chunk();
+        if self.rpc.engine.serial.tx_len >= cap {
+            self.flush_buffer()?;
+        }
+        let s = &mut self.rpc.engine.serial;
+        let n = buf.len().min(cap - s.tx_len.min(cap));
+        s.tx[s.tx_len..s.tx_len + n].copy_from_slice(&buf[..n]);
+        s.tx_len += n;
+        if s.tx_len >= cap {
+            // Best effort now; a failure leaves the bytes buffered for the next write/flush.
+            let _ = self.rpc.engine.serial_send_once();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), SerialError> {
+        self.flush_buffer()
+    }
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > embedded_io::WriteReady for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    fn write_ready(&mut self) -> Result<bool, SerialError> {
+        if self.rpc.engine.serial.tx_len >= self.chunk() {
+            let _ = self.rpc.engine.serial_send_once();
+        }
+        Ok(self.rpc.engine.serial.tx_len < self.chunk())
+    }
+}
+
+impl<
+        T: Transport,
+        const HANDLERS: usize,
+        const CALLS: usize,
+        const BUF: usize,
+        const REPLY: usize,
+        const SERIAL: usize,
+    > core::fmt::Write for Serial<'_, '_, T, HANDLERS, CALLS, BUF, REPLY, SERIAL>
+{
+    /// Buffers the text (sending full messages as needed); call `flush` or `Rpc::poll` to send
+    /// the rest.
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        embedded_io::Write::write_all(self, s.as_bytes()).map_err(|_| core::fmt::Error)
+    }
+}
