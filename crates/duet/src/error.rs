@@ -4,7 +4,7 @@ use core::fmt;
 
 /// Longest error text (in bytes) kept from a peer's error reply; longer texts are cut at a
 /// character boundary and [`RemoteError::truncated`] is set.
-pub const REMOTE_ERROR_LEN: usize = 96;
+pub const REMOTE_ERROR_LEN: usize = 160;
 
 /// An error reply from the peer, copied out of the message (no heap): its text if it was a
 /// MessagePack str, else its encoded MessagePack bytes.
