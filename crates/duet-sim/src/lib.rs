@@ -13,6 +13,8 @@ mod doorbell;
 pub mod memory;
 pub mod platform;
 pub mod process;
+pub mod runner;
+pub mod stress;
 
 pub use memory::{SimMemory, SHM_BASE, SHM_SIZE};
 pub use platform::{pair, CoreId, SimPlatform};
