@@ -7,6 +7,8 @@
 //!   the control page of the process-mode file (polled counters; see `PROCESS-MODE.md`).
 //! - [`SimPlatform`]: one core's `duet_rpmsg::Platform`; [`pair`] gives both cores of one
 //!   simulated chip in this process, [`SimPlatform::open_file`] one core in process mode.
+//! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
+//!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
 #![deny(missing_docs)]
 
 mod doorbell;
