@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::config::layout;
+use crate::config::{layout, Geometry};
 use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
 use crate::transport::{Corruption, Endpoint, Error, Transport};
 
@@ -148,9 +148,53 @@ pub(crate) fn corrupt(stats: &mut Stats, c: Corruption) -> Error {
     Error::Corrupt(c)
 }
 
-/// Mask of a descriptor index in a `u64` set (index < 64 by validation).
-pub(crate) fn bit(i: u16) -> u64 {
-    1u64.checked_shl(i as u32).unwrap_or(0)
+/// Whether the ring index at `idx_off` has moved past `last` (fence after the read, so the
+/// entries it covers are read after it); `RingIndex` if it moved by more than the ring size.
+pub(crate) fn pending<M: SharedMemory>(
+    m: &M,
+    g: &Geometry,
+    idx_off: usize,
+    last: u16,
+    stats: &mut Stats,
+) -> Result<bool, Error> {
+    let n = m.read_u16(idx_off)?.wrapping_sub(last);
+    m.fence();
+    if n > g.num {
+        return Err(corrupt(stats, Corruption::RingIndex));
+    }
+    Ok(n != 0)
+}
+
+/// Checks a received buffer of `len` valid bytes (from `used.len` or `desc.len`) and reads its
+/// header: `DescriptorLength` unless a header fits in `len <= buffer size`, `HeaderLength`
+/// if the payload passes `len`.
+pub(crate) fn check_header<M: SharedMemory>(
+    m: &M,
+    g: &Geometry,
+    buf: usize,
+    len: usize,
+    stats: &mut Stats,
+) -> Result<Header, Error> {
+    if len > g.buf || len < layout::HDR_SIZE {
+        return Err(corrupt(stats, Corruption::DescriptorLength));
+    }
+    let h = read_header(m, buf)?;
+    if h.len + layout::HDR_SIZE > len {
+        return Err(corrupt(stats, Corruption::HeaderLength));
+    }
+    Ok(h)
+}
+
+/// Publishes a ring index: fence (the entries first), then the index.
+pub(crate) fn publish<M: SharedMemory>(m: &M, idx_off: usize, idx: u16) -> Result<(), Error> {
+    m.fence();
+    m.write_u16(idx_off, idx)?;
+    Ok(())
+}
+
+/// Counts the `true` entries among the first `n` of `set`.
+pub(crate) fn count(set: &[bool], n: u16) -> usize {
+    set.iter().take(n as usize).filter(|&&b| b).count()
 }
 
 /// Writes the header of every chunk, runs `fill`, returns nothing: the caller publishes.

@@ -300,25 +300,23 @@ impl Config {
         if chunks > self.host_tx_buffers.max(1) as usize {
             return None;
         }
-        let ring = |base: usize| Ring {
-            desc: base,
-            avail: base + layout::avail_offset(n),
-            used: base + layout::used_offset(n, align),
-        };
         Some(Geometry {
+            ok: true,
             shm_base: self.shm_base,
+            v0_addr: self.vring0_addr,
+            v1_addr: self.vring1_addr,
             align: self.vring_align,
             rsc,
-            v0: ring(v0),
-            v1: ring(v1),
-            v0_len: ring_len,
+            ring: [v0, v1],
+            avail: layout::avail_offset(n),
+            used: layout::used_offset(n, align),
+            ring_len,
             num,
             buf,
             pool,
             pool_end: size,
             da,
-            rx,
-            tx,
+            base: [rx, tx],
             tx_count: self.host_tx_buffers,
             payload,
             max_msg: self.max_message_len,
@@ -332,51 +330,69 @@ impl Default for Config {
     }
 }
 
-/// Offsets of one ring's parts in the region.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ring {
-    pub desc: usize,
-    pub avail: usize,
-    pub used: usize,
-}
-
-impl Ring {
-    pub fn desc(&self, i: u16) -> usize {
-        self.desc + layout::DESC_SIZE * i as usize
-    }
-    pub fn avail_slot(&self, slot: u16) -> usize {
-        self.avail + layout::AVAIL_RING + 2 * slot as usize
-    }
-    pub fn used_slot(&self, slot: u16) -> usize {
-        self.used + layout::USED_RING + layout::USED_ELEM_SIZE * slot as usize
-    }
-}
-
-/// A validated [`Config`] as region offsets.
-#[derive(Clone, Copy, Debug)]
+/// A validated [`Config`] as region offsets. Ring `r` is vring`r` (0: remote -> host, 1: host
+/// -> remote); `ok` is false for the placeholder of an invalid config.
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Geometry {
+    pub ok: bool,
     pub shm_base: u32,
+    pub v0_addr: u32,
+    pub v1_addr: u32,
     pub align: u32,
     pub rsc: usize,
-    pub v0: Ring,
-    pub v1: Ring,
-    pub v0_len: usize,
+    /// Descriptor table offset of vring0 and vring1.
+    pub ring: [usize; 2],
+    /// Offset of the avail ring within a ring.
+    pub avail: usize,
+    /// Offset of the used ring within a ring.
+    pub used: usize,
+    pub ring_len: usize,
     pub num: u16,
     pub buf: usize,
     pub pool: usize,
     pub pool_end: usize,
     pub da: usize,
-    pub rx: usize,
-    pub tx: usize,
+    /// First buffer of the host's receive pool (0) and transmit pool (1).
+    pub base: [usize; 2],
     pub tx_count: u16,
     pub payload: usize,
     pub max_msg: usize,
 }
 
 impl Geometry {
-    /// Ring slot of a free-running index.
-    pub fn slot(&self, idx: u16) -> u16 {
-        idx & (self.num - 1)
+    /// Offset of ring `r` (0 or 1; only the low bit counts).
+    pub fn ring(&self, r: usize) -> usize {
+        self.ring[r & 1]
+    }
+
+    /// Descriptor `i` of ring `r`.
+    pub fn desc(&self, r: usize, i: u16) -> usize {
+        self.ring(r) + layout::DESC_SIZE * i as usize
+    }
+
+    /// The avail ring of ring `r`.
+    pub fn avail(&self, r: usize) -> usize {
+        self.ring(r) + self.avail
+    }
+
+    /// The used ring of ring `r`.
+    pub fn used(&self, r: usize) -> usize {
+        self.ring(r) + self.used
+    }
+
+    /// The avail slot of free-running index `idx` in ring `r`.
+    pub fn avail_slot(&self, r: usize, idx: u16) -> usize {
+        self.avail(r) + layout::AVAIL_RING + 2 * (idx & (self.num - 1)) as usize
+    }
+
+    /// The used element of free-running index `idx` in ring `r`.
+    pub fn used_slot(&self, r: usize, idx: u16) -> usize {
+        self.used(r) + layout::USED_RING + layout::USED_ELEM_SIZE * (idx & (self.num - 1)) as usize
+    }
+
+    /// The host buffer of descriptor `id` of ring `r` (receive pool for 0, transmit pool for 1).
+    pub fn host_buf(&self, r: usize, id: u16) -> usize {
+        self.base[r & 1] + id as usize * self.buf
     }
 
     /// Region offset of a buffer from a descriptor address, if inside the pool and aligned.

@@ -1,6 +1,8 @@
 //! The host role: the virtio driver (the M7 in the Arduino profile).
 
-use crate::common::{bit, corrupt, fill_chunks, read_header, send_until, Payload, Stats, Writer};
+use crate::common::{
+    check_header, corrupt, count, fill_chunks, pending, publish, send_until, Payload, Stats, Writer,
+};
 use crate::config::{layout as l, Config, Geometry};
 use crate::platform::{Instant, Platform, SharedMemory};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
@@ -29,14 +31,12 @@ pub struct Host<P: Platform> {
     platform: P,
     geo: Geometry,
     eps: [HostEp; 2],
-    rx_last_used: u16,
-    rx_avail: u16,
-    rx_posted: u64,
-    tx_avail: u16,
-    tx_last_used: u16,
-    tx_inflight: u64,
-    tx_free: u64,
-    tx_allocated: u16,
+    /// Per ring (0 = receive, 1 = transmit): next used entry to consume.
+    last_used: [u16; 2],
+    /// Per ring: next avail index to fill.
+    avail: [u16; 2],
+    /// Per ring and descriptor: handed to the remote and not yet returned.
+    out: [[bool; 64]; 2],
     stats: Stats,
 }
 
@@ -48,14 +48,9 @@ impl<P: Platform> Host<P> {
             platform,
             geo: config.geometry()?,
             eps: [HostEp::default(); 2],
-            rx_last_used: 0,
-            rx_avail: 0,
-            rx_posted: 0,
-            tx_avail: 0,
-            tx_last_used: 0,
-            tx_inflight: 0,
-            tx_free: 0,
-            tx_allocated: 0,
+            last_used: [0; 2],
+            avail: [0; 2],
+            out: [[false; 64]; 2],
             stats: Stats::default(),
         };
         h.reinit()?;
@@ -66,65 +61,55 @@ impl<P: Platform> Host<P> {
     /// everything as [`Host::new`] does and forgets all endpoints. A running remote sees the
     /// status drop (if it polls while it is low) and handshakes again.
     pub fn reinit(&mut self) -> Result<(), Error> {
-        let g = self.geo;
+        let g = &self.geo;
         let m = self.platform.memory();
         m.write(g.rsc + l::VDEV_STATUS, &[0])?;
         m.fence();
         zero(m, g.rsc, l::RSC_TABLE_AREA)?;
-        zero(m, g.v0.desc, g.v0_len)?;
-        zero(m, g.v1.desc, g.v0_len)?;
         let n = g.num as u32;
-        let cfg_align = g.align;
-        let words: [(usize, u32); 18] = [
+        // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
+        let words: [(usize, u32); 14] = [
             (l::RSC_VERSION, l::RSC_TABLE_VERSION),
             (l::RSC_NUM, 1),
             (l::RSC_OFFSET0, l::VDEV_TYPE as u32),
             (l::VDEV_TYPE, l::RSC_VDEV),
             (l::VDEV_ID, l::VIRTIO_ID_RPMSG),
-            (l::VDEV_NOTIFYID, 0),
             (l::VDEV_DFEATURES, l::FEATURES),
             (l::VDEV_GFEATURES, l::FEATURES),
-            (l::VDEV_CONFIG_LEN, 0),
-            (l::VRING0_INFO + l::VRING_INFO_DA, addr_of(&g, g.v0.desc)),
-            (l::VRING0_INFO + l::VRING_INFO_ALIGN, cfg_align),
+            (l::VRING0_INFO + l::VRING_INFO_DA, addr_of(g, 0)),
+            (l::VRING0_INFO + l::VRING_INFO_ALIGN, g.align),
             (l::VRING0_INFO + l::VRING_INFO_NUM, n),
-            (l::VRING0_INFO + l::VRING_INFO_NOTIFYID, 0),
-            (l::VRING1_INFO + l::VRING_INFO_DA, addr_of(&g, g.v1.desc)),
-            (l::VRING1_INFO + l::VRING_INFO_ALIGN, cfg_align),
+            (l::VRING1_INFO + l::VRING_INFO_DA, addr_of(g, 1)),
+            (l::VRING1_INFO + l::VRING_INFO_ALIGN, g.align),
             (l::VRING1_INFO + l::VRING_INFO_NUM, n),
             (l::VRING1_INFO + l::VRING_INFO_NOTIFYID, 1),
-            (l::RSC_OFFSET1, 0),
         ];
         for (off, v) in words {
             m.write_u32(g.rsc + off, v)?;
         }
         m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS])?;
-        for ring in [g.v0, g.v1] {
+        for r in 0..2 {
+            zero(m, g.ring(r), g.ring_len)?;
             for i in 0..g.num {
                 let next = if i + 1 < g.num {
                     i + 1
                 } else {
                     l::DESC_CHAIN_END
                 };
-                m.write_u16(ring.desc(i) + l::DESC_NEXT, next)?;
+                m.write_u16(g.desc(r, i) + l::DESC_NEXT, next)?;
             }
         }
         self.eps = [HostEp::default(); 2];
-        self.rx_last_used = 0;
-        self.rx_avail = 0;
-        self.rx_posted = 0;
-        self.tx_avail = 0;
-        self.tx_last_used = 0;
-        self.tx_inflight = 0;
-        self.tx_free = 0;
-        self.tx_allocated = 0;
-        for i in 0..g.num {
-            self.post_rx(i)?;
+        self.last_used = [0; 2];
+        self.avail = [0; 2];
+        self.out = [[false; 64]; 2];
+        for i in 0..self.geo.num {
+            self.post(0, i)?;
         }
+        let g = &self.geo;
         let m = self.platform.memory();
-        m.write_u16(g.v1.avail + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT)?;
-        m.fence();
-        m.write_u16(g.v0.avail + l::AVAIL_IDX, self.rx_avail)?;
+        m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT)?;
+        publish(m, g.avail(0) + l::AVAIL_IDX, self.avail[0])?;
         m.fence();
         m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK])?;
         m.fence();
@@ -145,7 +130,7 @@ impl<P: Platform> Host<P> {
 
     /// Receive buffers currently posted to the remote (`num_descriptors` when none is held).
     pub fn rx_buffers_posted(&self) -> usize {
-        self.rx_posted.count_ones() as usize
+        count(&self.out[0], self.geo.num)
     }
 
     /// The local address of `endpoint` (0x400 or 0x401 in announcement order), if bound.
@@ -196,64 +181,78 @@ impl<P: Platform> Host<P> {
     }
 
     fn free_count(&self) -> usize {
-        self.tx_free.count_ones() as usize + (self.geo.tx_count - self.tx_allocated) as usize
+        self.geo.tx_count as usize - count(&self.out[1], self.geo.tx_count)
     }
 
-    /// Writes descriptor `id` of the receive ring as a fresh write-only buffer and adds it to
-    /// the avail ring (the caller publishes the index).
-    fn post_rx(&mut self, id: u16) -> Result<(), Error> {
-        let g = self.geo;
+    /// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring)
+    /// and adds it to the avail ring (the caller publishes the index).
+    fn post(&mut self, r: usize, id: u16) -> Result<(), Error> {
+        let g = &self.geo;
         let m = self.platform.memory();
-        let buf = g.rx + id as usize * g.buf;
-        write_desc(
-            m,
-            g.v0.desc(id),
-            (buf - g.da) as u32,
-            g.buf as u32,
-            l::VRING_DESC_F_WRITE,
-        )?;
-        m.write_u16(g.v0.avail_slot(g.slot(self.rx_avail)), id)?;
-        self.rx_avail = self.rx_avail.wrapping_add(1);
-        self.rx_posted |= bit(id);
+        let d = g.desc(r, id);
+        m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32)?;
+        m.write_u32(d + l::DESC_ADDR + 4, 0)?;
+        m.write_u32(d + l::DESC_LEN, g.buf as u32)?;
+        let flags = if r == 0 { l::VRING_DESC_F_WRITE } else { 0 };
+        m.write_u16(d + l::DESC_FLAGS, flags)?;
+        let a = &mut self.avail[r & 1];
+        m.write_u16(g.avail_slot(r, *a), id)?;
+        *a = a.wrapping_add(1);
+        if let Some(o) = self.out[r & 1].get_mut(id as usize) {
+            *o = true;
+        }
         Ok(())
+    }
+
+    /// The next used entry of ring `r`, validated: `(id, used.len)`, not consumed (see
+    /// [`Host::consume`]). A bad id is skipped and reported.
+    fn peek_used(&mut self, r: usize) -> Result<Option<(u16, u32)>, Error> {
+        let g = &self.geo;
+        let m = self.platform.memory();
+        let last = &mut self.last_used[r & 1];
+        if !pending(m, g, g.used(r) + l::USED_IDX, *last, &mut self.stats)? {
+            return Ok(None);
+        }
+        let e = g.used_slot(r, *last);
+        let id = m.read_u32(e)?;
+        let len = m.read_u32(e + 4)?;
+        let c = if id >= g.num as u32 {
+            C::DescriptorIndex
+        } else if !self.out[r & 1].get(id as usize).is_some_and(|&o| o) {
+            C::DescriptorState
+        } else {
+            return Ok(Some((id as u16, len)));
+        };
+        *last = last.wrapping_add(1);
+        Err(corrupt(&mut self.stats, c))
+    }
+
+    /// Consumes the peeked used entry of ring `r` naming descriptor `id`.
+    fn consume(&mut self, r: usize, id: u16) {
+        let last = &mut self.last_used[r & 1];
+        *last = last.wrapping_add(1);
+        if let Some(o) = self.out[r & 1].get_mut(id as usize) {
+            *o = false;
+        }
     }
 
     /// Consumes used entry `id` of the receive ring and re-posts its buffer (silently: the
     /// remote asked for no notifications on vring0).
     fn release_rx(&mut self, id: u16) -> Result<(), Error> {
-        self.rx_last_used = self.rx_last_used.wrapping_add(1);
-        self.rx_posted &= !bit(id);
-        self.post_rx(id)?;
-        let m = self.platform.memory();
-        m.fence();
-        m.write_u16(self.geo.v0.avail + l::AVAIL_IDX, self.rx_avail)?;
-        Ok(())
+        self.consume(0, id);
+        self.post(0, id)?;
+        publish(
+            self.platform.memory(),
+            self.geo.avail(0) + l::AVAIL_IDX,
+            self.avail[0],
+        )
     }
 
     /// Takes back the transmit buffers the remote returned on vring1's used ring.
     fn reclaim(&mut self) -> Result<(), Error> {
-        let g = self.geo;
-        let m = self.platform.memory();
-        let idx = m.read_u16(g.v1.used + l::USED_IDX)?;
-        m.fence();
-        while self.tx_last_used != idx {
-            if idx.wrapping_sub(self.tx_last_used) > g.num {
-                return Err(corrupt(&mut self.stats, C::RingIndex));
-            }
-            let e = g.v1.used_slot(g.slot(self.tx_last_used));
-            let id = m.read_u32(e)?;
-            let len = m.read_u32(e + 4)?;
-            self.tx_last_used = self.tx_last_used.wrapping_add(1);
-            if id >= g.num as u32 {
-                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
-            }
-            let b = bit(id as u16);
-            if self.tx_inflight & b == 0 {
-                return Err(corrupt(&mut self.stats, C::DescriptorState));
-            }
-            self.tx_inflight &= !b;
-            self.tx_free |= b;
-            if len as usize > g.buf {
+        while let Some((id, len)) = self.peek_used(1)? {
+            self.consume(1, id);
+            if len as usize > self.geo.buf {
                 return Err(corrupt(&mut self.stats, C::DescriptorLength));
             }
         }
@@ -267,58 +266,45 @@ impl<P: Platform> Host<P> {
         control: bool,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
-        let g = self.geo;
-        if len > g.max_msg {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: g.max_msg,
-            });
+        let max = self.geo.max_msg;
+        if len > max {
+            return Err(Error::MessageTooLarge { len, max });
         }
         let e = *self.ep(endpoint).ok_or(Error::NotReady)?;
         if e.local == 0 || (e.hello && !control) {
             return Err(Error::NotReady);
         }
-        let k = g.chunks(len);
+        let k = self.geo.chunks(len);
         self.reclaim()?;
-        if self.free_count() < k {
+        // The k lowest free transmit descriptors, in order.
+        let mut bufs = [0u32; 64];
+        let mut n = 0;
+        for id in 0..self.geo.tx_count {
+            if n < k && !self.out[1].get(id as usize).is_some_and(|&o| o) {
+                if let Some(b) = bufs.get_mut(n) {
+                    *b = self.geo.host_buf(1, id) as u32;
+                }
+                n += 1;
+            }
+        }
+        let Some(bufs) = bufs.get_mut(..k).filter(|_| n >= k) else {
             self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
             return Err(Error::NoBuffer);
-        }
-        let mut ids = [0u16; 64];
-        let mut bufs = [0u32; 64];
-        let (Some(ids), Some(bufs)) = (ids.get_mut(..k), bufs.get_mut(..k)) else {
-            return Err(Error::NoBuffer);
         };
-        let mut free = self.tx_free;
-        let mut allocated = self.tx_allocated;
-        for (id, b) in ids.iter_mut().zip(bufs.iter_mut()) {
-            *id = if free != 0 {
-                let i = free.trailing_zeros() as u16;
-                free &= !bit(i);
-                i
-            } else {
-                allocated += 1;
-                allocated - 1
-            };
-            *b = (g.tx + *id as usize * g.buf) as u32;
+        let m = self.platform.memory();
+        fill_chunks(m, bufs, e.local, e.dest, len, self.geo.payload, fill)?;
+        // Same selection again; `post` marks each one out as it goes.
+        let mut n = 0;
+        for id in 0..self.geo.tx_count {
+            if n < k && !self.out[1].get(id as usize).is_some_and(|&o| o) {
+                self.post(1, id)?;
+                n += 1;
+            }
         }
         let m = self.platform.memory();
-        fill_chunks(m, bufs, e.local, e.dest, len, g.payload, fill)?;
-        let mut avail = self.tx_avail;
-        for &id in ids.iter() {
-            let buf = g.tx + id as usize * g.buf;
-            write_desc(m, g.v1.desc(id), (buf - g.da) as u32, g.buf as u32, 0)?;
-            m.write_u16(g.v1.avail_slot(g.slot(avail)), id)?;
-            avail = avail.wrapping_add(1);
-            self.tx_inflight |= bit(id);
-        }
-        m.fence();
-        m.write_u16(g.v1.avail + l::AVAIL_IDX, avail)?;
+        publish(m, self.geo.avail(1) + l::AVAIL_IDX, self.avail[1])?;
         m.fence();
         self.platform.notify();
-        self.tx_avail = avail;
-        self.tx_free = free;
-        self.tx_allocated = allocated;
         let s = &mut self.stats;
         s.messages_sent = s.messages_sent.wrapping_add(1);
         s.buffers_sent = s.buffers_sent.wrapping_add(k as u32);
@@ -403,15 +389,8 @@ impl<P: Platform> Host<P> {
     /// Validates the used entry's buffer; `Some((endpoint, payload length))` for data,
     /// `None` for a control message (handled here).
     fn classify(&mut self, buf: usize, ulen: u32) -> Result<Option<(Endpoint, usize)>, Error> {
-        let g = self.geo;
-        let ulen = ulen as usize;
-        if ulen > g.buf || ulen < l::HDR_SIZE {
-            return Err(corrupt(&mut self.stats, C::DescriptorLength));
-        }
-        let h = read_header(self.platform.memory(), buf)?;
-        if h.len > g.payload || h.len + l::HDR_SIZE > ulen {
-            return Err(corrupt(&mut self.stats, C::HeaderLength));
-        }
+        let m = self.platform.memory();
+        let h = check_header(m, &self.geo, buf, ulen as usize, &mut self.stats)?;
         if h.dst == l::NS_ADDR {
             self.name_service(buf + l::HDR_SIZE, h.len)?;
             return Ok(None);
@@ -432,32 +411,8 @@ impl<P: Platform> Host<P> {
         &mut self,
         f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
     ) -> Result<bool, Error> {
-        let g = self.geo;
-        loop {
-            let m = self.platform.memory();
-            let idx = m.read_u16(g.v0.used + l::USED_IDX)?;
-            m.fence();
-            let pending = idx.wrapping_sub(self.rx_last_used);
-            if pending == 0 {
-                return Ok(false);
-            }
-            if pending > g.num {
-                return Err(corrupt(&mut self.stats, C::RingIndex));
-            }
-            let e = g.v0.used_slot(g.slot(self.rx_last_used));
-            let id = m.read_u32(e)?;
-            let ulen = m.read_u32(e + 4)?;
-            if id >= g.num as u32 || self.rx_posted & bit(id as u16) == 0 {
-                self.rx_last_used = self.rx_last_used.wrapping_add(1);
-                let c = if id >= g.num as u32 {
-                    C::DescriptorIndex
-                } else {
-                    C::DescriptorState
-                };
-                return Err(corrupt(&mut self.stats, c));
-            }
-            let id = id as u16;
-            let buf = g.rx + id as usize * g.buf;
+        while let Some((id, ulen)) = self.peek_used(0)? {
+            let buf = self.geo.host_buf(0, id);
             match self.classify(buf, ulen) {
                 Ok(Some((ep, len))) => {
                     let p = Payload {
@@ -479,6 +434,7 @@ impl<P: Platform> Host<P> {
                 }
             }
         }
+        Ok(false)
     }
 }
 
@@ -545,21 +501,6 @@ pub(crate) fn copy_out<M: SharedMemory>(
     true
 }
 
-/// Writes a descriptor's addr (u64), len and flags; `next` is left alone.
-pub(crate) fn write_desc<M: SharedMemory>(
-    m: &M,
-    d: usize,
-    addr: u32,
-    len: u32,
-    flags: u16,
-) -> Result<(), Error> {
-    m.write_u32(d + l::DESC_ADDR, addr)?;
-    m.write_u32(d + l::DESC_ADDR + 4, 0)?;
-    m.write_u32(d + l::DESC_LEN, len)?;
-    m.write_u16(d + l::DESC_FLAGS, flags)?;
-    Ok(())
-}
-
 fn zero<M: SharedMemory>(m: &M, mut off: usize, mut len: usize) -> Result<(), Error> {
     let z = [0u8; 64];
     while len > 0 {
@@ -571,6 +512,7 @@ fn zero<M: SharedMemory>(m: &M, mut off: usize, mut len: usize) -> Result<(), Er
     Ok(())
 }
 
-fn addr_of(g: &Geometry, off: usize) -> u32 {
-    g.shm_base.wrapping_add(off as u32)
+/// The firmware address of ring `r`.
+fn addr_of(g: &Geometry, r: usize) -> u32 {
+    g.shm_base.wrapping_add(g.ring(r) as u32)
 }

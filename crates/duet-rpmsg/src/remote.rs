@@ -1,6 +1,8 @@
 //! The remote role: the virtio device (the M4 in the Arduino profile).
 
-use crate::common::{bit, corrupt, fill_chunks, read_header, send_until, Payload, Stats, Writer};
+use crate::common::{
+    check_header, corrupt, fill_chunks, pending, publish, send_until, Payload, Stats, Writer,
+};
 use crate::config::{layout as l, Config, Geometry};
 use crate::host::copy_out;
 use crate::platform::{Instant, Platform, SharedMemory};
@@ -25,21 +27,23 @@ struct TxSlot {
 /// `Corrupt` ring errors.
 pub struct Remote<P: Platform> {
     platform: P,
-    config: Config,
-    geo: Result<Geometry, Error>,
+    /// The validated config (`ok == false` if it was invalid).
+    geo: Geometry,
     running: bool,
     /// Endpoints announced so far (in order raw, rpc).
     announced: u8,
     /// The host's address per endpoint; `ADDR_ANY` until the first message.
     dest: [u32; 2],
-    rx_last_avail: u16,
-    rx_used: u16,
-    tx_last_avail: u16,
-    tx_used: u16,
+    /// Per ring (0: the host's transmit buffers, 1: the host's messages): next avail entry.
+    last_avail: [u16; 2],
+    /// Per ring: next used index to fill.
+    used: [u16; 2],
+    /// Validated transmit buffers, in the order the host posted them (a ring of 64).
     stash: [TxSlot; 64],
     stash_head: u16,
     stash_len: u16,
-    stash_set: u64,
+    /// Per descriptor of vring0: in the stash.
+    held: [bool; 64],
     stats: Stats,
 }
 
@@ -49,19 +53,20 @@ impl<P: Platform> Remote<P> {
     pub fn new(platform: P, config: Config) -> Self {
         Remote {
             platform,
-            config,
-            geo: config.geometry(),
+            geo: config.geometry().unwrap_or(Geometry {
+                payload: config.payload_per_buffer(),
+                max_msg: config.max_message_len,
+                ..Geometry::default()
+            }),
             running: false,
             announced: 0,
             dest: [l::ADDR_ANY; 2],
-            rx_last_avail: 0,
-            rx_used: 0,
-            tx_last_avail: 0,
-            tx_used: 0,
+            last_avail: [0; 2],
+            used: [0; 2],
             stash: [TxSlot::default(); 64],
             stash_head: 0,
             stash_len: 0,
-            stash_set: 0,
+            held: [false; 64],
             stats: Stats::default(),
         }
     }
@@ -125,32 +130,29 @@ impl<P: Platform> Remote<P> {
         })
     }
 
-    fn geo(&self) -> Result<Geometry, Error> {
-        self.geo
-    }
-
     fn forget(&mut self) {
         self.running = false;
         self.announced = 0;
         self.dest = [l::ADDR_ANY; 2];
-        self.rx_last_avail = 0;
-        self.rx_used = 0;
-        self.tx_last_avail = 0;
-        self.tx_used = 0;
+        self.last_avail = [0; 2];
+        self.used = [0; 2];
         self.stash_head = 0;
         self.stash_len = 0;
-        self.stash_set = 0;
+        self.held = [false; 64];
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
     /// away. `Ok(true)` while running.
     fn check_host(&mut self) -> Result<bool, Error> {
-        let g = self.geo()?;
+        let g = &self.geo;
+        if !g.ok {
+            return Err(Error::InvalidConfig);
+        }
         let m = self.platform.memory();
         let da = m.read_u32(g.rsc + l::VRING1_DA)?;
-        let mut status = [0u8];
-        m.read(g.rsc + l::VDEV_STATUS, &mut status)?;
-        let ok = da == self.config.vring1_addr && status[0] & l::DRIVER_OK != 0;
+        // The status byte is the low byte of its (4-aligned) little-endian word.
+        let status = m.read_u32(g.rsc + l::VDEV_STATUS)?;
+        let ok = da == g.v1_addr && status & l::DRIVER_OK as u32 != 0;
         if self.running {
             if !ok {
                 self.forget();
@@ -164,13 +166,13 @@ impl<P: Platform> Remote<P> {
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
-        if m.read_u32(v0 + l::VRING_INFO_DA)? != self.config.vring0_addr
+        if m.read_u32(v0 + l::VRING_INFO_DA)? != g.v0_addr
             || m.read_u32(v0 + l::VRING_INFO_NUM)? != g.num as u32
             || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM)? != g.num as u32
         {
             return Err(corrupt(&mut self.stats, C::ResourceTable));
         }
-        m.write_u16(g.v0.used + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY)?;
+        m.write_u16(g.used(0) + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY)?;
         self.running = true;
         Ok(true)
     }
@@ -180,12 +182,8 @@ impl<P: Platform> Remote<P> {
         while let Some(&ep) = Endpoint::ALL.get(self.announced as usize) {
             let addr = l::EPT_ADDR_FIRST + ep as u32;
             let mut rec = [0u8; l::NS_RECORD_SIZE];
-            for (d, s) in rec.iter_mut().zip(ep.name().bytes()) {
-                *d = s;
-            }
-            for (d, s) in rec[l::NS_REC_ADDR..].iter_mut().zip(addr.to_le_bytes()) {
-                *d = s;
-            }
+            rec[..3].copy_from_slice(ep.name().as_bytes());
+            rec[l::NS_REC_ADDR..l::NS_REC_ADDR + 4].copy_from_slice(&addr.to_le_bytes());
             match self.send_inner(addr, l::NS_ADDR, rec.len(), &mut |w| {
                 let _ = w.write(0, &rec);
             }) {
@@ -197,39 +195,86 @@ impl<P: Platform> Remote<P> {
         Ok(())
     }
 
+    /// The next avail entry of ring `r` (not consumed); an index outside the table is skipped
+    /// and reported.
+    fn peek_avail(&mut self, r: usize) -> Result<Option<u16>, Error> {
+        let g = &self.geo;
+        let m = self.platform.memory();
+        let last = &mut self.last_avail[r & 1];
+        if !pending(m, g, g.avail(r) + l::AVAIL_IDX, *last, &mut self.stats)? {
+            return Ok(None);
+        }
+        let head = m.read_u16(g.avail_slot(r, *last))?;
+        if head >= g.num {
+            *last = last.wrapping_add(1);
+            return Err(corrupt(&mut self.stats, C::DescriptorIndex));
+        }
+        Ok(Some(head))
+    }
+
+    /// Consumes the peeked avail entry of ring `r`.
+    fn consume(&mut self, r: usize) {
+        let last = &mut self.last_avail[r & 1];
+        *last = last.wrapping_add(1);
+    }
+
+    /// Reads and checks descriptor `head` of ring `r`: the buffer inside the pool, `min <=
+    /// len <= buffer size`, exactly `flags`. `(buffer offset, len)`.
+    fn read_desc(
+        &mut self,
+        r: usize,
+        head: u16,
+        flags: u16,
+        min: usize,
+    ) -> Result<(usize, usize), Error> {
+        let g = &self.geo;
+        let m = self.platform.memory();
+        let d = g.desc(r, head);
+        let lo = m.read_u32(d + l::DESC_ADDR)?;
+        let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
+        let len = m.read_u32(d + l::DESC_LEN)? as usize;
+        let f = m.read_u16(d + l::DESC_FLAGS)?;
+        let c = match g.buffer_at(lo, hi) {
+            None => C::DescriptorAddress,
+            Some(_) if len > g.buf || len < min => C::DescriptorLength,
+            Some(_) if f != flags => C::DescriptorFlags,
+            Some(buf) => return Ok((buf, len)),
+        };
+        Err(corrupt(&mut self.stats, c))
+    }
+
+    /// Puts descriptor `head` on ring `r`'s used ring with `used.len` = the buffer size (the
+    /// caller publishes).
+    fn give(&mut self, r: usize, head: u16) -> Result<(), Error> {
+        let g = &self.geo;
+        let m = self.platform.memory();
+        let u = &mut self.used[r & 1];
+        let e = g.used_slot(r, *u);
+        m.write_u32(e, head as u32)?;
+        m.write_u32(e + 4, g.buf as u32)?;
+        *u = u.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Publishes ring `r`'s used index.
+    fn publish_used(&self, r: usize) -> Result<(), Error> {
+        let g = &self.geo;
+        publish(
+            self.platform.memory(),
+            g.used(r) + l::USED_IDX,
+            self.used[r & 1],
+        )
+    }
+
     /// Moves the host's newly posted transmit buffers (vring0 avail) into the stash, checking
     /// each; a bad entry is dropped and reported.
     fn refill(&mut self) -> Result<(), Error> {
-        let g = self.geo()?;
-        let m = self.platform.memory();
-        let idx = m.read_u16(g.v0.avail + l::AVAIL_IDX)?;
-        m.fence();
-        while self.tx_last_avail != idx {
-            if idx.wrapping_sub(self.tx_last_avail) > g.num {
-                return Err(corrupt(&mut self.stats, C::RingIndex));
-            }
-            let head = m.read_u16(g.v0.avail_slot(g.slot(self.tx_last_avail)))?;
-            self.tx_last_avail = self.tx_last_avail.wrapping_add(1);
-            if head >= g.num {
-                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
-            }
-            if self.stash_set & bit(head) != 0 {
+        while let Some(head) = self.peek_avail(0)? {
+            self.consume(0);
+            if self.held.get(head as usize).is_some_and(|&h| h) {
                 return Err(corrupt(&mut self.stats, C::DescriptorState));
             }
-            let d = g.v0.desc(head);
-            let lo = m.read_u32(d + l::DESC_ADDR)?;
-            let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
-            let len = m.read_u32(d + l::DESC_LEN)?;
-            let flags = m.read_u16(d + l::DESC_FLAGS)?;
-            let Some(buf) = g.buffer_at(lo, hi) else {
-                return Err(corrupt(&mut self.stats, C::DescriptorAddress));
-            };
-            if len as usize != g.buf {
-                return Err(corrupt(&mut self.stats, C::DescriptorLength));
-            }
-            if flags != l::VRING_DESC_F_WRITE {
-                return Err(corrupt(&mut self.stats, C::DescriptorFlags));
-            }
+            let (buf, _) = self.read_desc(0, head, l::VRING_DESC_F_WRITE, self.geo.buf)?;
             let at = (self.stash_head.wrapping_add(self.stash_len) & 63) as usize;
             if let Some(s) = self.stash.get_mut(at) {
                 *s = TxSlot {
@@ -238,7 +283,9 @@ impl<P: Platform> Remote<P> {
                 };
             }
             self.stash_len += 1;
-            self.stash_set |= bit(head);
+            if let Some(h) = self.held.get_mut(head as usize) {
+                *h = true;
+            }
         }
         Ok(())
     }
@@ -249,12 +296,12 @@ impl<P: Platform> Remote<P> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
-        let g = self.geo()?;
-        if len > g.max_msg {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: g.max_msg,
-            });
+        if !self.geo.ok {
+            return Err(Error::InvalidConfig);
+        }
+        let max = self.geo.max_msg;
+        if len > max {
+            return Err(Error::MessageTooLarge { len, max });
         }
         let dest = self.remote_address(endpoint).ok_or(Error::NotReady)?;
         if !self.check_host()? {
@@ -270,8 +317,7 @@ impl<P: Platform> Remote<P> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
-        let g = self.geo()?;
-        let k = g.chunks(len);
+        let k = self.geo.chunks(len);
         self.refill()?;
         let mut bufs = [0u32; 64];
         let Some(bufs) = bufs.get_mut(..k).filter(|_| k <= self.stash_len as usize) else {
@@ -279,26 +325,20 @@ impl<P: Platform> Remote<P> {
             return Err(Error::NoBuffer);
         };
         for (j, b) in bufs.iter_mut().enumerate() {
-            let at = (self.stash_head.wrapping_add(j as u16) & 63) as usize;
-            *b = self.stash.get(at).map_or(0, |s| s.buf);
+            *b = self.slot(j).buf;
         }
         let m = self.platform.memory();
-        fill_chunks(m, bufs, src, dst, len, g.payload, fill)?;
-        let mut used = self.tx_used;
+        fill_chunks(m, bufs, src, dst, len, self.geo.payload, fill)?;
         for j in 0..k {
-            let at = (self.stash_head.wrapping_add(j as u16) & 63) as usize;
-            let head = self.stash.get(at).map_or(0, |s| s.head);
-            let e = g.v0.used_slot(g.slot(used));
-            m.write_u32(e, head as u32)?;
-            m.write_u32(e + 4, g.buf as u32)?;
-            used = used.wrapping_add(1);
-            self.stash_set &= !bit(head);
+            let head = self.slot(j).head;
+            self.give(0, head)?;
+            if let Some(h) = self.held.get_mut(head as usize) {
+                *h = false;
+            }
         }
-        m.fence();
-        m.write_u16(g.v0.used + l::USED_IDX, used)?;
-        m.fence();
+        self.publish_used(0)?;
+        self.platform.memory().fence();
         self.platform.notify();
-        self.tx_used = used;
         self.stash_head = self.stash_head.wrapping_add(k as u16) & 63;
         self.stash_len -= k as u16;
         let s = &mut self.stats;
@@ -307,29 +347,18 @@ impl<P: Platform> Remote<P> {
         Ok(())
     }
 
+    /// Stash entry `j` from the head.
+    fn slot(&self, j: usize) -> TxSlot {
+        let at = (self.stash_head as usize).wrapping_add(j) & 63;
+        self.stash.get(at).copied().unwrap_or_default()
+    }
+
     /// Checks a host-to-remote descriptor and its header; `Some((endpoint, payload offset,
     /// length))` for data, `None` for the first message of an endpoint (consumed here).
     fn classify(&mut self, head: u16) -> Result<Option<(Endpoint, usize, usize)>, Error> {
-        let g = self.geo()?;
+        let (buf, len) = self.read_desc(1, head, 0, l::HDR_SIZE)?;
         let m = self.platform.memory();
-        let d = g.v1.desc(head);
-        let lo = m.read_u32(d + l::DESC_ADDR)?;
-        let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
-        let len = m.read_u32(d + l::DESC_LEN)? as usize;
-        let flags = m.read_u16(d + l::DESC_FLAGS)?;
-        let Some(buf) = g.buffer_at(lo, hi) else {
-            return Err(corrupt(&mut self.stats, C::DescriptorAddress));
-        };
-        if len > g.buf || len < l::HDR_SIZE {
-            return Err(corrupt(&mut self.stats, C::DescriptorLength));
-        }
-        if flags != 0 {
-            return Err(corrupt(&mut self.stats, C::DescriptorFlags));
-        }
-        let h = read_header(m, buf)?;
-        if h.len > g.payload || h.len + l::HDR_SIZE > len {
-            return Err(corrupt(&mut self.stats, C::HeaderLength));
-        }
+        let h = check_header(m, &self.geo, buf, len, &mut self.stats)?;
         let i = h.dst.wrapping_sub(l::EPT_ADDR_FIRST) as usize;
         let (Some(&ep), true) = (Endpoint::ALL.get(i), i < self.announced as usize) else {
             return Err(corrupt(&mut self.stats, C::HeaderAddress));
@@ -348,18 +377,12 @@ impl<P: Platform> Remote<P> {
         Ok(Some((ep, buf + l::HDR_SIZE, h.len)))
     }
 
-    /// Returns descriptor `head` on vring1's used ring with `used.len` = the buffer size
-    /// (silently: the host asked for no interrupts on vring1).
+    /// Consumes avail entry `head` of vring1 and returns it on the used ring (silently: the
+    /// host asked for no interrupts on vring1).
     fn release_rx(&mut self, head: u16) -> Result<(), Error> {
-        let g = self.geo()?;
-        let m = self.platform.memory();
-        let e = g.v1.used_slot(g.slot(self.rx_used));
-        m.write_u32(e, head as u32)?;
-        m.write_u32(e + 4, g.buf as u32)?;
-        self.rx_used = self.rx_used.wrapping_add(1);
-        m.fence();
-        m.write_u16(g.v1.used + l::USED_IDX, self.rx_used)?;
-        Ok(())
+        self.consume(1);
+        self.give(1, head)?;
+        self.publish_used(1)
     }
 
     fn recv_inner(
@@ -369,23 +392,7 @@ impl<P: Platform> Remote<P> {
         if !self.check_host()? {
             return Ok(false);
         }
-        let g = self.geo()?;
-        loop {
-            let m = self.platform.memory();
-            let idx = m.read_u16(g.v1.avail + l::AVAIL_IDX)?;
-            m.fence();
-            let pending = idx.wrapping_sub(self.rx_last_avail);
-            if pending == 0 {
-                return Ok(false);
-            }
-            if pending > g.num {
-                return Err(corrupt(&mut self.stats, C::RingIndex));
-            }
-            let head = m.read_u16(g.v1.avail_slot(g.slot(self.rx_last_avail)))?;
-            if head >= g.num {
-                self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
-                return Err(corrupt(&mut self.stats, C::DescriptorIndex));
-            }
+        while let Some(head) = self.peek_avail(1)? {
             match self.classify(head) {
                 Ok(Some((ep, offset, len))) => {
                     let p = Payload {
@@ -396,22 +403,18 @@ impl<P: Platform> Remote<P> {
                     if !f(ep, p) {
                         return Ok(false);
                     }
-                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
                     self.stats.buffers_received = self.stats.buffers_received.wrapping_add(1);
                     self.release_rx(head)?;
                     return Ok(true);
                 }
-                Ok(None) => {
-                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
-                    self.release_rx(head)?;
-                }
+                Ok(None) => self.release_rx(head)?,
                 Err(e) => {
-                    self.rx_last_avail = self.rx_last_avail.wrapping_add(1);
                     self.release_rx(head)?;
                     return Err(e);
                 }
             }
         }
+        Ok(false)
     }
 }
 
@@ -435,11 +438,11 @@ impl<P: Platform> Transport for Remote<P> {
     }
 
     fn max_message_len(&self) -> usize {
-        self.config.max_message_len
+        self.geo.max_msg
     }
 
     fn payload_per_buffer(&self) -> usize {
-        self.config.payload_per_buffer()
+        self.geo.payload
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
