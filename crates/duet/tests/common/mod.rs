@@ -15,6 +15,8 @@ use duet_rpmsg::{
 
 pub const PPB: usize = 496;
 
+type Queue = Mutex<VecDeque<(Endpoint, Vec<u8>)>>;
+
 struct Bell {
     rung: Mutex<bool>,
     cv: Condvar,
@@ -24,7 +26,7 @@ struct Bell {
 pub struct Shared {
     epoch: std::time::Instant,
     /// `queues[i]`: payloads travelling to side `i`.
-    queues: [Mutex<VecDeque<(Endpoint, Vec<u8>)>>; 2],
+    queues: [Queue; 2],
     bells: [Bell; 2],
     /// Per endpoint: bound on both sides.
     pub ready: [AtomicBool; 2],
@@ -286,7 +288,7 @@ pub struct MemBoot {
 
 impl BootRemote for MemBoot {
     fn boot(&mut self, address: u32) -> Result<(), BootError> {
-        if address % 0x1_0000 != 0 {
+        if !address.is_multiple_of(0x1_0000) {
             return Err(BootError::BadAddress);
         }
         if self.booted_at.is_some() {
