@@ -111,9 +111,12 @@ impl<const N: usize> Slot<N> {
 /// - `HANDLERS`: bound names (functions and objects).
 /// - `CALLS`: own calls in flight (blocking, nested and async together). Over it: [`Error::TooManyCalls`].
 /// - `BUF`: the reassembly buffer for incoming `"rpc"` messages (also the encode buffer for
-///   outgoing ones). At least [`MAX_PAYLOAD`]. Larger incoming messages are dropped and counted;
-///   outgoing ones are refused with [`Error::MessageTooLarge`] (as are those longer than the
-///   transport's `max_message_len`).
+///   outgoing ones). At least [`MAX_PAYLOAD`]. A payload is pulled only when a whole buffer's
+///   payload fits behind the data already held, so incoming messages up to
+///   `BUF - payload_per_buffer + 1` bytes are always accepted (up to `BUF` when the last chunk
+///   happens to fit); larger ones are dropped and counted (a request gets an error reply).
+///   Outgoing messages over `BUF` or the transport's `max_message_len` are refused with
+///   [`Error::MessageTooLarge`], never truncated.
 /// - `REPLY`: bytes of `error` + `result` kept per call slot until the caller takes them.
 /// - `SERIAL`: the receive ring of the byte stream ([`Serial`]). At least [`MAX_PAYLOAD`].
 ///
