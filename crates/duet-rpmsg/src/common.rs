@@ -1,5 +1,6 @@
 //! Pieces shared by both roles: statistics, zero-copy views, the blocking helpers.
 
+use core::cell::Cell;
 use core::time::Duration;
 
 use crate::config::{layout, Geometry};
@@ -112,6 +113,99 @@ impl<M: SharedMemory> Writer<'_, M> {
     }
 }
 
+/// An internal failure: [`Error`] without payloads, so internal results fit in registers.
+/// Turned into an `Error` by [`Fault::into_error`] at the public entry points.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fault {
+    NotReady,
+    NoBuffer,
+    /// `MessageTooLarge`; the entry point knows the length and the limit.
+    TooLarge,
+    Corrupt(Corruption),
+    /// `Memory`; the refused access is in the role's `oob` cell.
+    Memory,
+    PeerReset,
+    InvalidConfig,
+}
+
+impl Fault {
+    /// The public error: `oob` for `Memory`, `len`/`max` for `MessageTooLarge`.
+    pub fn into_error(self, oob: OutOfBounds, len: usize, max: usize) -> Error {
+        match self {
+            Fault::NotReady => Error::NotReady,
+            Fault::NoBuffer => Error::NoBuffer,
+            Fault::TooLarge => Error::MessageTooLarge { len, max },
+            Fault::Corrupt(c) => Error::Corrupt(c),
+            Fault::Memory => Error::Memory(oob),
+            Fault::PeerReset => Error::PeerReset,
+            Fault::InvalidConfig => Error::InvalidConfig,
+        }
+    }
+}
+
+/// Shared memory as the role code sees it: a refused access becomes [`Fault::Memory`] and is
+/// kept in `oob` (so results stay small).
+pub(crate) struct Io<'a, M> {
+    pub m: &'a M,
+    pub oob: &'a Cell<OutOfBounds>,
+}
+
+impl<M> Clone for Io<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for Io<'_, M> {}
+
+impl<M: SharedMemory> Io<'_, M> {
+    fn ck<T>(self, r: Result<T, OutOfBounds>) -> Result<T, Fault> {
+        r.map_err(|e| {
+            self.oob.set(e);
+            Fault::Memory
+        })
+    }
+    #[inline(never)]
+    pub fn read_u16(self, off: usize) -> Result<u16, Fault> {
+        self.ck(self.m.read_u16(off))
+    }
+    #[inline(never)]
+    pub fn read_u32(self, off: usize) -> Result<u32, Fault> {
+        self.ck(self.m.read_u32(off))
+    }
+    #[inline(never)]
+    pub fn write_u16(self, off: usize, v: u16) -> Result<(), Fault> {
+        self.ck(self.m.write_u16(off, v))
+    }
+    #[inline(never)]
+    pub fn write_u32(self, off: usize, v: u32) -> Result<(), Fault> {
+        self.ck(self.m.write_u32(off, v))
+    }
+    pub fn read(self, off: usize, buf: &mut [u8]) -> Result<(), Fault> {
+        self.ck(self.m.read(off, buf))
+    }
+    pub fn write(self, off: usize, data: &[u8]) -> Result<(), Fault> {
+        self.ck(self.m.write(off, data))
+    }
+    pub fn fence(self) {
+        self.m.fence()
+    }
+}
+
+/// The [`Io`] of a role struct (fields `platform` and `oob`).
+macro_rules! io {
+    ($s:expr) => {
+        $crate::common::Io {
+            m: $s.platform.memory(),
+            oob: &$s.oob,
+        }
+    };
+}
+pub(crate) use io;
+
+/// A placeholder for the `oob` cell before any failure.
+pub(crate) const NO_OOB: OutOfBounds = OutOfBounds { offset: 0, len: 0 };
+
 /// An RPMsg header as read from a buffer.
 pub(crate) struct Header {
     pub src: u32,
@@ -119,7 +213,7 @@ pub(crate) struct Header {
     pub len: usize,
 }
 
-pub(crate) fn read_header<M: SharedMemory>(mem: &M, buf: usize) -> Result<Header, Error> {
+pub(crate) fn read_header<M: SharedMemory>(mem: Io<'_, M>, buf: usize) -> Result<Header, Fault> {
     Ok(Header {
         src: mem.read_u32(buf + layout::HDR_SRC)?,
         dst: mem.read_u32(buf + layout::HDR_DST)?,
@@ -127,36 +221,21 @@ pub(crate) fn read_header<M: SharedMemory>(mem: &M, buf: usize) -> Result<Header
     })
 }
 
-pub(crate) fn write_header<M: SharedMemory>(
-    mem: &M,
-    buf: usize,
-    src: u32,
-    dst: u32,
-    len: usize,
-) -> Result<(), Error> {
-    mem.write_u32(buf + layout::HDR_SRC, src)?;
-    mem.write_u32(buf + layout::HDR_DST, dst)?;
-    mem.write_u32(buf + layout::HDR_RESERVED, 0)?;
-    // len < 2^15 by Config limits; flags (the upper half) = 0.
-    mem.write_u32(buf + layout::HDR_LEN, len as u32 & 0xFFFF)?;
-    Ok(())
-}
-
 /// Bumps the corrupt counter and builds the error.
-pub(crate) fn corrupt(stats: &mut Stats, c: Corruption) -> Error {
+pub(crate) fn corrupt(stats: &mut Stats, c: Corruption) -> Fault {
     stats.corrupt = stats.corrupt.wrapping_add(1);
-    Error::Corrupt(c)
+    Fault::Corrupt(c)
 }
 
 /// Whether the ring index at `idx_off` has moved past `last` (fence after the read, so the
 /// entries it covers are read after it); `RingIndex` if it moved by more than the ring size.
 pub(crate) fn pending<M: SharedMemory>(
-    m: &M,
+    m: Io<'_, M>,
     g: &Geometry,
     idx_off: usize,
     last: u16,
     stats: &mut Stats,
-) -> Result<bool, Error> {
+) -> Result<bool, Fault> {
     let n = m.read_u16(idx_off)?.wrapping_sub(last);
     m.fence();
     if n > g.num {
@@ -169,12 +248,12 @@ pub(crate) fn pending<M: SharedMemory>(
 /// header: `DescriptorLength` unless a header fits in `len <= buffer size`, `HeaderLength`
 /// if the payload passes `len`.
 pub(crate) fn check_header<M: SharedMemory>(
-    m: &M,
+    m: Io<'_, M>,
     g: &Geometry,
     buf: usize,
     len: usize,
     stats: &mut Stats,
-) -> Result<Header, Error> {
+) -> Result<Header, Fault> {
     if len > g.buf || len < layout::HDR_SIZE {
         return Err(corrupt(stats, Corruption::DescriptorLength));
     }
@@ -186,7 +265,11 @@ pub(crate) fn check_header<M: SharedMemory>(
 }
 
 /// Publishes a ring index: fence (the entries first), then the index.
-pub(crate) fn publish<M: SharedMemory>(m: &M, idx_off: usize, idx: u16) -> Result<(), Error> {
+pub(crate) fn publish<M: SharedMemory>(
+    m: Io<'_, M>,
+    idx_off: usize,
+    idx: u16,
+) -> Result<(), Fault> {
     m.fence();
     m.write_u16(idx_off, idx)?;
     Ok(())
@@ -199,23 +282,28 @@ pub(crate) fn count(set: &[bool], n: u16) -> usize {
 
 /// Writes the header of every chunk, runs `fill`, returns nothing: the caller publishes.
 pub(crate) fn fill_chunks<M: SharedMemory>(
-    mem: &M,
+    io: Io<'_, M>,
     bufs: &mut [u32],
     src: u32,
     dst: u32,
     len: usize,
     per: usize,
     fill: &mut dyn FnMut(&mut Writer<'_, M>),
-) -> Result<(), Error> {
+) -> Result<(), Fault> {
     let mut left = len;
     for b in bufs.iter_mut() {
         let n = left.min(per);
-        write_header(mem, *b as usize, src, dst, n)?;
+        let h = *b as usize;
+        io.write_u32(h + layout::HDR_SRC, src)?;
+        io.write_u32(h + layout::HDR_DST, dst)?;
+        io.write_u32(h + layout::HDR_RESERVED, 0)?;
+        // n < 2^15 by Config limits; flags (the upper half) = 0.
+        io.write_u32(h + layout::HDR_LEN, n as u32 & 0xFFFF)?;
         *b += layout::HDR_SIZE as u32;
         left -= n;
     }
     fill(&mut Writer {
-        mem,
+        mem: io.m,
         bufs,
         len,
         per,

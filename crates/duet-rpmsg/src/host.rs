@@ -1,10 +1,13 @@
 //! The host role: the virtio driver (the M7 in the Arduino profile).
 
+use core::cell::Cell;
+
 use crate::common::{
-    check_header, corrupt, count, fill_chunks, pending, publish, send_until, Payload, Stats, Writer,
+    check_header, corrupt, count, fill_chunks, io, pending, publish, send_until, Fault, Io,
+    Payload, Stats, Writer, NO_OOB,
 };
 use crate::config::{layout as l, Config, Geometry};
-use crate::platform::{Instant, Platform, SharedMemory};
+use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 #[derive(Clone, Copy, Default)]
@@ -38,6 +41,8 @@ pub struct Host<P: Platform> {
     /// Per ring and descriptor: handed to the remote and not yet returned.
     out: [[bool; 64]; 2],
     stats: Stats,
+    /// The last refused shared-memory access (for `Error::Memory`).
+    oob: Cell<OutOfBounds>,
 }
 
 impl<P: Platform> Host<P> {
@@ -52,6 +57,7 @@ impl<P: Platform> Host<P> {
             avail: [0; 2],
             out: [[false; 64]; 2],
             stats: Stats::default(),
+            oob: Cell::new(NO_OOB),
         };
         h.reinit()?;
         Ok(h)
@@ -61,8 +67,12 @@ impl<P: Platform> Host<P> {
     /// everything as [`Host::new`] does and forgets all endpoints. A running remote sees the
     /// status drop (if it polls while it is low) and handshakes again.
     pub fn reinit(&mut self) -> Result<(), Error> {
+        self.reinit_inner().map_err(|f| self.err(f, 0))
+    }
+
+    fn reinit_inner(&mut self) -> Result<(), Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         m.write(g.rsc + l::VDEV_STATUS, &[0])?;
         m.fence();
         zero(m, g.rsc, l::RSC_TABLE_AREA)?;
@@ -107,7 +117,7 @@ impl<P: Platform> Host<P> {
             self.post(0, i)?;
         }
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT)?;
         publish(m, g.avail(0) + l::AVAIL_IDX, self.avail[0])?;
         m.fence();
@@ -124,7 +134,7 @@ impl<P: Platform> Host<P> {
     /// Transmit buffers free right now (after reclaiming returned ones); the pool is full when
     /// this equals `host_tx_buffers` (46).
     pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
-        self.reclaim()?;
+        self.reclaim().map_err(|f| self.err(f, 0))?;
         Ok(self.free_count())
     }
 
@@ -156,7 +166,8 @@ impl<P: Platform> Host<P> {
                 out = Some(f(ep, p));
             }
             true
-        })?;
+        })
+        .map_err(|e| self.err(e, 0))?;
         Ok(out)
     }
 
@@ -174,6 +185,12 @@ impl<P: Platform> Host<P> {
                 f(w)
             }
         })
+        .map_err(|e| self.err(e, len))
+    }
+
+    /// The public error of `f` (`len`: the length of the message being sent, if any).
+    fn err(&self, f: Fault, len: usize) -> Error {
+        f.into_error(self.oob.get(), len, self.geo.max_msg)
     }
 
     fn ep(&self, endpoint: Endpoint) -> Option<&HostEp> {
@@ -186,9 +203,9 @@ impl<P: Platform> Host<P> {
 
     /// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring)
     /// and adds it to the avail ring (the caller publishes the index).
-    fn post(&mut self, r: usize, id: u16) -> Result<(), Error> {
+    fn post(&mut self, r: usize, id: u16) -> Result<(), Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         let d = g.desc(r, id);
         m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32)?;
         m.write_u32(d + l::DESC_ADDR + 4, 0)?;
@@ -206,9 +223,9 @@ impl<P: Platform> Host<P> {
 
     /// The next used entry of ring `r`, validated: `(id, used.len)`, not consumed (see
     /// [`Host::consume`]). A bad id is skipped and reported.
-    fn peek_used(&mut self, r: usize) -> Result<Option<(u16, u32)>, Error> {
+    fn peek_used(&mut self, r: usize) -> Result<Option<(u16, u32)>, Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         let last = &mut self.last_used[r & 1];
         if !pending(m, g, g.used(r) + l::USED_IDX, *last, &mut self.stats)? {
             return Ok(None);
@@ -238,18 +255,14 @@ impl<P: Platform> Host<P> {
 
     /// Consumes used entry `id` of the receive ring and re-posts its buffer (silently: the
     /// remote asked for no notifications on vring0).
-    fn release_rx(&mut self, id: u16) -> Result<(), Error> {
+    fn release_rx(&mut self, id: u16) -> Result<(), Fault> {
         self.consume(0, id);
         self.post(0, id)?;
-        publish(
-            self.platform.memory(),
-            self.geo.avail(0) + l::AVAIL_IDX,
-            self.avail[0],
-        )
+        publish(io!(self), self.geo.avail(0) + l::AVAIL_IDX, self.avail[0])
     }
 
     /// Takes back the transmit buffers the remote returned on vring1's used ring.
-    fn reclaim(&mut self) -> Result<(), Error> {
+    fn reclaim(&mut self) -> Result<(), Fault> {
         while let Some((id, len)) = self.peek_used(1)? {
             self.consume(1, id);
             if len as usize > self.geo.buf {
@@ -265,14 +278,14 @@ impl<P: Platform> Host<P> {
         len: usize,
         control: bool,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fault> {
         let max = self.geo.max_msg;
         if len > max {
-            return Err(Error::MessageTooLarge { len, max });
+            return Err(Fault::TooLarge);
         }
-        let e = *self.ep(endpoint).ok_or(Error::NotReady)?;
+        let e = *self.ep(endpoint).ok_or(Fault::NotReady)?;
         if e.local == 0 || (e.hello && !control) {
-            return Err(Error::NotReady);
+            return Err(Fault::NotReady);
         }
         let k = self.geo.chunks(len);
         self.reclaim()?;
@@ -289,9 +302,9 @@ impl<P: Platform> Host<P> {
         }
         let Some(bufs) = bufs.get_mut(..k).filter(|_| n >= k) else {
             self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
-            return Err(Error::NoBuffer);
+            return Err(Fault::NoBuffer);
         };
-        let m = self.platform.memory();
+        let m = io!(self);
         fill_chunks(m, bufs, e.local, e.dest, len, self.geo.payload, fill)?;
         // Same selection again; `post` marks each one out as it goes.
         let mut n = 0;
@@ -301,7 +314,7 @@ impl<P: Platform> Host<P> {
                 n += 1;
             }
         }
-        let m = self.platform.memory();
+        let m = io!(self);
         publish(m, self.geo.avail(1) + l::AVAIL_IDX, self.avail[1])?;
         m.fence();
         self.platform.notify();
@@ -312,7 +325,7 @@ impl<P: Platform> Host<P> {
     }
 
     /// Sends the throw-away byte on every endpoint that still needs it.
-    fn send_hellos(&mut self) -> Result<(), Error> {
+    fn send_hellos(&mut self) -> Result<(), Fault> {
         for ep in Endpoint::ALL {
             if self.ep(ep).is_some_and(|e| e.local != 0 && e.hello) {
                 match self.send_inner(ep, 1, true, &mut |w| {
@@ -323,7 +336,7 @@ impl<P: Platform> Host<P> {
                             e.hello = false;
                         }
                     }
-                    Err(Error::NoBuffer) => return Ok(()),
+                    Err(Fault::NoBuffer) => return Ok(()),
                     Err(e) => return Err(e),
                 }
             }
@@ -332,12 +345,12 @@ impl<P: Platform> Host<P> {
     }
 
     /// Handles a name-service record of `len` bytes at `off`.
-    fn name_service(&mut self, off: usize, len: usize) -> Result<(), Error> {
+    fn name_service(&mut self, off: usize, len: usize) -> Result<(), Fault> {
         if len != l::NS_RECORD_SIZE {
             return Err(corrupt(&mut self.stats, C::NameService));
         }
         let mut rec = [0u8; l::NS_RECORD_SIZE];
-        self.platform.memory().read(off, &mut rec)?;
+        io!(self).read(off, &mut rec)?;
         let (name, rest) = rec.split_at(l::NS_NAME_LEN);
         let addr = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
         let flags = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
@@ -381,15 +394,15 @@ impl<P: Platform> Host<P> {
         self.send_hellos()?;
         if rebound {
             self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
-            return Err(Error::PeerReset);
+            return Err(Fault::PeerReset);
         }
         Ok(())
     }
 
     /// Validates the used entry's buffer; `Some((endpoint, payload length))` for data,
     /// `None` for a control message (handled here).
-    fn classify(&mut self, buf: usize, ulen: u32) -> Result<Option<(Endpoint, usize)>, Error> {
-        let m = self.platform.memory();
+    fn classify(&mut self, buf: usize, ulen: u32) -> Result<Option<(Endpoint, usize)>, Fault> {
+        let m = io!(self);
         let h = check_header(m, &self.geo, buf, ulen as usize, &mut self.stats)?;
         if h.dst == l::NS_ADDR {
             self.name_service(buf + l::HDR_SIZE, h.len)?;
@@ -410,7 +423,7 @@ impl<P: Platform> Host<P> {
     fn recv_inner(
         &mut self,
         f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, Fault> {
         while let Some((id, ulen)) = self.peek_used(0)? {
             let buf = self.geo.host_buf(0, id);
             match self.classify(buf, ulen) {
@@ -446,9 +459,10 @@ impl<P: Platform> Transport for Host<P> {
     }
 
     fn poll(&mut self) -> Result<(), Error> {
-        self.reclaim()?;
-        self.send_hellos()?;
-        self.recv_inner(&mut |_, _| false).map(|_| ())
+        let r = self.reclaim();
+        let r = r.and_then(|_| self.send_hellos());
+        let r = r.and_then(|_| self.recv_inner(&mut |_, _| false));
+        r.map(|_| ()).map_err(|e| self.err(e, 0))
     }
 
     fn is_ready(&self, endpoint: Endpoint) -> bool {
@@ -467,6 +481,7 @@ impl<P: Platform> Transport for Host<P> {
         self.send_inner(endpoint, data.len(), false, &mut |w| {
             let _ = w.write(0, data);
         })
+        .map_err(|e| self.err(e, data.len()))
     }
 
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
@@ -475,7 +490,8 @@ impl<P: Platform> Transport for Host<P> {
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
         let mut out = Ok(None);
-        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))?;
+        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))
+            .map_err(|e| self.err(e, 0))?;
         out
     }
 }
@@ -501,7 +517,7 @@ pub(crate) fn copy_out<M: SharedMemory>(
     true
 }
 
-fn zero<M: SharedMemory>(m: &M, mut off: usize, mut len: usize) -> Result<(), Error> {
+fn zero<M: SharedMemory>(m: Io<'_, M>, mut off: usize, mut len: usize) -> Result<(), Fault> {
     let z = [0u8; 64];
     while len > 0 {
         let n = len.min(z.len());

@@ -1,11 +1,14 @@
 //! The remote role: the virtio device (the M4 in the Arduino profile).
 
+use core::cell::Cell;
+
 use crate::common::{
-    check_header, corrupt, fill_chunks, pending, publish, send_until, Payload, Stats, Writer,
+    check_header, corrupt, fill_chunks, io, pending, publish, send_until, Fault, Payload, Stats,
+    Writer, NO_OOB,
 };
 use crate::config::{layout as l, Config, Geometry};
 use crate::host::copy_out;
-use crate::platform::{Instant, Platform, SharedMemory};
+use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// A transmit buffer the host posted on vring0, validated and not yet used.
@@ -45,6 +48,8 @@ pub struct Remote<P: Platform> {
     /// Per descriptor of vring0: in the stash.
     held: [bool; 64],
     stats: Stats,
+    /// The last refused shared-memory access (for `Error::Memory`).
+    oob: Cell<OutOfBounds>,
 }
 
 impl<P: Platform> Remote<P> {
@@ -68,6 +73,7 @@ impl<P: Platform> Remote<P> {
             stash_len: 0,
             held: [false; 64],
             stats: Stats::default(),
+            oob: Cell::new(NO_OOB),
         }
     }
 
@@ -84,7 +90,7 @@ impl<P: Platform> Remote<P> {
     /// Transmit buffers the host has posted and this side has not used (64 when all are back).
     pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
         if self.running {
-            self.refill()?;
+            self.refill().map_err(|e| self.err(e, 0))?;
         }
         Ok(self.stash_len as usize)
     }
@@ -110,7 +116,8 @@ impl<P: Platform> Remote<P> {
                 out = Some(f(ep, p));
             }
             true
-        })?;
+        })
+        .map_err(|e| self.err(e, 0))?;
         Ok(out)
     }
 
@@ -128,6 +135,12 @@ impl<P: Platform> Remote<P> {
                 f(w)
             }
         })
+        .map_err(|e| self.err(e, len))
+    }
+
+    /// The public error of `f` (`len`: the length of the message being sent, if any).
+    fn err(&self, f: Fault, len: usize) -> Error {
+        f.into_error(self.oob.get(), len, self.geo.max_msg)
     }
 
     fn forget(&mut self) {
@@ -143,12 +156,12 @@ impl<P: Platform> Remote<P> {
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
     /// away. `Ok(true)` while running.
-    fn check_host(&mut self) -> Result<bool, Error> {
+    fn check_host(&mut self) -> Result<bool, Fault> {
         let g = &self.geo;
         if !g.ok {
-            return Err(Error::InvalidConfig);
+            return Err(Fault::InvalidConfig);
         }
-        let m = self.platform.memory();
+        let m = io!(self);
         let da = m.read_u32(g.rsc + l::VRING1_DA)?;
         // The status byte is the low byte of its (4-aligned) little-endian word.
         let status = m.read_u32(g.rsc + l::VDEV_STATUS)?;
@@ -157,7 +170,7 @@ impl<P: Platform> Remote<P> {
             if !ok {
                 self.forget();
                 self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
-                return Err(Error::PeerReset);
+                return Err(Fault::PeerReset);
             }
             return Ok(true);
         }
@@ -178,7 +191,7 @@ impl<P: Platform> Remote<P> {
     }
 
     /// Announces the endpoints not announced yet, in order; stops quietly on `NoBuffer`.
-    fn announce(&mut self) -> Result<(), Error> {
+    fn announce(&mut self) -> Result<(), Fault> {
         while let Some(&ep) = Endpoint::ALL.get(self.announced as usize) {
             let addr = l::EPT_ADDR_FIRST + ep as u32;
             let mut rec = [0u8; l::NS_RECORD_SIZE];
@@ -188,7 +201,7 @@ impl<P: Platform> Remote<P> {
                 let _ = w.write(0, &rec);
             }) {
                 Ok(()) => self.announced += 1,
-                Err(Error::NoBuffer) => return Ok(()),
+                Err(Fault::NoBuffer) => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
@@ -197,9 +210,9 @@ impl<P: Platform> Remote<P> {
 
     /// The next avail entry of ring `r` (not consumed); an index outside the table is skipped
     /// and reported.
-    fn peek_avail(&mut self, r: usize) -> Result<Option<u16>, Error> {
+    fn peek_avail(&mut self, r: usize) -> Result<Option<u16>, Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         let last = &mut self.last_avail[r & 1];
         if !pending(m, g, g.avail(r) + l::AVAIL_IDX, *last, &mut self.stats)? {
             return Ok(None);
@@ -226,9 +239,9 @@ impl<P: Platform> Remote<P> {
         head: u16,
         flags: u16,
         min: usize,
-    ) -> Result<(usize, usize), Error> {
+    ) -> Result<(usize, usize), Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         let d = g.desc(r, head);
         let lo = m.read_u32(d + l::DESC_ADDR)?;
         let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
@@ -245,9 +258,9 @@ impl<P: Platform> Remote<P> {
 
     /// Puts descriptor `head` on ring `r`'s used ring with `used.len` = the buffer size (the
     /// caller publishes).
-    fn give(&mut self, r: usize, head: u16) -> Result<(), Error> {
+    fn give(&mut self, r: usize, head: u16) -> Result<(), Fault> {
         let g = &self.geo;
-        let m = self.platform.memory();
+        let m = io!(self);
         let u = &mut self.used[r & 1];
         let e = g.used_slot(r, *u);
         m.write_u32(e, head as u32)?;
@@ -257,18 +270,14 @@ impl<P: Platform> Remote<P> {
     }
 
     /// Publishes ring `r`'s used index.
-    fn publish_used(&self, r: usize) -> Result<(), Error> {
+    fn publish_used(&self, r: usize) -> Result<(), Fault> {
         let g = &self.geo;
-        publish(
-            self.platform.memory(),
-            g.used(r) + l::USED_IDX,
-            self.used[r & 1],
-        )
+        publish(io!(self), g.used(r) + l::USED_IDX, self.used[r & 1])
     }
 
     /// Moves the host's newly posted transmit buffers (vring0 avail) into the stash, checking
     /// each; a bad entry is dropped and reported.
-    fn refill(&mut self) -> Result<(), Error> {
+    fn refill(&mut self) -> Result<(), Fault> {
         while let Some(head) = self.peek_avail(0)? {
             self.consume(0);
             if self.held.get(head as usize).is_some_and(|&h| h) {
@@ -295,17 +304,17 @@ impl<P: Platform> Remote<P> {
         endpoint: Endpoint,
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fault> {
         if !self.geo.ok {
-            return Err(Error::InvalidConfig);
+            return Err(Fault::InvalidConfig);
         }
         let max = self.geo.max_msg;
         if len > max {
-            return Err(Error::MessageTooLarge { len, max });
+            return Err(Fault::TooLarge);
         }
-        let dest = self.remote_address(endpoint).ok_or(Error::NotReady)?;
+        let dest = self.remote_address(endpoint).ok_or(Fault::NotReady)?;
         if !self.check_host()? {
-            return Err(Error::NotReady);
+            return Err(Fault::NotReady);
         }
         self.send_inner(l::EPT_ADDR_FIRST + endpoint as u32, dest, len, fill)
     }
@@ -316,18 +325,18 @@ impl<P: Platform> Remote<P> {
         dst: u32,
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fault> {
         let k = self.geo.chunks(len);
         self.refill()?;
         let mut bufs = [0u32; 64];
         let Some(bufs) = bufs.get_mut(..k).filter(|_| k <= self.stash_len as usize) else {
             self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
-            return Err(Error::NoBuffer);
+            return Err(Fault::NoBuffer);
         };
         for (j, b) in bufs.iter_mut().enumerate() {
             *b = self.slot(j).buf;
         }
-        let m = self.platform.memory();
+        let m = io!(self);
         fill_chunks(m, bufs, src, dst, len, self.geo.payload, fill)?;
         for j in 0..k {
             let head = self.slot(j).head;
@@ -355,16 +364,16 @@ impl<P: Platform> Remote<P> {
 
     /// Checks a host-to-remote descriptor and its header; `Some((endpoint, payload offset,
     /// length))` for data, `None` for the first message of an endpoint (consumed here).
-    fn classify(&mut self, head: u16) -> Result<Option<(Endpoint, usize, usize)>, Error> {
+    fn classify(&mut self, head: u16) -> Result<Option<(Endpoint, usize, usize)>, Fault> {
         let (buf, len) = self.read_desc(1, head, 0, l::HDR_SIZE)?;
-        let m = self.platform.memory();
+        let m = io!(self);
         let h = check_header(m, &self.geo, buf, len, &mut self.stats)?;
         let i = h.dst.wrapping_sub(l::EPT_ADDR_FIRST) as usize;
         let (Some(&ep), true) = (Endpoint::ALL.get(i), i < self.announced as usize) else {
             return Err(corrupt(&mut self.stats, C::HeaderAddress));
         };
         let Some(dest) = self.dest.get_mut(i) else {
-            return Err(Error::NotReady);
+            return Err(Fault::NotReady);
         };
         if *dest == l::ADDR_ANY && h.src != l::ADDR_ANY {
             *dest = h.src;
@@ -379,7 +388,7 @@ impl<P: Platform> Remote<P> {
 
     /// Consumes avail entry `head` of vring1 and returns it on the used ring (silently: the
     /// host asked for no interrupts on vring1).
-    fn release_rx(&mut self, head: u16) -> Result<(), Error> {
+    fn release_rx(&mut self, head: u16) -> Result<(), Fault> {
         self.consume(1);
         self.give(1, head)?;
         self.publish_used(1)
@@ -388,7 +397,7 @@ impl<P: Platform> Remote<P> {
     fn recv_inner(
         &mut self,
         f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, Fault> {
         if !self.check_host()? {
             return Ok(false);
         }
@@ -426,11 +435,10 @@ impl<P: Platform> Transport for Remote<P> {
     }
 
     fn poll(&mut self) -> Result<(), Error> {
-        if !self.check_host()? {
-            return Ok(());
-        }
-        self.announce()?;
-        self.recv_inner(&mut |_, _| false).map(|_| ())
+        let r = self.check_host();
+        let r = r.and_then(|up| if up { self.announce() } else { Ok(()) });
+        let r = r.and_then(|_| self.recv_inner(&mut |_, _| false));
+        r.map(|_| ()).map_err(|e| self.err(e, 0))
     }
 
     fn is_ready(&self, endpoint: Endpoint) -> bool {
@@ -449,6 +457,7 @@ impl<P: Platform> Transport for Remote<P> {
         self.send_data(endpoint, data.len(), &mut |w| {
             let _ = w.write(0, data);
         })
+        .map_err(|e| self.err(e, data.len()))
     }
 
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
@@ -457,7 +466,8 @@ impl<P: Platform> Transport for Remote<P> {
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
         let mut out = Ok(None);
-        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))?;
+        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))
+            .map_err(|e| self.err(e, 0))?;
         out
     }
 }
