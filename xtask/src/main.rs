@@ -71,7 +71,13 @@ fn ensure_target() -> Result<(), String> {
         .current_dir(root())
         .output();
     match out {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => {
             eprintln!("==> rustup target add {TARGET}");
             let ok = Command::new("rustup")
@@ -80,7 +86,8 @@ fn ensure_target() -> Result<(), String> {
                 .status()
                 .map_err(|e| format!("cannot run rustup: {e}"))?
                 .success();
-            ok.then_some(()).ok_or_else(|| format!("rustup target add {TARGET} failed"))
+            ok.then_some(())
+                .ok_or_else(|| format!("rustup target add {TARGET} failed"))
         }
         // No rustup: trust that the toolchain has the target; the build below says if not.
         Err(_) => Ok(()),
@@ -93,7 +100,17 @@ fn ci() -> Result<(), String> {
     ensure_target()?;
     cargo(&root, &["fmt", "--all", "--check"])?;
     cargo(&fw, &["fmt", "--all", "--check"])?;
-    cargo(&root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(
+        &root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     let mut no_std = vec!["clippy", "--target", TARGET];
     for c in NO_STD_CRATES {
         no_std.extend(["-p", c]);
@@ -114,5 +131,5 @@ fn ci() -> Result<(), String> {
 
 fn bench() -> Result<(), String> {
     let root = root();
-    cargo(&root, &["bench", "--workspace", "--bench", "*"])
+    cargo(&root, &["bench", "-p", "duet-bench"])
 }

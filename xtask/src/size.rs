@@ -65,7 +65,10 @@ pub fn run(check: bool) -> Result<(), String> {
         let text = s.text.saturating_sub(base.text);
         let rodata = s.rodata.saturating_sub(base.rodata);
         let budget = p.budget.map_or("-".to_string(), |b| b.to_string());
-        println!("{:<8} {:>7} {:>7} {:>7}  {}", p.bin, text, rodata, budget, p.what);
+        println!(
+            "{:<8} {:>7} {:>7} {:>7}  {}",
+            p.bin, text, rodata, budget, p.what
+        );
         if let Some(b) = p.budget {
             if text > b {
                 over.push(format!("{}: .text {text} B > budget {b} B", p.bin));

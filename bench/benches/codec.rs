@@ -1,0 +1,125 @@
+//! duet-codec against rmp-serde (into a fixed slice, borrowing on decode: no allocation on
+//! either side) on a MessagePack-RPC request/response pair and on a larger struct.
+
+use duet_bench::{compare, Contender};
+use duet_codec::rpc::{self, Message, MsgId};
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+use std::io::Cursor;
+
+/// Both sides of `add(a, b)` with duet-codec: encode request, parse + decode args, encode
+/// response, parse + decode result.
+fn duet_pair(a: i32, b: i32, req: &mut [u8], resp: &mut [u8]) -> u64 {
+    let id = MsgId::from(0x2400_1A30);
+    let n = rpc::encode_request(req, id, "add", &(a, b)).unwrap();
+    let (msg, _) = rpc::parse(&req[..n]).unwrap();
+    let Message::Request { msgid, params, .. } = msg else {
+        unreachable!()
+    };
+    let (x, y): (i32, i32) = params.decode().unwrap();
+    let m = rpc::encode_response::<(), _>(resp, msgid, None, &(x + y)).unwrap();
+    let (msg, _) = rpc::parse(&resp[..m]).unwrap();
+    let Message::Response { result, .. } = msg else {
+        unreachable!()
+    };
+    result.decode::<i32>().unwrap() as u64
+}
+
+/// The same with rmp-serde: messages as tuples, written into a slice through a cursor.
+fn rmp_pair(a: i32, b: i32, req: &mut [u8], resp: &mut [u8]) -> u64 {
+    let mut c = Cursor::new(&mut req[..]);
+    rmp_serde::encode::write(&mut c, &(0u8, 0x2400_1A30u32, "add", (a, b))).unwrap();
+    let n = c.position() as usize;
+    let (_, msgid, _method, (x, y)): (u8, u32, &str, (i32, i32)) =
+        rmp_serde::from_slice(&req[..n]).unwrap();
+    let mut c = Cursor::new(&mut resp[..]);
+    rmp_serde::encode::write(&mut c, &(1u8, msgid, (), x + y)).unwrap();
+    let m = c.position() as usize;
+    let (_, _, _, r): (u8, u32, (), i32) = rmp_serde::from_slice(&resp[..m]).unwrap();
+    r as u64
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reading<'a> {
+    sensor: &'a str,
+    channel: u8,
+    values: [f32; 8],
+    #[serde(with = "bytes")]
+    raw: &'a [u8],
+    ok: bool,
+}
+
+mod bytes {
+    pub fn serialize<S: serde::Serializer>(v: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'de [u8], D::Error> {
+        <&[u8] as serde::Deserialize>::deserialize(d)
+    }
+}
+
+fn main() {
+    let (mut req, mut resp) = ([0u8; 64], [0u8; 64]);
+    assert_eq!(duet_pair(1, 2, &mut req, &mut resp), 3);
+    assert_eq!(rmp_pair(1, 2, &mut req, &mut resp), 3);
+    let mut i = 0i32;
+    let (mut r1, mut r2) = ([0u8; 64], [0u8; 64]);
+    let mut duet = || {
+        i = i.wrapping_add(1);
+        duet_pair(black_box(i), 2, &mut req, &mut resp)
+    };
+    let mut j = 0i32;
+    let mut rmp = || {
+        j = j.wrapping_add(1);
+        rmp_pair(black_box(j), 2, &mut r1, &mut r2)
+    };
+    compare(
+        "request/response pair add(i32, i32) -> i32 (encode + parse + decode, both sides)",
+        &mut [
+            Contender {
+                name: "duet-codec",
+                op: &mut duet,
+            },
+            Contender {
+                name: "rmp-serde",
+                op: &mut rmp,
+            },
+        ],
+    );
+
+    let raw = [0xA5u8; 200];
+    let reading = Reading {
+        sensor: "potentiometer-A0",
+        channel: 3,
+        values: [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5],
+        raw: &raw,
+        ok: true,
+    };
+    let mut buf = [0u8; 512];
+    let mut buf2 = [0u8; 512];
+    let mut duet = || {
+        let n = duet_codec::to_slice(black_box(&reading), &mut buf).unwrap();
+        let r: Reading<'_> = duet_codec::from_slice(&buf[..n]).unwrap();
+        r.raw.len() as u64 + r.channel as u64
+    };
+    let mut rmp = || {
+        let mut c = Cursor::new(&mut buf2[..]);
+        rmp_serde::encode::write(&mut c, black_box(&reading)).unwrap();
+        let n = c.position() as usize;
+        let r: Reading<'_> = rmp_serde::from_slice(&buf2[..n]).unwrap();
+        r.raw.len() as u64 + r.channel as u64
+    };
+    compare(
+        "struct with str, [f32; 8], 200-byte bin (encode + decode)",
+        &mut [
+            Contender {
+                name: "duet-codec",
+                op: &mut duet,
+            },
+            Contender {
+                name: "rmp-serde",
+                op: &mut rmp,
+            },
+        ],
+    );
+}
