@@ -19,17 +19,57 @@ pub(crate) enum Token<'a> {
     Ext(i8, &'a [u8]),
 }
 
-/// Marker groups whose members differ only in width.
-#[derive(Clone, Copy)]
-enum Class {
-    Bin,
-    Ext,
-    Uint,
-    Int,
-    Str,
-    Array,
-    Map,
-}
+/// Marker classes: what the number after a marker means (see [`MARKERS`]).
+const NIL: u8 = 0;
+const BOOL: u8 = 1;
+const INVALID: u8 = 2;
+const BIN: u8 = 3;
+const EXT: u8 = 4;
+const F32: u8 = 5;
+const F64: u8 = 6;
+const UINT: u8 = 7;
+const INT: u8 = 8;
+const FIXEXT: u8 = 9;
+const STR: u8 = 10;
+const ARRAY: u8 = 11;
+const MAP: u8 = 12;
+
+/// For each marker 0xC0..=0xDF: class << 4 | the width in bytes of the number that follows it
+/// (the value, the length or the count).
+const MARKERS: [u8; 32] = [
+    NIL << 4,
+    INVALID << 4,
+    BOOL << 4,
+    BOOL << 4,
+    BIN << 4 | 1,
+    BIN << 4 | 2,
+    BIN << 4 | 4,
+    EXT << 4 | 1,
+    EXT << 4 | 2,
+    EXT << 4 | 4,
+    F32 << 4 | 4,
+    F64 << 4 | 8,
+    UINT << 4 | 1,
+    UINT << 4 | 2,
+    UINT << 4 | 4,
+    UINT << 4 | 8,
+    INT << 4 | 1,
+    INT << 4 | 2,
+    INT << 4 | 4,
+    INT << 4 | 8,
+    FIXEXT << 4,
+    FIXEXT << 4,
+    FIXEXT << 4,
+    FIXEXT << 4,
+    FIXEXT << 4,
+    STR << 4 | 1,
+    STR << 4 | 2,
+    STR << 4 | 4,
+    ARRAY << 4 | 2,
+    ARRAY << 4 | 4,
+    MAP << 4 | 2,
+    MAP << 4 | 4,
+];
 
 /// Reads MessagePack values from a byte slice, borrowing strings and byte strings from it.
 ///
@@ -74,12 +114,14 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
-    /// Reads a `width`-byte big-endian unsigned number (width <= 8).
-    fn be(&mut self, width: usize) -> Result<u64> {
-        Ok(self
-            .take(width)?
-            .iter()
-            .fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
+    /// Reads a `width`-byte big-endian number (width <= 8), sign-extended if `signed`.
+    fn be(&mut self, width: usize, signed: bool) -> Result<u64> {
+        let s = self.take(width)?;
+        // A negative signed number starts from all ones, so the shifts sign-extend it.
+        let neg = signed && s.first().is_some_and(|b| *b >= 0x80);
+        Ok(s.iter().fold(if neg { u64::MAX } else { 0 }, |acc, b| {
+            acc << 8 | u64::from(*b)
+        }))
     }
 
     /// The next byte, not consumed.
@@ -92,60 +134,44 @@ impl<'a> Decoder<'a> {
         self.take(usize::try_from(n).map_err(|_| Error::Truncated)?)
     }
 
-    /// Reads an ext body of `n` data bytes preceded by its type byte.
-    fn ext(&mut self, n: u64) -> Result<Token<'a>> {
-        let t = self.be(1)? as u8 as i8;
-        Ok(Token::Ext(t, self.take_len(n)?))
-    }
-
     /// Reads the next item. On error the position may have moved; callers restore it.
     pub(crate) fn token(&mut self) -> Result<Token<'a>> {
-        let m = self.be(1)? as u8;
+        let m = self.be(1, false)? as u8;
         // Every marker is a class plus a number: the value (ints), the length (str, bin, ext)
-        // or the element count (array, map). Sized markers come in groups whose members differ
-        // only in the width of that number: 1 << (m - first) bytes (array/map: 2 or 4).
+        // or the element count (array, map); fix forms hold it in the marker itself.
         let (class, n) = match m {
-            0x00..=0x7f => (Class::Uint, u64::from(m)),
-            0x80..=0x8f => (Class::Map, u64::from(m & 0x0f)),
-            0x90..=0x9f => (Class::Array, u64::from(m & 0x0f)),
-            0xa0..=0xbf => (Class::Str, u64::from(m & 0x1f)),
-            0xe0..=0xff => (Class::Int, i64::from(m as i8) as u64),
-            0xc0 => return Ok(Token::Nil),
-            0xc1 => return Err(Error::InvalidMarker),
-            0xc2 => return Ok(Token::Bool(false)),
-            0xc3 => return Ok(Token::Bool(true)),
-            0xca => return Ok(Token::F32(f32::from_bits(self.be(4)? as u32))),
-            0xcb => return Ok(Token::F64(f64::from_bits(self.be(8)?))),
-            0xd4..=0xd8 => (Class::Ext, 1 << (m - 0xd4)),
+            0x00..=0x7f => (UINT, u64::from(m)),
+            0x80..=0x8f => (MAP, u64::from(m & 0x0f)),
+            0x90..=0x9f => (ARRAY, u64::from(m & 0x0f)),
+            0xa0..=0xbf => (STR, u64::from(m & 0x1f)),
+            0xe0..=0xff => (INT, i64::from(m as i8) as u64),
             _ => {
-                let (first, class) = match m {
-                    0xc4..=0xc6 => (0xc4, Class::Bin),
-                    0xc7..=0xc9 => (0xc7, Class::Ext),
-                    0xcc..=0xcf => (0xcc, Class::Uint),
-                    0xd0..=0xd3 => (0xd0, Class::Int),
-                    0xd9..=0xdb => (0xd9, Class::Str),
-                    0xdc..=0xdd => (0xdb, Class::Array),
-                    _ => (0xdd, Class::Map),
-                };
-                let w = 1usize << (m - first);
-                let v = self.be(w)?;
-                let v = match (class, w) {
-                    (Class::Int, 1) => i64::from(v as u8 as i8) as u64,
-                    (Class::Int, 2) => i64::from(v as u16 as i16) as u64,
-                    (Class::Int, 4) => i64::from(v as u32 as i32) as u64,
-                    _ => v,
-                };
-                (class, v)
+                let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
+                let class = info >> 4;
+                (class, self.be(usize::from(info & 0x0f), class == INT)?)
             }
         };
         Ok(match class {
-            Class::Uint => Token::Uint(n),
-            Class::Int => Token::Int(n as i64),
-            Class::Bin => Token::Bin(self.take_len(n)?),
-            Class::Str => Token::Str(self.take_len(n)?),
-            Class::Ext => self.ext(n)?,
-            Class::Array => Token::Array(n as u32),
-            Class::Map => Token::Map(n as u32),
+            NIL => Token::Nil,
+            BOOL => Token::Bool(m & 1 != 0),
+            UINT => Token::Uint(n),
+            INT => Token::Int(n as i64),
+            F32 => Token::F32(f32::from_bits(n as u32)),
+            F64 => Token::F64(f64::from_bits(n)),
+            BIN => Token::Bin(self.take_len(n)?),
+            STR => Token::Str(self.take_len(n)?),
+            ARRAY => Token::Array(n as u32),
+            MAP => Token::Map(n as u32),
+            EXT | FIXEXT => {
+                let len = if class == EXT {
+                    n
+                } else {
+                    u64::from(1u32 << (m.wrapping_sub(0xd4) & 7))
+                };
+                let t = self.be(1, false)? as u8 as i8;
+                Token::Ext(t, self.take_len(len)?)
+            }
+            _ => return Err(Error::InvalidMarker),
         })
     }
 
