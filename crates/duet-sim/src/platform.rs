@@ -228,3 +228,19 @@ impl Platform for SimPlatform {
         Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
     }
 }
+
+impl From<CoreId> for duet::CpuId {
+    fn from(core: CoreId) -> Self {
+        match core {
+            CoreId::Cm4 => duet::CpuId::Cm4,
+            CoreId::Cm7 => duet::CpuId::Cm7,
+        }
+    }
+}
+
+/// `cpu_id()` in the simulator: the core this platform belongs to.
+impl duet::Core for SimPlatform {
+    fn cpu_id(&self) -> duet::CpuId {
+        self.core.into()
+    }
+}
