@@ -28,7 +28,15 @@ fn main() -> ! {
         }
         .unwrap_or(0);
         // Caller: parse the response and decode the result.
-        if let Ok((Message::Response { msgid, error, result }, _)) = rpc::parse(&resp[..m]) {
+        if let Ok((
+            Message::Response {
+                msgid,
+                error,
+                result,
+            },
+            _,
+        )) = rpc::parse(&resp[..m])
+        {
             if msgid == id && error.is_nil() {
                 sink(result.decode::<i32>().unwrap_or(-1));
             }

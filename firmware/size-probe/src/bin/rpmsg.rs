@@ -4,7 +4,9 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use duet_rpmsg::{Config, Endpoint, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport};
+use duet_rpmsg::{
+    Config, Endpoint, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
+};
 use size_probe::{opaque_u8, sink};
 
 /// SRAM4 as seen by the firmware.
