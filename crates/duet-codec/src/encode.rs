@@ -20,6 +20,31 @@ fn copy(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// The marker and the number of bytes after it of the smallest encoding of an integer: `bits`
+/// is the value, `neg` says it is a negative `i64`.
+pub(crate) fn int_head(bits: u64, neg: bool) -> (u8, usize) {
+    // Fixints: 0..=127 and -32..=-1 are the marker byte itself.
+    if (!neg && bits < 0x80) || (neg && bits >= (-32i64) as u64) {
+        return (bits as u8, 0);
+    }
+    // A negative value is measured through its complement, doubled so that the signed limits
+    // (0x7f, 0x7fff, 0x7fff_ffff) become the unsigned ones (-129 -> 128 -> 256 > 0xff).
+    let (x, base) = if neg {
+        (!bits << 1, 0xd0)
+    } else {
+        (bits, 0xcc)
+    };
+    // k = log2 of the width in bytes.
+    let k = if x >> 32 != 0 {
+        3
+    } else if x as u32 > 0xffff {
+        2
+    } else {
+        u8::from(x as u32 > 0xff)
+    };
+    (base + k, 1 << k)
+}
+
 impl<'a> Encoder<'a> {
     /// An encoder that writes from the start of `buf`.
     pub fn new(buf: &'a mut [u8]) -> Self {
@@ -70,15 +95,12 @@ impl<'a> Encoder<'a> {
             .get_mut(self.pos..end)
             .ok_or(Error::BufferTooSmall)?;
         let be = value.to_be_bytes();
-        let mut it = out.iter_mut();
-        if let Some(b) = it.next() {
-            *b = marker;
+        let v = be.get(8 - width..).unwrap_or(&[]);
+        if let Some((m, rest)) = out.split_first_mut() {
+            *m = marker;
+            copy(rest, v);
+            copy(rest.get_mut(width..).unwrap_or(&mut []), body);
         }
-        // `be` first: zip stops on it without taking one more byte from `it`.
-        for (s, d) in be.iter().skip(8 - width).zip(it.by_ref()) {
-            *d = *s;
-        }
-        copy(it.into_slice(), body);
         self.pos = end;
         Ok(())
     }
@@ -131,21 +153,8 @@ impl<'a> Encoder<'a> {
 
     /// `bits` is the value; `neg` says it is a negative `i64`.
     fn write_int(&mut self, bits: u64, neg: bool) -> Result<()> {
-        // Fixints: 0..=127 and -32..=-1 are the marker byte itself.
-        if (!neg && bits < 0x80) || (neg && bits >= (-32i64) as u64) {
-            return self.emit(bits as u8, 0, 0, &[]);
-        }
-        // k = log2 of the width in bytes: the number of limits the value exceeds. A negative
-        // value is compared through its complement (-129 -> 128 > 0x7f).
-        const POS: [u64; 3] = [0xff, 0xffff, 0xffff_ffff];
-        const NEG: [u64; 3] = [0x7f, 0x7fff, 0x7fff_ffff];
-        let (x, limits, base) = if neg {
-            (!bits, &NEG, 0xd0)
-        } else {
-            (bits, &POS, 0xcc)
-        };
-        let k = limits.iter().filter(|&&l| x > l).count();
-        self.emit(base + k as u8, bits, 1 << k, &[])
+        let (marker, width) = int_head(bits, neg);
+        self.emit(marker, bits, width, &[])
     }
 
     /// Writes a float32 (0xCA).

@@ -6,6 +6,7 @@
 //! dispatches on byte 1. Parsing accepts any valid width for every field. msgids are kept as
 //! received ([`MsgId`]) so a response echoes them byte for byte.
 
+use crate::encode::int_head;
 use crate::{encode as encode_value, Decoder, Encoder, Error, RawValue, Result};
 use serde::Serialize;
 
@@ -32,12 +33,8 @@ pub struct MsgId {
 impl MsgId {
     /// A msgid with `value` in the smallest encoding.
     pub fn new(value: i64) -> Self {
-        let mut b = [0u8; 9];
-        let mut e = Encoder::new(&mut b);
-        // 9 bytes always suffice for an integer, so this cannot fail.
-        let _ = e.write_i64(value);
         MsgId {
-            marker: b[0],
+            marker: int_head(value as u64, value < 0).0,
             bits: value as u64,
         }
     }
