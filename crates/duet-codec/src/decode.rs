@@ -126,17 +126,19 @@ impl<'a> Decoder<'a> {
 
     /// The next byte, not consumed.
     pub(crate) fn peek_byte(&self) -> Result<u8> {
-        self.remaining().first().copied().ok_or(Error::Truncated)
+        self.buf.get(self.pos).copied().ok_or(Error::Truncated)
     }
 
-    /// Takes `n` bytes, `n` coming from the input.
-    fn take_len(&mut self, n: u64) -> Result<&'a [u8]> {
-        self.take(usize::try_from(n).map_err(|_| Error::Truncated)?)
+    /// Takes one byte.
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.buf.get(self.pos).ok_or(Error::Truncated)?;
+        self.pos += 1;
+        Ok(b)
     }
 
     /// Reads the next item. On error the position may have moved; callers restore it.
     pub(crate) fn token(&mut self) -> Result<Token<'a>> {
-        let m = self.be(1, false)? as u8;
+        let m = self.byte()?;
         // Every marker is a class plus a number: the value (ints), the length (str, bin, ext)
         // or the element count (array, map); fix forms hold it in the marker itself.
         let (class, n) = match m {
@@ -151,6 +153,7 @@ impl<'a> Decoder<'a> {
                 (class, self.be(usize::from(info & 0x0f), class == INT)?)
             }
         };
+        // str, bin and ext lengths have at most 4 bytes, so `n as usize` keeps them whole.
         Ok(match class {
             NIL => Token::Nil,
             BOOL => Token::Bool(m & 1 != 0),
@@ -158,8 +161,8 @@ impl<'a> Decoder<'a> {
             INT => Token::Int(n as i64),
             F32 => Token::F32(f32::from_bits(n as u32)),
             F64 => Token::F64(f64::from_bits(n)),
-            BIN => Token::Bin(self.take_len(n)?),
-            STR => Token::Str(self.take_len(n)?),
+            BIN => Token::Bin(self.take(n as usize)?),
+            STR => Token::Str(self.take(n as usize)?),
             ARRAY => Token::Array(n as u32),
             MAP => Token::Map(n as u32),
             EXT | FIXEXT => {
@@ -168,8 +171,8 @@ impl<'a> Decoder<'a> {
                 } else {
                     u64::from(1u32 << (m.wrapping_sub(0xd4) & 7))
                 };
-                let t = self.be(1, false)? as u8 as i8;
-                Token::Ext(t, self.take_len(len)?)
+                let t = self.byte()? as i8;
+                Token::Ext(t, self.take(len as usize)?)
             }
             _ => return Err(Error::InvalidMarker),
         })
@@ -328,7 +331,7 @@ impl<'a> Decoder<'a> {
                 }
                 // Each item takes at least one byte: more items than bytes left is truncated
                 // input (and keeps every count within `usize`).
-                if items > self.remaining().len() {
+                if items > self.buf.len().saturating_sub(self.pos) {
                     return Err(Error::Truncated);
                 }
                 if items > 0 {
