@@ -17,7 +17,7 @@ const SIZE: usize = 0x1_0000;
 
 fn check(offset: usize, len: usize, align: usize) -> Result<usize, OutOfBounds> {
     match offset.checked_add(len) {
-        Some(end) if end <= SIZE && offset % align == 0 => Ok(BASE + offset),
+        Some(end) if end <= SIZE && offset.is_multiple_of(align) => Ok(BASE + offset),
         _ => Err(OutOfBounds { offset, len }),
     }
 }
@@ -103,7 +103,9 @@ fn exercise<T: Transport>(t: &mut T) {
 fn main() -> ! {
     if opaque_u8(0) == 0 {
         let Ok(mut host) = Host::new(Chip, Config::arduino()) else {
-            loop {}
+            loop {
+                core::hint::spin_loop();
+            }
         };
         loop {
             exercise(&mut host);
