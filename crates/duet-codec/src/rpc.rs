@@ -67,11 +67,12 @@ impl MsgId {
 
     /// Writes the msgid with the encoding it was received in.
     pub fn write(&self, enc: &mut Encoder<'_>) -> Result<()> {
-        let width = match self.marker {
-            0xcc..=0xcf => 1 << (self.marker - 0xcc),
-            0xd0..=0xd3 => 1 << (self.marker - 0xd0),
-            // fixints: the marker is the value.
-            _ => 0,
+        // uint8..uint64 (0xCC..=0xCF) and int8..int64 (0xD0..=0xD3): 1 << (marker & 3) bytes;
+        // fixints: the marker is the value.
+        let width = if (0xcc..=0xd3).contains(&self.marker) {
+            1 << (self.marker & 3)
+        } else {
+            0
         };
         enc.emit(self.marker, self.bits, width, &[])
     }
