@@ -1,6 +1,7 @@
 //! Byte-level behaviour toward a raw peer (an Arduino- or MicroPython-style sender), one thread.
 
 mod common;
+mod suite;
 
 use std::time::Duration;
 

@@ -308,27 +308,26 @@ impl BootRemote for MemBoot {
     }
 }
 
-/// Runs `f` until it returns `Ready`, parking between polls (a tiny executor).
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
+/// The in-memory pair as a `suite::Harness` (connected from the start).
+pub struct Mem;
+
+impl crate::suite::Link for MemTransport {
+    fn buffers_sent(&self) -> usize {
+        self.sent(Endpoint::Raw) + self.sent(Endpoint::Rpc)
     }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(200));
+    fn buffers_sent_on(&self, ep: Endpoint) -> Option<usize> {
+        Some(self.sent(ep))
+    }
+    fn attach_doorbell(&self, bell: Arc<Doorbell>) -> bool {
+        MemTransport::attach_doorbell(self, bell);
+        true
     }
 }
 
-/// A stop flag shared with a peer thread.
-pub fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
+impl crate::suite::Harness for Mem {
+    type A = MemTransport;
+    type B = MemTransport;
+    fn pair(opts: crate::suite::Opts) -> (MemTransport, MemTransport) {
+        pair_with(opts.queue, opts.max_message_len)
+    }
 }

@@ -1,0 +1,691 @@
+//! Calls between two threads: typed arguments of every arity, errors both ways, nested and
+//! crossing calls, deadlines, late replies, capacity, async, large messages, notify, objects,
+//! `run()`.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use duet::{Bin, Context, Doorbell, Error, Request, Rpc, Stats, DEFAULT_TIMEOUT};
+use serde::{Deserialize, Serialize};
+
+use super::{block_on, flag, serve, Harness, Link, Opts, ARDUINO, R};
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Copy)]
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+/// Runs `body` on side A against side B serving the standard test functions; B's stats.
+fn with_peer<H: Harness>(body: impl FnOnce(&mut R<'_, H::A>)) -> Stats {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let add = |a: i32, b: i32| a + b;
+            let upper = |s: String| s.to_uppercase();
+            let hlen = |s: heapless::String<16>| s.len() as u32;
+            let sum = |ctx: &mut Context<'_>, req: Request<'_>| {
+                let r = req
+                    .args::<(&[u8],)>()
+                    .map(|(b,)| b.iter().map(|x| u32::from(*x)).sum::<u32>());
+                ctx.respond(&r);
+            };
+            let scale = |p: Point, k: i32| Point {
+                x: p.x * k,
+                y: p.y * k,
+            };
+            let eight = |a: u8, b: u16, c: u32, d: u64, e: i8, f: i16, g: i32, h: i64| {
+                i64::from(a)
+                    + i64::from(b)
+                    + i64::from(c)
+                    + d as i64
+                    + i64::from(e)
+                    + i64::from(f)
+                    + i64::from(g)
+                    + h
+            };
+            let checked = |a: i32| if a < 0 { Err("negative") } else { Ok(a * 10) };
+            let nothing = || ();
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("add", &add).unwrap();
+            rpc.bind("upper", &upper).unwrap();
+            rpc.bind("hlen", &hlen).unwrap();
+            rpc.bind_handler("sum", &sum).unwrap();
+            rpc.bind("scale", &scale).unwrap();
+            rpc.bind("eight", &eight).unwrap();
+            rpc.bind("checked", &checked).unwrap();
+            rpc.bind("nothing", &nothing).unwrap();
+            serve(&mut rpc, &stop);
+            rpc.stats()
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    body(&mut rpc);
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap()
+}
+
+pub fn typed_arguments_and_results<H: Harness>() {
+    with_peer::<H>(|rpc| {
+        assert_eq!(rpc.call::<i32, _>("add", (40, 2)), Ok(42));
+        assert_eq!(rpc.call::<String, _>("upper", ("abc",)).unwrap(), "ABC");
+        assert_eq!(rpc.call::<u32, _>("hlen", ("hello",)), Ok(5));
+        assert_eq!(rpc.call::<u32, _>("sum", (Bin(&[1, 2, 3, 250]),)), Ok(256));
+        assert_eq!(
+            rpc.call::<Point, _>("scale", (Point { x: 2, y: -3 }, 5)),
+            Ok(Point { x: 10, y: -15 })
+        );
+        assert_eq!(
+            rpc.call::<i64, _>("eight", (1u8, 2u16, 3u32, 4u64, -5i8, 6i16, 7i32, 8i64)),
+            Ok(26)
+        );
+        assert_eq!(rpc.call::<(), _>("nothing", ()), Ok(()));
+        assert_eq!(rpc.call::<i32, _>("checked", (4,)), Ok(40));
+        match rpc.call::<i32, _>("checked", (-1,)) {
+            Err(Error::Remote(e)) => assert_eq!(e.text(), Some("negative")),
+            r => panic!("{r:?}"),
+        }
+    });
+}
+
+/// Typed handlers of 0 to 8 arguments, each result depending on every argument and its place.
+pub fn every_arity<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let f0 = || 0u64;
+            let f1 = |a: u64| a;
+            let f2 = |a: u64, b: u64| a * 10 + b;
+            let f3 = |a: u64, b: u64, c: u64| (a * 10 + b) * 10 + c;
+            let f4 = |a: u64, b: u64, c: u64, d: u64| f3(a, b, c) * 10 + d;
+            let f5 = |a: u64, b: u64, c: u64, d: u64, e: u64| f4(a, b, c, d) * 10 + e;
+            let f6 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64| f5(a, b, c, d, e) * 10 + f;
+            let f7 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64| {
+                f6(a, b, c, d, e, f) * 10 + g
+            };
+            let f8 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64| {
+                f7(a, b, c, d, e, f, g) * 10 + h
+            };
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("f0", &f0).unwrap();
+            rpc.bind("f1", &f1).unwrap();
+            rpc.bind("f2", &f2).unwrap();
+            rpc.bind("f3", &f3).unwrap();
+            rpc.bind("f4", &f4).unwrap();
+            rpc.bind("f5", &f5).unwrap();
+            rpc.bind("f6", &f6).unwrap();
+            rpc.bind("f7", &f7).unwrap();
+            rpc.bind("f8", &f8).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    assert_eq!(rpc.call::<u64, _>("f0", ()), Ok(0));
+    assert_eq!(rpc.call::<u64, _>("f1", (1,)), Ok(1));
+    assert_eq!(rpc.call::<u64, _>("f2", (1, 2)), Ok(12));
+    assert_eq!(rpc.call::<u64, _>("f3", (1, 2, 3)), Ok(123));
+    assert_eq!(rpc.call::<u64, _>("f4", (1, 2, 3, 4)), Ok(1234));
+    assert_eq!(rpc.call::<u64, _>("f5", (1, 2, 3, 4, 5)), Ok(12345));
+    assert_eq!(rpc.call::<u64, _>("f6", (1, 2, 3, 4, 5, 6)), Ok(123456));
+    assert_eq!(rpc.call::<u64, _>("f7", (1, 2, 3, 4, 5, 6, 7)), Ok(1234567));
+    assert_eq!(
+        rpc.call::<u64, _>("f8", (1, 2, 3, 4, 5, 6, 7, 8)),
+        Ok(12345678)
+    );
+    // One argument too many or too few, at both ends of the range.
+    match rpc.call::<u64, _>("f8", (1, 2, 3, 4, 5, 6, 7)) {
+        Err(Error::WrongArgCount(e)) => {
+            assert!(e.text().unwrap().ends_with("Expected: 8, got: 7"), "{e}")
+        }
+        r => panic!("{r:?}"),
+    }
+    assert!(matches!(
+        rpc.call::<u64, _>("f0", (1,)),
+        Err(Error::WrongArgCount(_))
+    ));
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+pub fn argument_and_result_errors_are_values<H: Harness>() {
+    with_peer::<H>(|rpc| {
+        match rpc.call::<i32, _>("add", ("x", 1)) {
+            Err(Error::WrongArgType(e)) => {
+                assert!(e.text().unwrap().contains("'add': argument 1"), "{e}")
+            }
+            r => panic!("{r:?}"),
+        }
+        match rpc.call::<i32, _>("add", (1,)) {
+            Err(Error::WrongArgCount(e)) => {
+                assert!(e.text().unwrap().ends_with("Expected: 2, got: 1"))
+            }
+            r => panic!("{r:?}"),
+        }
+        // Zero-copy handler with a wrong type.
+        assert!(matches!(
+            rpc.call::<u32, _>("sum", (5,)),
+            Err(Error::WrongArgType(_))
+        ));
+        // The result does not decode as the caller's type.
+        assert!(matches!(
+            rpc.call::<String, _>("add", (1, 2)),
+            Err(Error::Decode(_))
+        ));
+        // Not bound (yet) on the peer.
+        match rpc.call::<i32, _>("later", (1, 2)) {
+            Err(Error::UnknownMethod(e)) => assert_eq!(
+                e.text(),
+                Some("rpclib: server could not find function 'later' with argument count 2.")
+            ),
+            r => panic!("{r:?}"),
+        }
+        // Everything still works afterwards.
+        assert_eq!(rpc.call::<i32, _>("add", (1, 2)), Ok(3));
+    });
+}
+
+/// Side B calls A with a wrong type (and before A bound the name) while A calls B with a wrong
+/// type: both directions get error values, and both sides keep working.
+pub fn wrong_types_toward_us_too<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let (a_bound, a_done, b_done) = (flag(), flag(), flag());
+    let peer = thread::spawn({
+        let (a_bound, a_done, b_done) = (a_bound.clone(), a_done.clone(), b_done.clone());
+        move || {
+            let neg = |a: i32| -a;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("neg", &neg).unwrap();
+            let early = rpc.call::<i32, _>("double", (21,));
+            serve(&mut rpc, &a_bound);
+            let r = rpc.call::<i32, _>("double", (true,));
+            let ok = rpc.call::<i32, _>("double", (21,));
+            b_done.store(true, Ordering::SeqCst);
+            serve(&mut rpc, &a_done);
+            (early, r, ok)
+        }
+    });
+    let double = |a: i32| a * 2;
+    let mut rpc: R<H::A> = Rpc::new(a);
+    // Serve (without "double") until B's first call has been answered.
+    while rpc.stats().unknown_requests == 0 {
+        rpc.poll().unwrap();
+        thread::sleep(Duration::from_millis(1));
+    }
+    rpc.bind("double", &double).unwrap();
+    a_bound.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        rpc.call::<i32, _>("neg", ("no",)),
+        Err(Error::WrongArgType(_))
+    ));
+    assert_eq!(rpc.call::<i32, _>("neg", (5,)), Ok(-5));
+    serve(&mut rpc, &b_done);
+    a_done.store(true, Ordering::SeqCst);
+    let (early, r, ok) = peer.join().unwrap();
+    assert!(matches!(early, Err(Error::UnknownMethod(_))), "{early:?}");
+    assert!(matches!(r, Err(Error::WrongArgType(_))), "{r:?}");
+    assert_eq!(ok, Ok(42));
+}
+
+/// A calls B's `ping`, which calls A's `pong`, which calls B's `leaf`: three levels.
+pub fn handler_calls_back_into_the_caller<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let ping = |ctx: &mut Context<'_>, x: i32| -> Result<i32, String> {
+                ctx.call::<i32, _>("pong", (x,))
+                    .map(|v| v + 1)
+                    .map_err(|e| e.to_string())
+            };
+            let leaf = |x: i32| x + 100;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("ping", &ping).unwrap();
+            rpc.bind("leaf", &leaf).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let pong = |ctx: &mut Context<'_>, x: i32| ctx.call::<i32, _>("leaf", (x,)).unwrap_or(-1) * 2;
+    let mut rpc: R<H::A> = Rpc::new(a);
+    rpc.bind("pong", &pong).unwrap();
+    assert_eq!(rpc.call::<i32, _>("ping", (5,)), Ok(211));
+    assert_eq!(rpc.call::<i32, _>("ping", (0,)), Ok(201));
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+/// One side of [`crossing_calls_in_both_directions`]: `n` calls, then serve until the other is done.
+fn crossing_side<T: Link>(
+    t: T,
+    n: i32,
+    me: usize,
+    start: &Barrier,
+    done: &[Arc<AtomicBool>; 2],
+) -> i32 {
+    let triple = |x: i32| x * 3;
+    let mut rpc: R<T> = Rpc::new(t);
+    rpc.bind("triple", &triple).unwrap();
+    start.wait();
+    let mut sum = 0;
+    for i in 0..n {
+        sum += rpc.call::<i32, _>("triple", (i,)).unwrap();
+    }
+    done[me].store(true, Ordering::SeqCst);
+    serve(&mut rpc, &done[1 - me]);
+    sum
+}
+
+pub fn crossing_calls_in_both_directions<H: Harness>() {
+    const N: i32 = 200;
+    let (a, b) = H::pair(ARDUINO);
+    let start = Arc::new(Barrier::new(2));
+    let done = [flag(), flag()];
+    let h1 = thread::spawn({
+        let (start, done) = (start.clone(), done.clone());
+        move || crossing_side(b, N, 1, &start, &done)
+    });
+    let s0 = crossing_side(a, N, 0, &start, &done);
+    let s1 = h1.join().unwrap();
+    let expect: i32 = (0..N).map(|i| i * 3).sum();
+    assert_eq!((s0, s1), (expect, expect));
+}
+
+/// A peer that stops polling: the default (finite), global and per-call deadlines all end in
+/// `Timeout`; once it polls again, the stale replies are dropped and counted.
+pub fn deadlines_default_global_per_call<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let (go, stop) = (flag(), flag());
+    let peer = thread::spawn({
+        let (go, stop) = (go.clone(), stop.clone());
+        move || {
+            let echo = |x: i32| x;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("echo", &echo).unwrap();
+            while !go.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(2));
+            }
+            serve(&mut rpc, &stop);
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    assert_eq!(rpc.timeout(), DEFAULT_TIMEOUT);
+    assert_eq!(rpc.call::<i32, _>("echo", (1,)), Err(Error::Timeout));
+    rpc.set_timeout(Duration::from_millis(30));
+    assert_eq!(rpc.timeout(), Duration::from_millis(30));
+    assert_eq!(rpc.call::<i32, _>("echo", (2,)), Err(Error::Timeout));
+    assert_eq!(
+        rpc.call_with_timeout::<i32, _>("echo", (3,), Duration::from_millis(20)),
+        Err(Error::Timeout)
+    );
+    let deadline = rpc
+        .context()
+        .now()
+        .saturating_add(Duration::from_millis(20));
+    assert_eq!(
+        rpc.call_until::<i32, _>("echo", (4,), deadline),
+        Err(Error::Timeout)
+    );
+    assert_eq!(rpc.stats().expired_calls, 4);
+    go.store(true, Ordering::SeqCst);
+    // The four stale requests are answered first; their replies must not reach this call.
+    assert_eq!(
+        rpc.call_with_timeout::<i32, _>("echo", (5,), Duration::from_secs(10)),
+        Ok(5)
+    );
+    assert_eq!(rpc.stats().late_replies, 4);
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+pub fn late_reply_is_dropped_and_next_call_unharmed<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let slow = || {
+                thread::sleep(Duration::from_millis(300));
+                1
+            };
+            let fast = || 2;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("slow", &slow).unwrap();
+            rpc.bind("fast", &fast).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    assert_eq!(
+        rpc.call_with_timeout::<i32, _>("slow", (), Duration::from_millis(50)),
+        Err(Error::Timeout)
+    );
+    assert_eq!(
+        rpc.call_with_timeout::<i32, _>("fast", (), Duration::from_secs(10)),
+        Ok(2)
+    );
+    assert_eq!(rpc.stats().late_replies, 1);
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+pub fn more_calls_than_capacity_fail_cleanly<H: Harness>() {
+    type Two<'a, T> = Rpc<'a, T, 4, 2, 2048, 512, 1024>;
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let sq = |x: i32| x * x;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("sq", &sq).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let mut rpc: Two<H::A> = Rpc::new(a);
+    let p1 = rpc.call_async::<i32, _>("sq", (3,)).unwrap();
+    let p2 = rpc.call_async::<i32, _>("sq", (4,)).unwrap();
+    assert_eq!(
+        rpc.call_async::<i32, _>("sq", (5,)).unwrap_err(),
+        Error::TooManyCalls
+    );
+    assert_eq!(rpc.call::<i32, _>("sq", (5,)), Err(Error::TooManyCalls));
+    let deadline = rpc.context().now().saturating_add(Duration::from_secs(10));
+    // Joined in reverse order: each gets its own reply.
+    assert_eq!(rpc.join(p2, deadline), Ok(16));
+    assert_eq!(rpc.join(p1, deadline), Ok(9));
+    assert_eq!(rpc.call::<i32, _>("sq", (6,)), Ok(36));
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+pub fn call_async_poll_join_and_future<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let add = |a: i32, b: i32| a + b;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind("add", &add).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let bell = Arc::new(Doorbell::new());
+    let rings = a.attach_doorbell(bell.clone());
+    let mut rpc: R<H::A> = Rpc::new(a);
+    if rings {
+        rpc.set_doorbell(&bell);
+    }
+    // Non-blocking poll loop.
+    let p = rpc.call_async::<i32, _>("add", (1, 1)).unwrap();
+    let v = loop {
+        if let std::task::Poll::Ready(v) = rpc.poll_pending(&p) {
+            break v;
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(v, Ok(2));
+    // Future (woken by the doorbell where there is one); two in flight.
+    let p1 = rpc.call_async::<i32, _>("add", (2, 3)).unwrap();
+    let p2 = rpc.call_async::<i32, _>("add", (10, 20)).unwrap();
+    let (r2, r1) = block_on(async {
+        let r2 = rpc.wait(p2).await;
+        let r1 = rpc.wait(p1).await;
+        (r2, r1)
+    });
+    assert_eq!((r1, r2), (Ok(5), Ok(30)));
+    // join with a deadline.
+    let p = rpc.call_async::<i32, _>("add", (7, 8)).unwrap();
+    let deadline = rpc.context().now().saturating_add(Duration::from_secs(10));
+    assert_eq!(rpc.join(p, deadline), Ok(15));
+    // A future or a join whose peer never answers completes with Timeout.
+    rpc.set_timeout(Duration::from_millis(50));
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+    let p = rpc.call_async::<i32, _>("add", (1, 2)).unwrap();
+    assert_eq!(block_on(rpc.wait(p)), Err(Error::Timeout));
+    let p = rpc.call_async::<i32, _>("add", (1, 2)).unwrap();
+    let deadline = rpc
+        .context()
+        .now()
+        .saturating_add(Duration::from_millis(30));
+    assert_eq!(rpc.join(p, deadline), Err(Error::Timeout));
+}
+
+type Big<'a, T> = Rpc<'a, T, 4, 2, 4096, 2048, 1024>;
+
+/// Multi-buffer messages (max 4096 on both sides): large results and arguments, and a result
+/// over the caller's reply slot is an error value.
+pub fn result_larger_than_one_buffer<H: Harness>() {
+    let (a, b) = H::pair(Opts {
+        max_message_len: 4096,
+        ..ARDUINO
+    });
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let big = |n: usize| "abcdefghij".repeat(n / 10);
+            let echo = |v: Vec<u32>| v.iter().sum::<u32>();
+            let mut rpc: Big<H::B> = Rpc::new(b);
+            rpc.bind("big", &big).unwrap();
+            rpc.bind("echo", &echo).unwrap();
+            let before = rpc.transport().buffers_sent();
+            serve(&mut rpc, &stop);
+            rpc.transport().buffers_sent() - before
+        }
+    });
+    let mut rpc: Big<H::A> = Rpc::new(a);
+    let s = rpc.call::<String, _>("big", (1500usize,)).unwrap();
+    assert_eq!(s.len(), 1500);
+    assert_eq!(s, "abcdefghij".repeat(150));
+    // Large arguments too (200 u32 values of 5 bytes each).
+    let v: Vec<u32> = (100_000..100_200).collect();
+    assert_eq!(rpc.call::<u32, _>("echo", (v.clone(),)), Ok(v.iter().sum()));
+    // A result over the call slot's 2048 bytes is an error, not corruption.
+    assert!(matches!(
+        rpc.call::<String, _>("big", (3000usize,)),
+        Err(Error::MessageTooLarge { .. })
+    ));
+    assert_eq!(
+        rpc.call::<String, _>("big", (10usize,)).unwrap(),
+        "abcdefghij"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let sent = peer.join().unwrap();
+    assert_eq!(
+        sent,
+        4 + 1 + 7 + 1,
+        "results of 1500 and 3000 bytes span 4 and 7 buffers"
+    );
+}
+
+/// Outgoing messages over the transport's limit fail with `MessageTooLarge`, nothing sent.
+pub fn too_large_to_send<H: Harness>() {
+    with_peer::<H>(|rpc| {
+        let long = "x".repeat(600);
+        match rpc.call::<u32, _>("hlen", (long.as_str(),)) {
+            Err(Error::MessageTooLarge { len, max }) => {
+                assert!(len > 600 && max == 496, "{len} {max}")
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(matches!(
+            rpc.notify("hlen", (long.as_str(),)),
+            Err(Error::MessageTooLarge { .. })
+        ));
+        assert!(matches!(
+            rpc.call_async::<u32, _>("hlen", (long.as_str(),)),
+            Err(Error::MessageTooLarge { .. })
+        ));
+        // Over the engine's own 2048-byte buffer as well.
+        let longer = "y".repeat(3000);
+        assert!(matches!(
+            rpc.call::<u32, _>("hlen", (longer.as_str(),)),
+            Err(Error::MessageTooLarge { .. })
+        ));
+        // Nothing half-sent: the next call works and sees a clean stream.
+        assert_eq!(rpc.call::<u32, _>("hlen", ("short",)), Ok(5));
+    });
+}
+
+pub fn notify_and_ignored_notifications<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let seen = RefCell::new(Vec::<String>::new());
+            let log = |ctx: &mut Context<'_>, req: Request<'_>| {
+                assert!(req.msgid().is_none());
+                if let Ok((s,)) = req.args::<(&str,)>() {
+                    seen.borrow_mut().push(s.to_string());
+                }
+                ctx.respond(&()); // ignored for a notification
+            };
+            let count = || seen.borrow().len();
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind_handler("log", &log).unwrap();
+            rpc.bind("count", &count).unwrap();
+            serve(&mut rpc, &stop);
+            let out = seen.borrow().clone();
+            (rpc.stats(), out)
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    rpc.notify("log", ("one",)).unwrap();
+    rpc.notify("log", ("two",)).unwrap();
+    rpc.notify("nobody", (1, 2)).unwrap();
+    assert_eq!(rpc.call::<usize, _>("count", ()), Ok(2));
+    stop.store(true, Ordering::SeqCst);
+    let (stats, seen) = peer.join().unwrap();
+    assert_eq!(seen, ["one", "two"]);
+    assert_eq!(stats.ignored_notifications, 1);
+    assert_eq!(
+        rpc.stats().late_replies,
+        0,
+        "no reply was sent to a notification"
+    );
+}
+
+struct Counter {
+    n: Cell<i32>,
+}
+
+impl Counter {
+    fn add(&self, a: i32, b: i32) -> i32 {
+        a + b
+    }
+    fn bump(&self) -> i32 {
+        self.n.set(self.n.get() + 1);
+        self.n.get()
+    }
+    fn set(&self, v: i32) -> Result<(), &'static str> {
+        if v < 0 {
+            return Err("must be >= 0");
+        }
+        self.n.set(v);
+        Ok(())
+    }
+}
+
+duet::object!(Counter { add(a: i32, b: i32), bump(), set(v: i32) });
+
+pub fn bound_objects<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let foo1 = Counter { n: Cell::new(0) };
+            let foo2 = Counter { n: Cell::new(100) };
+            let mut rpc: R<H::B> = Rpc::new(b);
+            rpc.bind_object("foo1", &foo1).unwrap();
+            rpc.bind_object("foo2", &foo2).unwrap();
+            serve(&mut rpc, &stop);
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    assert_eq!(rpc.call::<i32, _>("foo1.add", (2, 3)), Ok(5));
+    assert_eq!(rpc.call::<i32, _>("foo1.bump", ()), Ok(1));
+    assert_eq!(rpc.call::<i32, _>("foo1.bump", ()), Ok(2));
+    assert_eq!(rpc.call::<i32, _>("foo2.bump", ()), Ok(101));
+    assert_eq!(rpc.call::<(), _>("foo2.set", (7,)), Ok(()));
+    assert_eq!(rpc.call::<i32, _>("foo2.bump", ()), Ok(8));
+    assert!(matches!(
+        rpc.call::<(), _>("foo2.set", (-7,)),
+        Err(Error::Remote(_))
+    ));
+    assert!(matches!(
+        rpc.call::<i32, _>("foo1.nope", ()),
+        Err(Error::UnknownMethod(_))
+    ));
+    assert!(matches!(
+        rpc.call::<i32, _>("foo1", ()),
+        Err(Error::UnknownMethod(_))
+    ));
+    assert!(matches!(
+        rpc.call::<i32, _>("foo1.add", (1,)),
+        Err(Error::WrongArgCount(_))
+    ));
+    assert!(matches!(
+        rpc.call::<i32, _>("foo1.add", (1, "two")),
+        Err(Error::WrongArgType(_))
+    ));
+    stop.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+}
+
+/// B serves with the `run()` future, parked between polls: with a doorbell only a ring (or the
+/// stop) wakes it; without one, `run()` yields and is polled again.
+pub fn run_serves_with_the_doorbell<H: Harness>() {
+    use std::future::Future;
+    use std::task::{Context as TaskCx, Poll, Wake, Waker};
+    let (a, b) = H::pair(ARDUINO);
+    let stop = flag();
+    let peer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            struct Unpark(thread::Thread);
+            impl Wake for Unpark {
+                fn wake(self: Arc<Self>) {
+                    self.0.unpark();
+                }
+            }
+            let bell = Arc::new(Doorbell::new());
+            let rings = b.attach_doorbell(bell.clone());
+            let add = |a: i32, b: i32| a + b;
+            let mut rpc: R<H::B> = Rpc::new(b);
+            if rings {
+                rpc.set_doorbell(&bell);
+            }
+            rpc.bind("add", &add).unwrap();
+            let waker = Waker::from(Arc::new(Unpark(thread::current())));
+            let mut cx = TaskCx::from_waker(&waker);
+            let mut run = std::pin::pin!(rpc.run());
+            let mut polls = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                polls += 1;
+                assert!(matches!(run.as_mut().poll(&mut cx), Poll::Pending));
+                // Long park: only a doorbell ring (or the stop) should wake it.
+                thread::park_timeout(Duration::from_secs(5));
+            }
+            polls
+        }
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    for i in 0..20 {
+        assert_eq!(rpc.call::<i32, _>("add", (i, 1)), Ok(i + 1));
+    }
+    stop.store(true, Ordering::SeqCst);
+    peer.thread().unpark();
+    let polls = peer.join().unwrap();
+    assert!(polls >= 2);
+}
