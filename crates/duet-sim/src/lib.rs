@@ -7,17 +7,26 @@
 //!   the control page of the process-mode file (polled counters; see `PROCESS-MODE.md`).
 //! - [`SimPlatform`]: one core's `duet_rpmsg::Platform`; [`pair`] gives both cores of one
 //!   simulated chip in this process, [`SimPlatform::open_file`] one core in process mode.
+//! - [`machine`]: a simulated chip running an M7 program and an M4 program on two threads over
+//!   the real stack (boot at a firmware address, duet doorbells); helpers for RPC tests.
+//! - [`board`]: the GIGA R1's peripherals the dual-core guide uses (RGB LED, A0, servo, RTC),
+//!   virtual time, and the Serial Monitor console.
 //! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
 #![deny(missing_docs)]
+// `duet::Error` carries the peer's error text inline (no heap): about 170 bytes, by design.
+#![allow(clippy::result_large_err)]
 
+pub mod board;
 mod doorbell;
+pub mod machine;
 pub mod memory;
 pub mod platform;
 pub mod process;
 pub mod runner;
 pub mod stress;
 
+pub use machine::{Machine, M4, M7};
 pub use memory::{SimMemory, SHM_BASE, SHM_SIZE};
 pub use platform::{pair, CoreId, SimPlatform};
 pub use process::OpenError;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant as StdInstant};
 
 use duet_rpmsg::{Instant, Platform};
@@ -64,7 +64,13 @@ pub struct SimPlatform {
     epoch: StdInstant,
     /// The file mapping in process mode (for the pid word).
     file: Option<Arc<Mapping>>,
+    /// The duet doorbells of the two cores (`[M7, M4]`), created on first request and rung
+    /// by the peer's `notify` (shared by the two platforms of a [`pair`]).
+    duet_bells: Arc<DuetBells>,
 }
+
+/// The `duet::Doorbell` of each core of one chip: `[M7, M4]`.
+type DuetBells = [OnceLock<Arc<duet::Doorbell>>; 2];
 
 /// Two platforms of one simulated chip in this process: `(M7, M4)`, sharing a zeroed region,
 /// two in-process doorbells and one clock epoch.
@@ -72,6 +78,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
     let memory = SimMemory::new();
     let bells = Doorbells::local();
     let epoch = StdInstant::now();
+    let duet_bells = Arc::new(DuetBells::default());
     let make = |core| SimPlatform {
         core,
         memory: memory.clone(),
@@ -79,6 +86,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         seen: AtomicU32::new(0),
         epoch,
         file: None,
+        duet_bells: duet_bells.clone(),
     };
     (make(CoreId::Cm7), make(CoreId::Cm4))
 }
@@ -112,6 +120,7 @@ impl SimPlatform {
             seen,
             epoch: StdInstant::now(),
             file: Some(map),
+            duet_bells: Arc::new(DuetBells::default()),
         })
     }
 
@@ -167,6 +176,17 @@ impl SimPlatform {
         self.bells.count(self.core.outgoing_doorbell())
     }
 
+    /// This core's `duet::Doorbell`, for [`duet::Rpc::set_doorbell`] and async code: every
+    /// ring of this core by its peer also rings it (in addition to waking
+    /// [`Platform::wait`](duet_rpmsg::Platform::wait)), so `Rpc::run()` and call futures wake.
+    /// The same doorbell is returned on every call. Limit: thread mode only; in process mode
+    /// the peer runs in another process and never rings it (poll instead).
+    pub fn duet_doorbell(&self) -> Arc<duet::Doorbell> {
+        self.duet_bells[pid_slot(self.core)]
+            .get_or_init(|| Arc::new(duet::Doorbell::new()))
+            .clone()
+    }
+
     /// Converts a platform deadline to a `std` instant (`None`: beyond what `std` can hold).
     fn std_deadline(&self, deadline: Instant) -> Option<StdInstant> {
         self.epoch
@@ -211,6 +231,9 @@ impl Platform for SimPlatform {
 
     fn notify(&self) {
         self.bells.ring(self.core.outgoing_doorbell());
+        if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
+            bell.ring();
+        }
     }
 
     fn wait(&self, deadline: Instant) -> bool {
