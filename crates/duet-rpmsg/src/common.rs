@@ -122,32 +122,30 @@ pub(crate) enum Fault {
     /// `MessageTooLarge`; the entry point knows the length and the limit.
     TooLarge,
     Corrupt(Corruption),
-    /// `Memory`; the refused access is in the role's `oob` cell.
-    Memory,
     PeerReset,
     InvalidConfig,
 }
 
 impl Fault {
-    /// The public error: `oob` for `Memory`, `len`/`max` for `MessageTooLarge`.
-    pub fn into_error(self, oob: OutOfBounds, len: usize, max: usize) -> Error {
+    /// The public error: `len`/`max` for `MessageTooLarge`.
+    pub fn into_error(self, len: usize, max: usize) -> Error {
         match self {
             Fault::NotReady => Error::NotReady,
             Fault::NoBuffer => Error::NoBuffer,
             Fault::TooLarge => Error::MessageTooLarge { len, max },
             Fault::Corrupt(c) => Error::Corrupt(c),
-            Fault::Memory => Error::Memory(oob),
             Fault::PeerReset => Error::PeerReset,
             Fault::InvalidConfig => Error::InvalidConfig,
         }
     }
 }
 
-/// Shared memory as the role code sees it: a refused access becomes [`Fault::Memory`] and is
-/// kept in `oob` (so results stay small).
+/// Shared memory as the role code sees it: accesses never fail; the first refused one is kept
+/// in `oob` (sticky) and reads then yield 0. The public entry points turn it into
+/// `Error::Memory` (see [`finish`]), so one check per operation replaces one per access.
 pub(crate) struct Io<'a, M> {
     pub m: &'a M,
-    pub oob: &'a Cell<OutOfBounds>,
+    pub oob: &'a Cell<Option<OutOfBounds>>,
 }
 
 impl<M> Clone for Io<'_, M> {
@@ -159,37 +157,57 @@ impl<M> Clone for Io<'_, M> {
 impl<M> Copy for Io<'_, M> {}
 
 impl<M: SharedMemory> Io<'_, M> {
-    fn ck<T>(self, r: Result<T, OutOfBounds>) -> Result<T, Fault> {
-        r.map_err(|e| {
-            self.oob.set(e);
-            Fault::Memory
+    fn ck<T: Default>(self, r: Result<T, OutOfBounds>) -> T {
+        r.unwrap_or_else(|e| {
+            if self.oob.get().is_none() {
+                self.oob.set(Some(e));
+            }
+            T::default()
         })
     }
+    /// Whether an access was refused during this operation.
+    pub fn failed(self) -> bool {
+        self.oob.get().is_some()
+    }
     #[inline(never)]
-    pub fn read_u16(self, off: usize) -> Result<u16, Fault> {
+    pub fn read_u16(self, off: usize) -> u16 {
         self.ck(self.m.read_u16(off))
     }
     #[inline(never)]
-    pub fn read_u32(self, off: usize) -> Result<u32, Fault> {
+    pub fn read_u32(self, off: usize) -> u32 {
         self.ck(self.m.read_u32(off))
     }
     #[inline(never)]
-    pub fn write_u16(self, off: usize, v: u16) -> Result<(), Fault> {
+    pub fn write_u16(self, off: usize, v: u16) {
         self.ck(self.m.write_u16(off, v))
     }
     #[inline(never)]
-    pub fn write_u32(self, off: usize, v: u32) -> Result<(), Fault> {
+    pub fn write_u32(self, off: usize, v: u32) {
         self.ck(self.m.write_u32(off, v))
     }
-    pub fn read(self, off: usize, buf: &mut [u8]) -> Result<(), Fault> {
+    pub fn read(self, off: usize, buf: &mut [u8]) {
         self.ck(self.m.read(off, buf))
     }
-    pub fn write(self, off: usize, data: &[u8]) -> Result<(), Fault> {
+    pub fn write(self, off: usize, data: &[u8]) {
         self.ck(self.m.write(off, data))
     }
     pub fn fence(self) {
         self.m.fence()
     }
+}
+
+/// The public result of an operation: `Memory` if an access was refused (the sticky cell is
+/// cleared for the next operation), else `r` with `len`/`max` for `MessageTooLarge`.
+pub(crate) fn finish<T>(
+    oob: &Cell<Option<OutOfBounds>>,
+    r: Result<T, Fault>,
+    len: usize,
+    max: usize,
+) -> Result<T, Error> {
+    if let Some(o) = oob.take() {
+        return Err(Error::Memory(o));
+    }
+    r.map_err(|f| f.into_error(len, max))
 }
 
 /// The [`Io`] of a role struct (fields `platform` and `oob`).
@@ -203,9 +221,6 @@ macro_rules! io {
 }
 pub(crate) use io;
 
-/// A placeholder for the `oob` cell before any failure.
-pub(crate) const NO_OOB: OutOfBounds = OutOfBounds { offset: 0, len: 0 };
-
 /// An RPMsg header as read from a buffer.
 pub(crate) struct Header {
     pub src: u32,
@@ -213,12 +228,12 @@ pub(crate) struct Header {
     pub len: usize,
 }
 
-pub(crate) fn read_header<M: SharedMemory>(mem: Io<'_, M>, buf: usize) -> Result<Header, Fault> {
-    Ok(Header {
-        src: mem.read_u32(buf + layout::HDR_SRC)?,
-        dst: mem.read_u32(buf + layout::HDR_DST)?,
-        len: mem.read_u16(buf + layout::HDR_LEN)? as usize,
-    })
+pub(crate) fn read_header<M: SharedMemory>(mem: Io<'_, M>, buf: usize) -> Header {
+    Header {
+        src: mem.read_u32(buf + layout::HDR_SRC),
+        dst: mem.read_u32(buf + layout::HDR_DST),
+        len: mem.read_u16(buf + layout::HDR_LEN) as usize,
+    }
 }
 
 /// Bumps the corrupt counter and builds the error.
@@ -236,8 +251,11 @@ pub(crate) fn pending<M: SharedMemory>(
     last: u16,
     stats: &mut Stats,
 ) -> Result<bool, Fault> {
-    let n = m.read_u16(idx_off)?.wrapping_sub(last);
+    let n = m.read_u16(idx_off).wrapping_sub(last);
     m.fence();
+    if m.failed() {
+        return Ok(false);
+    }
     if n > g.num {
         return Err(corrupt(stats, Corruption::RingIndex));
     }
@@ -257,7 +275,7 @@ pub(crate) fn check_header<M: SharedMemory>(
     if len > g.buf || len < layout::HDR_SIZE {
         return Err(corrupt(stats, Corruption::DescriptorLength));
     }
-    let h = read_header(m, buf)?;
+    let h = read_header(m, buf);
     if h.len + layout::HDR_SIZE > len {
         return Err(corrupt(stats, Corruption::HeaderLength));
     }
@@ -269,10 +287,9 @@ pub(crate) fn publish<M: SharedMemory>(
     m: Io<'_, M>,
     idx_off: usize,
     idx: u16,
-) -> Result<(), Fault> {
+) {
     m.fence();
-    m.write_u16(idx_off, idx)?;
-    Ok(())
+    m.write_u16(idx_off, idx);
 }
 
 /// Counts the `true` entries among the first `n` of `set`.
@@ -289,16 +306,16 @@ pub(crate) fn fill_chunks<M: SharedMemory>(
     len: usize,
     per: usize,
     fill: &mut dyn FnMut(&mut Writer<'_, M>),
-) -> Result<(), Fault> {
+) {
     let mut left = len;
     for b in bufs.iter_mut() {
         let n = left.min(per);
         let h = *b as usize;
-        io.write_u32(h + layout::HDR_SRC, src)?;
-        io.write_u32(h + layout::HDR_DST, dst)?;
-        io.write_u32(h + layout::HDR_RESERVED, 0)?;
+        io.write_u32(h + layout::HDR_SRC, src);
+        io.write_u32(h + layout::HDR_DST, dst);
+        io.write_u32(h + layout::HDR_RESERVED, 0);
         // n < 2^15 by Config limits; flags (the upper half) = 0.
-        io.write_u32(h + layout::HDR_LEN, n as u32 & 0xFFFF)?;
+        io.write_u32(h + layout::HDR_LEN, n as u32 & 0xFFFF);
         *b += layout::HDR_SIZE as u32;
         left -= n;
     }
@@ -308,7 +325,6 @@ pub(crate) fn fill_chunks<M: SharedMemory>(
         len,
         per,
     });
-    Ok(())
 }
 
 /// `send` for both roles: `try_send` until it stops saying `NoBuffer` or `deadline` passes,

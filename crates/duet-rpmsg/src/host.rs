@@ -3,8 +3,8 @@
 use core::cell::Cell;
 
 use crate::common::{
-    check_header, corrupt, count, fill_chunks, io, pending, publish, send_until, Fault, Io,
-    Payload, Stats, Writer, NO_OOB,
+    check_header, corrupt, count, fill_chunks, finish, io, pending, publish, send_until, Fault, Io,
+    Payload, Stats, Writer,
 };
 use crate::config::{layout as l, Config, Geometry};
 use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
@@ -42,7 +42,7 @@ pub struct Host<P: Platform> {
     out: [[bool; 64]; 2],
     stats: Stats,
     /// The last refused shared-memory access (for `Error::Memory`).
-    oob: Cell<OutOfBounds>,
+    oob: Cell<Option<OutOfBounds>>,
 }
 
 impl<P: Platform> Host<P> {
@@ -57,7 +57,7 @@ impl<P: Platform> Host<P> {
             avail: [0; 2],
             out: [[false; 64]; 2],
             stats: Stats::default(),
-            oob: Cell::new(NO_OOB),
+            oob: Cell::new(None),
         };
         h.reinit()?;
         Ok(h)
@@ -67,15 +67,16 @@ impl<P: Platform> Host<P> {
     /// everything as [`Host::new`] does and forgets all endpoints. A running remote sees the
     /// status drop (if it polls while it is low) and handshakes again.
     pub fn reinit(&mut self) -> Result<(), Error> {
-        self.reinit_inner().map_err(|f| self.err(f, 0))
+        let r = self.reinit_inner();
+        self.done(r, 0)
     }
 
     fn reinit_inner(&mut self) -> Result<(), Fault> {
         let g = &self.geo;
         let m = io!(self);
-        m.write(g.rsc + l::VDEV_STATUS, &[0])?;
+        m.write(g.rsc + l::VDEV_STATUS, &[0]);
         m.fence();
-        zero(m, g.rsc, l::RSC_TABLE_AREA)?;
+        zero(m, g.rsc, l::RSC_TABLE_AREA);
         let n = g.num as u32;
         // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
         let words: [(usize, u32); 14] = [
@@ -95,18 +96,18 @@ impl<P: Platform> Host<P> {
             (l::VRING1_INFO + l::VRING_INFO_NOTIFYID, 1),
         ];
         for (off, v) in words {
-            m.write_u32(g.rsc + off, v)?;
+            m.write_u32(g.rsc + off, v);
         }
-        m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS])?;
+        m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS]);
         for r in 0..2 {
-            zero(m, g.ring(r), g.ring_len)?;
+            zero(m, g.ring(r), g.ring_len);
             for i in 0..g.num {
                 let next = if i + 1 < g.num {
                     i + 1
                 } else {
                     l::DESC_CHAIN_END
                 };
-                m.write_u16(g.desc(r, i) + l::DESC_NEXT, next)?;
+                m.write_u16(g.desc(r, i) + l::DESC_NEXT, next);
             }
         }
         self.eps = [HostEp::default(); 2];
@@ -114,14 +115,14 @@ impl<P: Platform> Host<P> {
         self.avail = [0; 2];
         self.out = [[false; 64]; 2];
         for i in 0..self.geo.num {
-            self.post(0, i)?;
+            self.post(0, i);
         }
         let g = &self.geo;
         let m = io!(self);
-        m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT)?;
-        publish(m, g.avail(0) + l::AVAIL_IDX, self.avail[0])?;
+        m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT);
+        publish(m, g.avail(0) + l::AVAIL_IDX, self.avail[0]);
         m.fence();
-        m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK])?;
+        m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK]);
         m.fence();
         Ok(())
     }
@@ -134,7 +135,8 @@ impl<P: Platform> Host<P> {
     /// Transmit buffers free right now (after reclaiming returned ones); the pool is full when
     /// this equals `host_tx_buffers` (46).
     pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
-        self.reclaim().map_err(|f| self.err(f, 0))?;
+        let r = self.reclaim();
+        self.done(r, 0)?;
         Ok(self.free_count())
     }
 
@@ -161,13 +163,13 @@ impl<P: Platform> Host<P> {
     ) -> Result<Option<R>, Error> {
         let mut f = Some(f);
         let mut out = None;
-        self.recv_inner(&mut |ep, p| {
+        let r = self.recv_inner(&mut |ep, p| {
             if let Some(f) = f.take() {
                 out = Some(f(ep, p));
             }
             true
-        })
-        .map_err(|e| self.err(e, 0))?;
+        });
+        self.done(r, 0)?;
         Ok(out)
     }
 
@@ -180,17 +182,17 @@ impl<P: Platform> Host<P> {
         f: impl FnOnce(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
         let mut f = Some(f);
-        self.send_inner(endpoint, len, false, &mut |w| {
+        let r = self.send_inner(endpoint, len, false, &mut |w| {
             if let Some(f) = f.take() {
                 f(w)
             }
-        })
-        .map_err(|e| self.err(e, len))
+        });
+        self.done(r, len)
     }
 
-    /// The public error of `f` (`len`: the length of the message being sent, if any).
-    fn err(&self, f: Fault, len: usize) -> Error {
-        f.into_error(self.oob.get(), len, self.geo.max_msg)
+    /// The public result of an operation (`len`: the length of the message being sent, if any).
+    fn done<T>(&self, r: Result<T, Fault>, len: usize) -> Result<T, Error> {
+        finish(&self.oob, r, len, self.geo.max_msg)
     }
 
     fn ep(&self, endpoint: Endpoint) -> Option<&HostEp> {
@@ -203,22 +205,21 @@ impl<P: Platform> Host<P> {
 
     /// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring)
     /// and adds it to the avail ring (the caller publishes the index).
-    fn post(&mut self, r: usize, id: u16) -> Result<(), Fault> {
+    fn post(&mut self, r: usize, id: u16) {
         let g = &self.geo;
         let m = io!(self);
         let d = g.desc(r, id);
-        m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32)?;
-        m.write_u32(d + l::DESC_ADDR + 4, 0)?;
-        m.write_u32(d + l::DESC_LEN, g.buf as u32)?;
+        m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
+        m.write_u32(d + l::DESC_ADDR + 4, 0);
+        m.write_u32(d + l::DESC_LEN, g.buf as u32);
         let flags = if r == 0 { l::VRING_DESC_F_WRITE } else { 0 };
-        m.write_u16(d + l::DESC_FLAGS, flags)?;
+        m.write_u16(d + l::DESC_FLAGS, flags);
         let a = &mut self.avail[r & 1];
-        m.write_u16(g.avail_slot(r, *a), id)?;
+        m.write_u16(g.avail_slot(r, *a), id);
         *a = a.wrapping_add(1);
         if let Some(o) = self.out[r & 1].get_mut(id as usize) {
             *o = true;
         }
-        Ok(())
     }
 
     /// The next used entry of ring `r`, validated: `(id, used.len)`, not consumed (see
@@ -231,8 +232,8 @@ impl<P: Platform> Host<P> {
             return Ok(None);
         }
         let e = g.used_slot(r, *last);
-        let id = m.read_u32(e)?;
-        let len = m.read_u32(e + 4)?;
+        let id = m.read_u32(e);
+        let len = m.read_u32(e + 4);
         let c = if id >= g.num as u32 {
             C::DescriptorIndex
         } else if !self.out[r & 1].get(id as usize).is_some_and(|&o| o) {
@@ -255,9 +256,9 @@ impl<P: Platform> Host<P> {
 
     /// Consumes used entry `id` of the receive ring and re-posts its buffer (silently: the
     /// remote asked for no notifications on vring0).
-    fn release_rx(&mut self, id: u16) -> Result<(), Fault> {
+    fn release_rx(&mut self, id: u16) {
         self.consume(0, id);
-        self.post(0, id)?;
+        self.post(0, id);
         publish(io!(self), self.geo.avail(0) + l::AVAIL_IDX, self.avail[0])
     }
 
@@ -305,17 +306,17 @@ impl<P: Platform> Host<P> {
             return Err(Fault::NoBuffer);
         };
         let m = io!(self);
-        fill_chunks(m, bufs, e.local, e.dest, len, self.geo.payload, fill)?;
+        fill_chunks(m, bufs, e.local, e.dest, len, self.geo.payload, fill);
         // Same selection again; `post` marks each one out as it goes.
         let mut n = 0;
         for id in 0..self.geo.tx_count {
             if n < k && !self.out[1].get(id as usize).is_some_and(|&o| o) {
-                self.post(1, id)?;
+                self.post(1, id);
                 n += 1;
             }
         }
         let m = io!(self);
-        publish(m, self.geo.avail(1) + l::AVAIL_IDX, self.avail[1])?;
+        publish(m, self.geo.avail(1) + l::AVAIL_IDX, self.avail[1]);
         m.fence();
         self.platform.notify();
         let s = &mut self.stats;
@@ -350,7 +351,7 @@ impl<P: Platform> Host<P> {
             return Err(corrupt(&mut self.stats, C::NameService));
         }
         let mut rec = [0u8; l::NS_RECORD_SIZE];
-        io!(self).read(off, &mut rec)?;
+        io!(self).read(off, &mut rec);
         let (name, rest) = rec.split_at(l::NS_NAME_LEN);
         let addr = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
         let flags = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
@@ -437,12 +438,12 @@ impl<P: Platform> Host<P> {
                         return Ok(false);
                     }
                     self.stats.buffers_received = self.stats.buffers_received.wrapping_add(1);
-                    self.release_rx(id)?;
+                    self.release_rx(id);
                     return Ok(true);
                 }
-                Ok(None) => self.release_rx(id)?,
+                Ok(None) => self.release_rx(id),
                 Err(err) => {
-                    self.release_rx(id)?;
+                    self.release_rx(id);
                     return Err(err);
                 }
             }
@@ -462,7 +463,7 @@ impl<P: Platform> Transport for Host<P> {
         let r = self.reclaim();
         let r = r.and_then(|_| self.send_hellos());
         let r = r.and_then(|_| self.recv_inner(&mut |_, _| false));
-        r.map(|_| ()).map_err(|e| self.err(e, 0))
+        self.done(r.map(|_| ()), 0)
     }
 
     fn is_ready(&self, endpoint: Endpoint) -> bool {
@@ -478,10 +479,10 @@ impl<P: Platform> Transport for Host<P> {
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
-        self.send_inner(endpoint, data.len(), false, &mut |w| {
+        let r = self.send_inner(endpoint, data.len(), false, &mut |w| {
             let _ = w.write(0, data);
-        })
-        .map_err(|e| self.err(e, data.len()))
+        });
+        self.done(r, data.len())
     }
 
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
@@ -490,8 +491,8 @@ impl<P: Platform> Transport for Host<P> {
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
         let mut out = Ok(None);
-        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))
-            .map_err(|e| self.err(e, 0))?;
+        let r = self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out));
+        self.done(r, 0)?;
         out
     }
 }
@@ -517,15 +518,17 @@ pub(crate) fn copy_out<M: SharedMemory>(
     true
 }
 
-fn zero<M: SharedMemory>(m: Io<'_, M>, mut off: usize, mut len: usize) -> Result<(), Fault> {
+fn zero<M: SharedMemory>(m: Io<'_, M>, mut off: usize, mut len: usize) {
     let z = [0u8; 64];
     while len > 0 {
         let n = len.min(z.len());
-        m.write(off, &z[..n])?;
+        m.write(off, &z[..n]);
         off += n;
         len -= n;
+        if m.failed() {
+            return;
+        }
     }
-    Ok(())
 }
 
 /// The firmware address of ring `r`.

@@ -3,8 +3,8 @@
 use core::cell::Cell;
 
 use crate::common::{
-    check_header, corrupt, fill_chunks, io, pending, publish, send_until, Fault, Payload, Stats,
-    Writer, NO_OOB,
+    check_header, corrupt, fill_chunks, finish, io, pending, publish, send_until, Fault, Payload,
+    Stats, Writer,
 };
 use crate::config::{layout as l, Config, Geometry};
 use crate::host::copy_out;
@@ -49,7 +49,7 @@ pub struct Remote<P: Platform> {
     held: [bool; 64],
     stats: Stats,
     /// The last refused shared-memory access (for `Error::Memory`).
-    oob: Cell<OutOfBounds>,
+    oob: Cell<Option<OutOfBounds>>,
 }
 
 impl<P: Platform> Remote<P> {
@@ -73,7 +73,7 @@ impl<P: Platform> Remote<P> {
             stash_len: 0,
             held: [false; 64],
             stats: Stats::default(),
-            oob: Cell::new(NO_OOB),
+            oob: Cell::new(None),
         }
     }
 
@@ -90,7 +90,8 @@ impl<P: Platform> Remote<P> {
     /// Transmit buffers the host has posted and this side has not used (64 when all are back).
     pub fn free_tx_buffers(&mut self) -> Result<usize, Error> {
         if self.running {
-            self.refill().map_err(|e| self.err(e, 0))?;
+            let r = self.refill();
+            self.done(r, 0)?;
         }
         Ok(self.stash_len as usize)
     }
@@ -111,13 +112,13 @@ impl<P: Platform> Remote<P> {
     ) -> Result<Option<R>, Error> {
         let mut f = Some(f);
         let mut out = None;
-        self.recv_inner(&mut |ep, p| {
+        let r = self.recv_inner(&mut |ep, p| {
             if let Some(f) = f.take() {
                 out = Some(f(ep, p));
             }
             true
-        })
-        .map_err(|e| self.err(e, 0))?;
+        });
+        self.done(r, 0)?;
         Ok(out)
     }
 
@@ -130,17 +131,17 @@ impl<P: Platform> Remote<P> {
         f: impl FnOnce(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
         let mut f = Some(f);
-        self.send_data(endpoint, len, &mut |w| {
+        let r = self.send_data(endpoint, len, &mut |w| {
             if let Some(f) = f.take() {
                 f(w)
             }
-        })
-        .map_err(|e| self.err(e, len))
+        });
+        self.done(r, len)
     }
 
-    /// The public error of `f` (`len`: the length of the message being sent, if any).
-    fn err(&self, f: Fault, len: usize) -> Error {
-        f.into_error(self.oob.get(), len, self.geo.max_msg)
+    /// The public result of an operation (`len`: the length of the message being sent, if any).
+    fn done<T>(&self, r: Result<T, Fault>, len: usize) -> Result<T, Error> {
+        finish(&self.oob, r, len, self.geo.max_msg)
     }
 
     fn forget(&mut self) {
@@ -162,9 +163,9 @@ impl<P: Platform> Remote<P> {
             return Err(Fault::InvalidConfig);
         }
         let m = io!(self);
-        let da = m.read_u32(g.rsc + l::VRING1_DA)?;
+        let da = m.read_u32(g.rsc + l::VRING1_DA);
         // The status byte is the low byte of its (4-aligned) little-endian word.
-        let status = m.read_u32(g.rsc + l::VDEV_STATUS)?;
+        let status = m.read_u32(g.rsc + l::VDEV_STATUS);
         let ok = da == g.v1_addr && status & l::DRIVER_OK as u32 != 0;
         if self.running {
             if !ok {
@@ -179,13 +180,13 @@ impl<P: Platform> Remote<P> {
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
-        if m.read_u32(v0 + l::VRING_INFO_DA)? != g.v0_addr
-            || m.read_u32(v0 + l::VRING_INFO_NUM)? != g.num as u32
-            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM)? != g.num as u32
+        if m.read_u32(v0 + l::VRING_INFO_DA) != g.v0_addr
+            || m.read_u32(v0 + l::VRING_INFO_NUM) != g.num as u32
+            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
         {
             return Err(corrupt(&mut self.stats, C::ResourceTable));
         }
-        m.write_u16(g.used(0) + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY)?;
+        m.write_u16(g.used(0) + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY);
         self.running = true;
         Ok(true)
     }
@@ -217,7 +218,7 @@ impl<P: Platform> Remote<P> {
         if !pending(m, g, g.avail(r) + l::AVAIL_IDX, *last, &mut self.stats)? {
             return Ok(None);
         }
-        let head = m.read_u16(g.avail_slot(r, *last))?;
+        let head = m.read_u16(g.avail_slot(r, *last));
         if head >= g.num {
             *last = last.wrapping_add(1);
             return Err(corrupt(&mut self.stats, C::DescriptorIndex));
@@ -243,10 +244,10 @@ impl<P: Platform> Remote<P> {
         let g = &self.geo;
         let m = io!(self);
         let d = g.desc(r, head);
-        let lo = m.read_u32(d + l::DESC_ADDR)?;
-        let hi = m.read_u32(d + l::DESC_ADDR + 4)?;
-        let len = m.read_u32(d + l::DESC_LEN)? as usize;
-        let f = m.read_u16(d + l::DESC_FLAGS)?;
+        let lo = m.read_u32(d + l::DESC_ADDR);
+        let hi = m.read_u32(d + l::DESC_ADDR + 4);
+        let len = m.read_u32(d + l::DESC_LEN) as usize;
+        let f = m.read_u16(d + l::DESC_FLAGS);
         let c = match g.buffer_at(lo, hi) {
             None => C::DescriptorAddress,
             Some(_) if len > g.buf || len < min => C::DescriptorLength,
@@ -258,19 +259,18 @@ impl<P: Platform> Remote<P> {
 
     /// Puts descriptor `head` on ring `r`'s used ring with `used.len` = the buffer size (the
     /// caller publishes).
-    fn give(&mut self, r: usize, head: u16) -> Result<(), Fault> {
+    fn give(&mut self, r: usize, head: u16) {
         let g = &self.geo;
         let m = io!(self);
         let u = &mut self.used[r & 1];
         let e = g.used_slot(r, *u);
-        m.write_u32(e, head as u32)?;
-        m.write_u32(e + 4, g.buf as u32)?;
+        m.write_u32(e, head as u32);
+        m.write_u32(e + 4, g.buf as u32);
         *u = u.wrapping_add(1);
-        Ok(())
     }
 
     /// Publishes ring `r`'s used index.
-    fn publish_used(&self, r: usize) -> Result<(), Fault> {
+    fn publish_used(&self, r: usize) {
         let g = &self.geo;
         publish(io!(self), g.used(r) + l::USED_IDX, self.used[r & 1])
     }
@@ -337,15 +337,15 @@ impl<P: Platform> Remote<P> {
             *b = self.slot(j).buf;
         }
         let m = io!(self);
-        fill_chunks(m, bufs, src, dst, len, self.geo.payload, fill)?;
+        fill_chunks(m, bufs, src, dst, len, self.geo.payload, fill);
         for j in 0..k {
             let head = self.slot(j).head;
-            self.give(0, head)?;
+            self.give(0, head);
             if let Some(h) = self.held.get_mut(head as usize) {
                 *h = false;
             }
         }
-        self.publish_used(0)?;
+        self.publish_used(0);
         self.platform.memory().fence();
         self.platform.notify();
         self.stash_head = self.stash_head.wrapping_add(k as u16) & 63;
@@ -388,10 +388,10 @@ impl<P: Platform> Remote<P> {
 
     /// Consumes avail entry `head` of vring1 and returns it on the used ring (silently: the
     /// host asked for no interrupts on vring1).
-    fn release_rx(&mut self, head: u16) -> Result<(), Fault> {
+    fn release_rx(&mut self, head: u16) {
         self.consume(1);
-        self.give(1, head)?;
-        self.publish_used(1)
+        self.give(1, head);
+        self.publish_used(1);
     }
 
     fn recv_inner(
@@ -413,12 +413,12 @@ impl<P: Platform> Remote<P> {
                         return Ok(false);
                     }
                     self.stats.buffers_received = self.stats.buffers_received.wrapping_add(1);
-                    self.release_rx(head)?;
+                    self.release_rx(head);
                     return Ok(true);
                 }
-                Ok(None) => self.release_rx(head)?,
+                Ok(None) => self.release_rx(head),
                 Err(e) => {
-                    self.release_rx(head)?;
+                    self.release_rx(head);
                     return Err(e);
                 }
             }
@@ -438,7 +438,7 @@ impl<P: Platform> Transport for Remote<P> {
         let r = self.check_host();
         let r = r.and_then(|up| if up { self.announce() } else { Ok(()) });
         let r = r.and_then(|_| self.recv_inner(&mut |_, _| false));
-        r.map(|_| ()).map_err(|e| self.err(e, 0))
+        self.done(r.map(|_| ()), 0)
     }
 
     fn is_ready(&self, endpoint: Endpoint) -> bool {
@@ -454,10 +454,10 @@ impl<P: Platform> Transport for Remote<P> {
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
-        self.send_data(endpoint, data.len(), &mut |w| {
+        let r = self.send_data(endpoint, data.len(), &mut |w| {
             let _ = w.write(0, data);
-        })
-        .map_err(|e| self.err(e, data.len()))
+        });
+        self.done(r, data.len())
     }
 
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
@@ -466,8 +466,8 @@ impl<P: Platform> Transport for Remote<P> {
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
         let mut out = Ok(None);
-        self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out))
-            .map_err(|e| self.err(e, 0))?;
+        let r = self.recv_inner(&mut |ep, p| copy_out(ep, &p, buf, &mut out));
+        self.done(r, 0)?;
         out
     }
 }
