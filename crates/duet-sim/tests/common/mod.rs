@@ -1,13 +1,12 @@
 //! The simulator as a `suite::Harness`: real duet-rpmsg `Host` (M7) and `Remote` (M4) over one
-//! in-process `SimPlatform` pair, connected before the bodies run.
+//! in-process `SimPlatform` pair
+//! (`duet_sim::pair()`), connected before the bodies run.
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
 
 use duet::Doorbell;
-use duet_rpmsg::{connect, Config, Endpoint, Host, Platform, Remote, Transport};
+use duet_rpmsg::{Config, Endpoint, Host, Remote, Transport};
 use duet_sim::SimPlatform;
 
 use crate::suite::{Harness, Link, Opts};
@@ -25,31 +24,9 @@ pub fn config(max_message_len: usize) -> Config {
     }
 }
 
-/// Host and remote on a fresh simulated chip, not connected yet.
-pub fn unconnected(max_message_len: usize) -> (M7, M4) {
-    let (m7, m4) = duet_sim::pair();
-    let cfg = config(max_message_len);
-    (Host::new(m7, cfg).unwrap(), Remote::new(m4, cfg))
-}
-
-/// Host and remote with both endpoints bound (handshake run on two threads).
+/// Host and remote of a fresh chip with both endpoints bound (the glue's handshake).
 pub fn connected(max_message_len: usize) -> (M7, M4) {
-    let (mut host, remote) = unconnected(max_message_len);
-    let m4 = thread::spawn(move || {
-        let mut remote = remote;
-        let deadline = remote
-            .platform()
-            .now()
-            .saturating_add(Duration::from_secs(10));
-        connect(&mut remote, deadline).unwrap();
-        remote
-    });
-    let deadline = host
-        .platform()
-        .now()
-        .saturating_add(Duration::from_secs(10));
-    connect(&mut host, deadline).unwrap();
-    (host, m4.join().unwrap())
+    duet_sim::machine::transports_with(config(max_message_len)).unwrap()
 }
 
 /// The simulator pair for the shared bodies.
@@ -63,26 +40,22 @@ impl Harness for Sim {
     }
 }
 
-impl Link for M7 {
-    fn buffers_sent(&self) -> usize {
-        self.stats().buffers_sent as usize
-    }
-    fn buffers_sent_on(&self, _: Endpoint) -> Option<usize> {
-        None
-    }
-    fn attach_doorbell(&self, _bell: Arc<Doorbell>) -> bool {
-        false
-    }
+/// The RPMsg transports' own counters and the platform's duet doorbell.
+macro_rules! sim_link {
+    ($t:ty) => {
+        impl Link for $t {
+            fn buffers_sent(&self) -> usize {
+                self.stats().buffers_sent as usize
+            }
+            fn buffers_sent_on(&self, _: Endpoint) -> Option<usize> {
+                None
+            }
+            fn doorbell(&self) -> Option<Arc<Doorbell>> {
+                Some(self.platform().duet_doorbell())
+            }
+        }
+    };
 }
 
-impl Link for M4 {
-    fn buffers_sent(&self) -> usize {
-        self.stats().buffers_sent as usize
-    }
-    fn buffers_sent_on(&self, _: Endpoint) -> Option<usize> {
-        None
-    }
-    fn attach_doorbell(&self, _bell: Arc<Doorbell>) -> bool {
-        false
-    }
-}
+sim_link!(M7);
+sim_link!(M4);

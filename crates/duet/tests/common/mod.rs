@@ -166,11 +166,6 @@ pub fn pair() -> (MemTransport, MemTransport) {
 }
 
 impl MemTransport {
-    /// Rings `bell` whenever the peer notifies this side.
-    pub fn attach_doorbell(&self, bell: Arc<Doorbell>) {
-        *self.shared.bells[self.side].doorbell.lock().unwrap() = Some(bell);
-    }
-
     /// Payloads queued toward this side.
     pub fn queued(&self) -> usize {
         self.shared.queues[self.side].lock().unwrap().len()
@@ -318,9 +313,12 @@ impl crate::suite::Link for MemTransport {
     fn buffers_sent_on(&self, ep: Endpoint) -> Option<usize> {
         Some(self.sent(ep))
     }
-    fn attach_doorbell(&self, bell: Arc<Doorbell>) -> bool {
-        MemTransport::attach_doorbell(self, bell);
-        true
+    fn doorbell(&self) -> Option<Arc<Doorbell>> {
+        let mut slot = self.shared.bells[self.side].doorbell.lock().unwrap();
+        Some(
+            slot.get_or_insert_with(|| Arc::new(Doorbell::new()))
+                .clone(),
+        )
     }
 }
 

@@ -8,10 +8,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use duet::{Bin, Context, Doorbell, Error, Request, Rpc, Stats, DEFAULT_TIMEOUT};
+use duet::{Bin, Context, Error, Request, Rpc, Stats, DEFAULT_TIMEOUT};
 use serde::{Deserialize, Serialize};
 
-use super::{block_on, flag, serve, Harness, Link, Opts, ARDUINO, R};
+use super::{block_on, flag, serve, spawn_peer, Harness, Link, Opts, ARDUINO, R};
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Copy)]
 struct Point {
@@ -22,52 +22,47 @@ struct Point {
 /// Runs `body` on side A against side B serving the standard test functions; B's stats.
 fn with_peer<H: Harness>(body: impl FnOnce(&mut R<'_, H::A>)) -> Stats {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let add = |a: i32, b: i32| a + b;
-            let upper = |s: String| s.to_uppercase();
-            let hlen = |s: heapless::String<16>| s.len() as u32;
-            let sum = |ctx: &mut Context<'_>, req: Request<'_>| {
-                let r = req
-                    .args::<(&[u8],)>()
-                    .map(|(b,)| b.iter().map(|x| u32::from(*x)).sum::<u32>());
-                ctx.respond(&r);
-            };
-            let scale = |p: Point, k: i32| Point {
-                x: p.x * k,
-                y: p.y * k,
-            };
-            let eight = |a: u8, b: u16, c: u32, d: u64, e: i8, f: i16, g: i32, h: i64| {
-                i64::from(a)
-                    + i64::from(b)
-                    + i64::from(c)
-                    + d as i64
-                    + i64::from(e)
-                    + i64::from(f)
-                    + i64::from(g)
-                    + h
-            };
-            let checked = |a: i32| if a < 0 { Err("negative") } else { Ok(a * 10) };
-            let nothing = || ();
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("add", &add).unwrap();
-            rpc.bind("upper", &upper).unwrap();
-            rpc.bind("hlen", &hlen).unwrap();
-            rpc.bind_handler("sum", &sum).unwrap();
-            rpc.bind("scale", &scale).unwrap();
-            rpc.bind("eight", &eight).unwrap();
-            rpc.bind("checked", &checked).unwrap();
-            rpc.bind("nothing", &nothing).unwrap();
-            serve(&mut rpc, &stop);
-            rpc.stats()
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let add = |a: i32, b: i32| a + b;
+        let upper = |s: String| s.to_uppercase();
+        let hlen = |s: heapless::String<16>| s.len() as u32;
+        let sum = |ctx: &mut Context<'_>, req: Request<'_>| {
+            let r = req
+                .args::<(&[u8],)>()
+                .map(|(b,)| b.iter().map(|x| u32::from(*x)).sum::<u32>());
+            ctx.respond(&r);
+        };
+        let scale = |p: Point, k: i32| Point {
+            x: p.x * k,
+            y: p.y * k,
+        };
+        let eight = |a: u8, b: u16, c: u32, d: u64, e: i8, f: i16, g: i32, h: i64| {
+            i64::from(a)
+                + i64::from(b)
+                + i64::from(c)
+                + d as i64
+                + i64::from(e)
+                + i64::from(f)
+                + i64::from(g)
+                + h
+        };
+        let checked = |a: i32| if a < 0 { Err("negative") } else { Ok(a * 10) };
+        let nothing = || ();
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("add", &add).unwrap();
+        rpc.bind("upper", &upper).unwrap();
+        rpc.bind("hlen", &hlen).unwrap();
+        rpc.bind_handler("sum", &sum).unwrap();
+        rpc.bind("scale", &scale).unwrap();
+        rpc.bind("eight", &eight).unwrap();
+        rpc.bind("checked", &checked).unwrap();
+        rpc.bind("nothing", &nothing).unwrap();
+        serve(&mut rpc, stop);
+        rpc.stats()
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     body(&mut rpc);
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap()
+    peer.finish()
 }
 
 pub fn typed_arguments_and_results<H: Harness>() {
@@ -96,35 +91,30 @@ pub fn typed_arguments_and_results<H: Harness>() {
 /// Typed handlers of 0 to 8 arguments, each result depending on every argument and its place.
 pub fn every_arity<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let f0 = || 0u64;
-            let f1 = |a: u64| a;
-            let f2 = |a: u64, b: u64| a * 10 + b;
-            let f3 = |a: u64, b: u64, c: u64| (a * 10 + b) * 10 + c;
-            let f4 = |a: u64, b: u64, c: u64, d: u64| f3(a, b, c) * 10 + d;
-            let f5 = |a: u64, b: u64, c: u64, d: u64, e: u64| f4(a, b, c, d) * 10 + e;
-            let f6 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64| f5(a, b, c, d, e) * 10 + f;
-            let f7 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64| {
-                f6(a, b, c, d, e, f) * 10 + g
-            };
-            let f8 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64| {
-                f7(a, b, c, d, e, f, g) * 10 + h
-            };
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("f0", &f0).unwrap();
-            rpc.bind("f1", &f1).unwrap();
-            rpc.bind("f2", &f2).unwrap();
-            rpc.bind("f3", &f3).unwrap();
-            rpc.bind("f4", &f4).unwrap();
-            rpc.bind("f5", &f5).unwrap();
-            rpc.bind("f6", &f6).unwrap();
-            rpc.bind("f7", &f7).unwrap();
-            rpc.bind("f8", &f8).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let f0 = || 0u64;
+        let f1 = |a: u64| a;
+        let f2 = |a: u64, b: u64| a * 10 + b;
+        let f3 = |a: u64, b: u64, c: u64| (a * 10 + b) * 10 + c;
+        let f4 = |a: u64, b: u64, c: u64, d: u64| f3(a, b, c) * 10 + d;
+        let f5 = |a: u64, b: u64, c: u64, d: u64, e: u64| f4(a, b, c, d) * 10 + e;
+        let f6 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64| f5(a, b, c, d, e) * 10 + f;
+        let f7 =
+            |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64| f6(a, b, c, d, e, f) * 10 + g;
+        let f8 = |a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64| {
+            f7(a, b, c, d, e, f, g) * 10 + h
+        };
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("f0", &f0).unwrap();
+        rpc.bind("f1", &f1).unwrap();
+        rpc.bind("f2", &f2).unwrap();
+        rpc.bind("f3", &f3).unwrap();
+        rpc.bind("f4", &f4).unwrap();
+        rpc.bind("f5", &f5).unwrap();
+        rpc.bind("f6", &f6).unwrap();
+        rpc.bind("f7", &f7).unwrap();
+        rpc.bind("f8", &f8).unwrap();
+        serve(&mut rpc, stop);
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     assert_eq!(rpc.call::<u64, _>("f0", ()), Ok(0));
@@ -150,8 +140,7 @@ pub fn every_arity<H: Harness>() {
         rpc.call::<u64, _>("f0", (1,)),
         Err(Error::WrongArgCount(_))
     ));
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
 pub fn argument_and_result_errors_are_values<H: Harness>() {
@@ -236,29 +225,24 @@ pub fn wrong_types_toward_us_too<H: Harness>() {
 /// A calls B's `ping`, which calls A's `pong`, which calls B's `leaf`: three levels.
 pub fn handler_calls_back_into_the_caller<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let ping = |ctx: &mut Context<'_>, x: i32| -> Result<i32, String> {
-                ctx.call::<i32, _>("pong", (x,))
-                    .map(|v| v + 1)
-                    .map_err(|e| e.to_string())
-            };
-            let leaf = |x: i32| x + 100;
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("ping", &ping).unwrap();
-            rpc.bind("leaf", &leaf).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let ping = |ctx: &mut Context<'_>, x: i32| -> Result<i32, String> {
+            ctx.call::<i32, _>("pong", (x,))
+                .map(|v| v + 1)
+                .map_err(|e| e.to_string())
+        };
+        let leaf = |x: i32| x + 100;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("ping", &ping).unwrap();
+        rpc.bind("leaf", &leaf).unwrap();
+        serve(&mut rpc, stop);
     });
     let pong = |ctx: &mut Context<'_>, x: i32| ctx.call::<i32, _>("leaf", (x,)).unwrap_or(-1) * 2;
     let mut rpc: R<H::A> = Rpc::new(a);
     rpc.bind("pong", &pong).unwrap();
     assert_eq!(rpc.call::<i32, _>("ping", (5,)), Ok(211));
     assert_eq!(rpc.call::<i32, _>("ping", (0,)), Ok(201));
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
 /// One side of [`crossing_calls_in_both_directions`]: `n` calls, then serve until the other is done.
@@ -301,17 +285,17 @@ pub fn crossing_calls_in_both_directions<H: Harness>() {
 /// `Timeout`; once it polls again, the stale replies are dropped and counted.
 pub fn deadlines_default_global_per_call<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let (go, stop) = (flag(), flag());
-    let peer = thread::spawn({
-        let (go, stop) = (go.clone(), stop.clone());
-        move || {
+    let go = flag();
+    let peer = spawn_peer(b, {
+        let go = go.clone();
+        move |b, stop| {
             let echo = |x: i32| x;
             let mut rpc: R<H::B> = Rpc::new(b);
             rpc.bind("echo", &echo).unwrap();
             while !go.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(2));
             }
-            serve(&mut rpc, &stop);
+            serve(&mut rpc, stop);
         }
     });
     let mut rpc: R<H::A> = Rpc::new(a);
@@ -340,26 +324,21 @@ pub fn deadlines_default_global_per_call<H: Harness>() {
         Ok(5)
     );
     assert_eq!(rpc.stats().late_replies, 4);
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
 pub fn late_reply_is_dropped_and_next_call_unharmed<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let slow = || {
-                thread::sleep(Duration::from_millis(300));
-                1
-            };
-            let fast = || 2;
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("slow", &slow).unwrap();
-            rpc.bind("fast", &fast).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let slow = || {
+            thread::sleep(Duration::from_millis(300));
+            1
+        };
+        let fast = || 2;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("slow", &slow).unwrap();
+        rpc.bind("fast", &fast).unwrap();
+        serve(&mut rpc, stop);
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     assert_eq!(
@@ -371,22 +350,17 @@ pub fn late_reply_is_dropped_and_next_call_unharmed<H: Harness>() {
         Ok(2)
     );
     assert_eq!(rpc.stats().late_replies, 1);
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
 pub fn more_calls_than_capacity_fail_cleanly<H: Harness>() {
     type Two<'a, T> = Rpc<'a, T, 4, 2, 2048, 512, 1024>;
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let sq = |x: i32| x * x;
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("sq", &sq).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let sq = |x: i32| x * x;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("sq", &sq).unwrap();
+        serve(&mut rpc, stop);
     });
     let mut rpc: Two<H::A> = Rpc::new(a);
     let p1 = rpc.call_async::<i32, _>("sq", (3,)).unwrap();
@@ -401,27 +375,21 @@ pub fn more_calls_than_capacity_fail_cleanly<H: Harness>() {
     assert_eq!(rpc.join(p2, deadline), Ok(16));
     assert_eq!(rpc.join(p1, deadline), Ok(9));
     assert_eq!(rpc.call::<i32, _>("sq", (6,)), Ok(36));
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
 pub fn call_async_poll_join_and_future<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let add = |a: i32, b: i32| a + b;
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind("add", &add).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let add = |a: i32, b: i32| a + b;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("add", &add).unwrap();
+        serve(&mut rpc, stop);
     });
-    let bell = Arc::new(Doorbell::new());
-    let rings = a.attach_doorbell(bell.clone());
+    let bell = a.doorbell();
     let mut rpc: R<H::A> = Rpc::new(a);
-    if rings {
-        rpc.set_doorbell(&bell);
+    if let Some(bell) = &bell {
+        rpc.set_doorbell(bell);
     }
     // Non-blocking poll loop.
     let p = rpc.call_async::<i32, _>("add", (1, 1)).unwrap();
@@ -447,8 +415,7 @@ pub fn call_async_poll_join_and_future<H: Harness>() {
     assert_eq!(rpc.join(p, deadline), Ok(15));
     // A future or a join whose peer never answers completes with Timeout.
     rpc.set_timeout(Duration::from_millis(50));
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
     let p = rpc.call_async::<i32, _>("add", (1, 2)).unwrap();
     assert_eq!(block_on(rpc.wait(p)), Err(Error::Timeout));
     let p = rpc.call_async::<i32, _>("add", (1, 2)).unwrap();
@@ -468,19 +435,15 @@ pub fn result_larger_than_one_buffer<H: Harness>() {
         max_message_len: 4096,
         ..ARDUINO
     });
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let big = |n: usize| "abcdefghij".repeat(n / 10);
-            let echo = |v: Vec<u32>| v.iter().sum::<u32>();
-            let mut rpc: Big<H::B> = Rpc::new(b);
-            rpc.bind("big", &big).unwrap();
-            rpc.bind("echo", &echo).unwrap();
-            let before = rpc.transport().buffers_sent();
-            serve(&mut rpc, &stop);
-            rpc.transport().buffers_sent() - before
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let big = |n: usize| "abcdefghij".repeat(n / 10);
+        let echo = |v: Vec<u32>| v.iter().sum::<u32>();
+        let mut rpc: Big<H::B> = Rpc::new(b);
+        rpc.bind("big", &big).unwrap();
+        rpc.bind("echo", &echo).unwrap();
+        let before = rpc.transport().buffers_sent();
+        serve(&mut rpc, stop);
+        rpc.transport().buffers_sent() - before
     });
     let mut rpc: Big<H::A> = Rpc::new(a);
     let s = rpc.call::<String, _>("big", (1500usize,)).unwrap();
@@ -498,8 +461,7 @@ pub fn result_larger_than_one_buffer<H: Harness>() {
         rpc.call::<String, _>("big", (10usize,)).unwrap(),
         "abcdefghij"
     );
-    stop.store(true, Ordering::SeqCst);
-    let sent = peer.join().unwrap();
+    let sent = peer.finish();
     assert_eq!(
         sent,
         4 + 1 + 7 + 1,
@@ -538,34 +500,29 @@ pub fn too_large_to_send<H: Harness>() {
 
 pub fn notify_and_ignored_notifications<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let seen = RefCell::new(Vec::<String>::new());
-            let log = |ctx: &mut Context<'_>, req: Request<'_>| {
-                assert!(req.msgid().is_none());
-                if let Ok((s,)) = req.args::<(&str,)>() {
-                    seen.borrow_mut().push(s.to_string());
-                }
-                ctx.respond(&()); // ignored for a notification
-            };
-            let count = || seen.borrow().len();
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind_handler("log", &log).unwrap();
-            rpc.bind("count", &count).unwrap();
-            serve(&mut rpc, &stop);
-            let out = seen.borrow().clone();
-            (rpc.stats(), out)
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let seen = RefCell::new(Vec::<String>::new());
+        let log = |ctx: &mut Context<'_>, req: Request<'_>| {
+            assert!(req.msgid().is_none());
+            if let Ok((s,)) = req.args::<(&str,)>() {
+                seen.borrow_mut().push(s.to_string());
+            }
+            ctx.respond(&()); // ignored for a notification
+        };
+        let count = || seen.borrow().len();
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind_handler("log", &log).unwrap();
+        rpc.bind("count", &count).unwrap();
+        serve(&mut rpc, stop);
+        let out = seen.borrow().clone();
+        (rpc.stats(), out)
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     rpc.notify("log", ("one",)).unwrap();
     rpc.notify("log", ("two",)).unwrap();
     rpc.notify("nobody", (1, 2)).unwrap();
     assert_eq!(rpc.call::<usize, _>("count", ()), Ok(2));
-    stop.store(true, Ordering::SeqCst);
-    let (stats, seen) = peer.join().unwrap();
+    let (stats, seen) = peer.finish();
     assert_eq!(seen, ["one", "two"]);
     assert_eq!(stats.ignored_notifications, 1);
     assert_eq!(
@@ -600,17 +557,13 @@ duet::object!(Counter { add(a: i32, b: i32), bump(), set(v: i32) });
 
 pub fn bound_objects<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let foo1 = Counter { n: Cell::new(0) };
-            let foo2 = Counter { n: Cell::new(100) };
-            let mut rpc: R<H::B> = Rpc::new(b);
-            rpc.bind_object("foo1", &foo1).unwrap();
-            rpc.bind_object("foo2", &foo2).unwrap();
-            serve(&mut rpc, &stop);
-        }
+    let peer = spawn_peer(b, move |b, stop| {
+        let foo1 = Counter { n: Cell::new(0) };
+        let foo2 = Counter { n: Cell::new(100) };
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind_object("foo1", &foo1).unwrap();
+        rpc.bind_object("foo2", &foo2).unwrap();
+        serve(&mut rpc, stop);
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     assert_eq!(rpc.call::<i32, _>("foo1.add", (2, 3)), Ok(5));
@@ -639,53 +592,42 @@ pub fn bound_objects<H: Harness>() {
         rpc.call::<i32, _>("foo1.add", (1, "two")),
         Err(Error::WrongArgType(_))
     ));
-    stop.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.finish();
 }
 
-/// B serves with the `run()` future, parked between polls: with a doorbell only a ring (or the
-/// stop) wakes it; without one, `run()` yields and is polled again.
+/// B serves with the `run()` future, parked between polls: only a doorbell ring (or the stop)
+/// wakes it.
 pub fn run_serves_with_the_doorbell<H: Harness>() {
     use std::future::Future;
     use std::task::{Context as TaskCx, Poll, Wake, Waker};
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let peer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            struct Unpark(thread::Thread);
-            impl Wake for Unpark {
-                fn wake(self: Arc<Self>) {
-                    self.0.unpark();
-                }
+    let peer = spawn_peer(b, move |b, stop| {
+        struct Unpark(thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
             }
-            let bell = Arc::new(Doorbell::new());
-            let rings = b.attach_doorbell(bell.clone());
-            let add = |a: i32, b: i32| a + b;
-            let mut rpc: R<H::B> = Rpc::new(b);
-            if rings {
-                rpc.set_doorbell(&bell);
-            }
-            rpc.bind("add", &add).unwrap();
-            let waker = Waker::from(Arc::new(Unpark(thread::current())));
-            let mut cx = TaskCx::from_waker(&waker);
-            let mut run = std::pin::pin!(rpc.run());
-            let mut polls = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                polls += 1;
-                assert!(matches!(run.as_mut().poll(&mut cx), Poll::Pending));
-                // Long park: only a doorbell ring (or the stop) should wake it.
-                thread::park_timeout(Duration::from_secs(5));
-            }
-            polls
         }
+        let bell = b.doorbell().expect("both transports have a doorbell");
+        let add = |a: i32, b: i32| a + b;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.set_doorbell(&bell);
+        rpc.bind("add", &add).unwrap();
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        let mut cx = TaskCx::from_waker(&waker);
+        let mut run = std::pin::pin!(rpc.run());
+        let mut polls = 0u32;
+        while !stop.load(Ordering::SeqCst) {
+            polls += 1;
+            assert!(matches!(run.as_mut().poll(&mut cx), Poll::Pending));
+            // Long park: only a doorbell ring (or the stop) should wake it.
+            thread::park_timeout(Duration::from_secs(5));
+        }
+        polls
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     for i in 0..20 {
         assert_eq!(rpc.call::<i32, _>("add", (i, 1)), Ok(i + 1));
     }
-    stop.store(true, Ordering::SeqCst);
-    peer.thread().unpark();
-    let polls = peer.join().unwrap();
-    assert!(polls >= 2);
+    assert!(peer.finish() >= 2);
 }

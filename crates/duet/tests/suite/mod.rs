@@ -23,8 +23,8 @@ pub trait Link: Transport + Send + 'static {
     fn buffers_sent(&self) -> usize;
     /// Buffers sent on `ep` alone, if this transport counts per endpoint.
     fn buffers_sent_on(&self, ep: Endpoint) -> Option<usize>;
-    /// Makes every notification from the peer ring `bell`; `false` if this transport cannot.
-    fn attach_doorbell(&self, bell: Arc<Doorbell>) -> bool;
+    /// This side's doorbell, rung by every notification from the peer (`None`: no doorbell).
+    fn doorbell(&self) -> Option<Arc<Doorbell>>;
 }
 
 /// What a body asks of its pair.
@@ -74,6 +74,34 @@ pub fn serve<
         let p = rpc.transport().platform();
         p.wait(p.now().saturating_add(Duration::from_millis(5)));
     }
+}
+
+/// A peer thread, running until [`Peer::finish`] sets its stop flag.
+pub struct Peer<T> {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<T>,
+}
+
+impl<T> Peer<T> {
+    /// Sets the stop flag, wakes the thread if it is parked, and returns its result.
+    pub fn finish(self) -> T {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.thread().unpark();
+        self.handle.join().unwrap()
+    }
+}
+
+/// Runs `f(transport, stop)` on a new thread (typically: bind, then [`serve`] until `stop`).
+pub fn spawn_peer<B: Link, T: Send + 'static>(
+    b: B,
+    f: impl FnOnce(B, &AtomicBool) -> T + Send + 'static,
+) -> Peer<T> {
+    let stop = flag();
+    let handle = std::thread::spawn({
+        let stop = stop.clone();
+        move || f(b, &stop)
+    });
+    Peer { stop, handle }
 }
 
 /// Receives one payload from a transport used raw (no engine), waiting up to `timeout`.

@@ -1,14 +1,13 @@
 //! The byte stream between two threads: whole-buffer sends, `fmt::Write`, backpressure without
 //! loss, tty mode, read timeout.
 
-use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
 use duet::{Endpoint, Rpc, SerialError};
 use embedded_io::{Read, Write};
 
-use super::{flag, pattern, recv_wait, serve, Harness, Link, Opts, ARDUINO};
+use super::{pattern, recv_wait, serve, spawn_peer, Harness, Link, Opts, ARDUINO};
 
 /// The engine shape of the serial bodies (8 handlers, 1024-byte serial ring).
 pub type R<'a, T> = Rpc<'a, T, 8, 4, 2048, 512, 1024>;
@@ -117,30 +116,25 @@ pub fn backpressure_instead_of_loss<H: Harness>() {
 /// SerialRPC `"tty"` notifications on both sides: 10 bytes of overhead per buffer.
 pub fn tty_mode_both_sides<H: Harness>() {
     let (a, b) = H::pair(ARDUINO);
-    let stop = flag();
-    let writer = thread::spawn({
-        let stop = stop.clone();
-        move || {
-            let mut rpc: R<H::B> = Rpc::new(b);
-            let before = rpc.transport().buffers_sent();
-            let mut s = rpc.serial();
-            s.set_tty(true);
-            s.write_all(b"hello over tty\n").unwrap();
-            s.write_all(&pattern(1500)).unwrap();
-            s.flush().unwrap();
-            let sent = rpc.transport().buffers_sent() - before;
-            let raw = rpc.transport().buffers_sent_on(Endpoint::Raw);
-            serve(&mut rpc, &stop);
-            (sent, raw)
-        }
+    let writer = spawn_peer(b, |b, stop| {
+        let mut rpc: R<H::B> = Rpc::new(b);
+        let before = rpc.transport().buffers_sent();
+        let mut s = rpc.serial();
+        s.set_tty(true);
+        s.write_all(b"hello over tty\n").unwrap();
+        s.write_all(&pattern(1500)).unwrap();
+        s.flush().unwrap();
+        let sent = rpc.transport().buffers_sent() - before;
+        let raw = rpc.transport().buffers_sent_on(Endpoint::Raw);
+        serve(&mut rpc, stop);
+        (sent, raw)
     });
     let mut rpc: R<H::A> = Rpc::new(a);
     rpc.serial().set_tty(true);
     let got = read_exactly(&mut rpc, 15 + 1500);
     assert_eq!(&got[..15], b"hello over tty\n");
     assert_eq!(&got[15..], &pattern(1500)[..]);
-    stop.store(true, Ordering::SeqCst);
-    let (sent, raw) = writer.join().unwrap();
+    let (sent, raw) = writer.finish();
     assert_eq!(sent, 1515usize.div_ceil(486));
     assert!(
         matches!(raw, None | Some(0)),
