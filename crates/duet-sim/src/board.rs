@@ -385,11 +385,16 @@ impl Board {
 
     /// Sleeps until the peer core rings this core's doorbell, at most [`IDLE_SLICE`] (no
     /// virtual time passes): what a firmware's main loop does with `WFE` between `poll`s.
+    ///
+    /// Time passes while a core idles: its clock catches up with the chip clock (so a core
+    /// that only serves calls sees the caller's time).
     pub fn idle(&self) {
         match &self.power {
             Some(p) => p.idle(IDLE_SLICE),
             None => std::thread::sleep(IDLE_SLICE),
         }
+        let chip = chip_ms(&self.hw);
+        self.hw.clocks[slot(self.core)].fetch_max(chip, Ordering::SeqCst);
     }
 
     /// The core this view belongs to.

@@ -19,6 +19,7 @@
 
 pub mod board;
 mod doorbell;
+pub mod examples;
 pub mod machine;
 pub mod memory;
 pub mod platform;

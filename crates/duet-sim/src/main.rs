@@ -1,7 +1,8 @@
 //! `duet-sim`: command-line front end of the duet host simulator.
 //!
 //! Each subcommand is one variant of [`Command`] with its arguments; `main` dispatches. To add
-//! one, add a variant (its doc comment is the `--help` text) and a match arm.
+//! one, add a variant (its doc comment is the `--help` text) and a match arm. Without a
+//! subcommand it runs the demo (every example in turn).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,10 +10,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use duet_sim::board::{Console, Source};
+use duet_sim::examples;
 use duet_sim::runner::{self, Role};
 use duet_sim::stress::StressConfig;
 
 /// Host simulator of the STM32H747's two cores (M7 + M4) for duet.
+///
+/// Without a subcommand: the demo, every example of the Arduino GIGA R1 dual-core guide in
+/// turn (blink, serial, sensor, servo, rtc, led, objects, errors). Each example is also a
+/// subcommand.
 ///
 /// The two cores share a 64 KiB SRAM4 region and two doorbells (HSEM 0: M7 -> M4, HSEM 1:
 /// M4 -> M7). In thread mode both cores run in this process; in process mode each core is a
@@ -20,13 +27,35 @@ use duet_sim::stress::StressConfig;
 #[derive(Parser, Debug)]
 #[command(name = "duet-sim", version, about, long_about)]
 struct Cli {
+    /// How much faster than real time the examples run (virtual ms per real ms in `delay`).
+    #[arg(long, global = true, default_value_t = duet_sim::board::DEFAULT_SPEED,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    speed: u32,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Every example in turn, each under a header (the default).
+    Demo,
+    /// Example: core identification; each core blinks its own LED, chosen by cpu_id.
+    Blink,
+    /// Example: RPC serial; the M4 prints through the M7's Serial Monitor.
+    Serial,
+    /// Example: the M4 calls sensorRead (A0) on the M7 every second and prints the value.
+    Sensor,
+    /// Example: the M4 calls servoMove(angle) on the M7, which moves the servo.
+    Servo,
+    /// Example: the M4 sets and reads the RTC; the M7 prints the time.
+    Rtc,
+    /// Example (MicroPython): the host (M7) calls led(true/false) on the M4.
+    Led,
+    /// Example (MicroPython): bound objects ("foo1.add") and call_async + join.
+    Objects,
+    /// Example: errors are values (unbound name, wrong type, timeout, messages over one buffer).
+    Errors,
     /// Run the RPMsg handshake between a host (M7) and a remote (M4) in this process and write
     /// the 64 KiB shared-memory image, as it stands once both endpoints are bound, to FILE.
     ShmImage {
@@ -100,7 +129,8 @@ impl StressArgs {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::Demo), cli.speed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("duet-sim: {e}");
@@ -109,9 +139,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs one example on a console that prints as it goes.
+fn example(name: &str, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let e = examples::find(name).ok_or_else(|| format!("no example called {name}"))?;
+    let console = Console::new(true);
+    console.note(Source::Demo, format!("=== {}: {} ===", e.name, e.title));
+    examples::run(e, &console, speed)?;
+    Ok(())
+}
+
 /// Runs one subcommand.
-fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+fn run(command: Command, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
     match command {
+        Command::Demo => examples::demo(&Console::new(true), speed)?,
+        Command::Blink => example("blink", speed)?,
+        Command::Serial => example("serial", speed)?,
+        Command::Sensor => example("sensor", speed)?,
+        Command::Servo => example("servo", speed)?,
+        Command::Rtc => example("rtc", speed)?,
+        Command::Led => example("led", speed)?,
+        Command::Objects => example("objects", speed)?,
+        Command::Errors => example("errors", speed)?,
         Command::ShmImage { file } => {
             let image = runner::shm_image(&file)?;
             println!("wrote {} bytes to {}", image.len(), file.display());
