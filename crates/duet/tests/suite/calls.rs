@@ -48,6 +48,17 @@ fn with_peer<H: Harness>(body: impl FnOnce(&mut R<'_, H::A>)) -> Stats {
         };
         let checked = |a: i32| if a < 0 { Err("negative") } else { Ok(a * 10) };
         let nothing = || ();
+        // Bytes both ways: a zero-copy `&[u8]` argument, a bin result.
+        let rev = |ctx: &mut Context<'_>, req: Request<'_>| {
+            let r = req
+                .args::<(&[u8],)>()
+                .map(|(b,)| b.iter().rev().copied().collect::<Vec<u8>>());
+            match &r {
+                Ok(v) => ctx.respond(&Bin(v)),
+                Err(e) => ctx.respond_error(e),
+            }
+        };
+        let owned_len = |v: Vec<u8>| v.len();
         let mut rpc: R<H::B> = Rpc::new(b);
         rpc.bind("add", &add).unwrap();
         rpc.bind("upper", &upper).unwrap();
@@ -57,6 +68,8 @@ fn with_peer<H: Harness>(body: impl FnOnce(&mut R<'_, H::A>)) -> Stats {
         rpc.bind("eight", &eight).unwrap();
         rpc.bind("checked", &checked).unwrap();
         rpc.bind("nothing", &nothing).unwrap();
+        rpc.bind_handler("rev", &rev).unwrap();
+        rpc.bind("owned_len", &owned_len).unwrap();
         serve(&mut rpc, stop);
         rpc.stats()
     });
@@ -80,6 +93,15 @@ pub fn typed_arguments_and_results<H: Harness>() {
             Ok(26)
         );
         assert_eq!(rpc.call::<(), _>("nothing", ()), Ok(()));
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut reversed = bytes.clone();
+        reversed.reverse();
+        assert_eq!(rpc.call::<Vec<u8>, _>("rev", (Bin(&bytes),)), Ok(reversed));
+        assert_eq!(rpc.call::<usize, _>("owned_len", (Bin(&bytes),)), Ok(256));
+        assert!(matches!(
+            rpc.call::<Vec<u8>, _>("rev", (Bin(&bytes), 1)),
+            Err(Error::WrongArgCount(_))
+        ));
         assert_eq!(rpc.call::<i32, _>("checked", (4,)), Ok(40));
         match rpc.call::<i32, _>("checked", (-1,)) {
             Err(Error::Remote(e)) => assert_eq!(e.text(), Some("negative")),
