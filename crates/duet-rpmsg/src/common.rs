@@ -283,11 +283,7 @@ pub(crate) fn check_header<M: SharedMemory>(
 }
 
 /// Publishes a ring index: fence (the entries first), then the index.
-pub(crate) fn publish<M: SharedMemory>(
-    m: Io<'_, M>,
-    idx_off: usize,
-    idx: u16,
-) {
+pub(crate) fn publish<M: SharedMemory>(m: Io<'_, M>, idx_off: usize, idx: u16) {
     m.fence();
     m.write_u16(idx_off, idx);
 }

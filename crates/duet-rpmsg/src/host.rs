@@ -71,6 +71,7 @@ impl<P: Platform> Host<P> {
         self.done(r, 0)
     }
 
+    #[inline(never)]
     fn reinit_inner(&mut self) -> Result<(), Fault> {
         let g = &self.geo;
         let m = io!(self);
