@@ -32,13 +32,8 @@ fn full_receive_ring_stops_pulling_but_keeps_data_queued() {
     assert_eq!(got, [0, 1, 2, 3, 4, 5]);
 }
 
-#[test]
-fn drop_policy_never_holds_up_rpc() {
-    let (a, mut peer) = pair();
-    let add = |a: i32, b: i32| a + b;
-    let mut rpc: R = Rpc::new(a);
-    rpc.bind("add", &add).unwrap();
-    rpc.serial().set_overflow(SerialOverflow::Drop);
+/// Four full buffers of raw data (more than the 1024-byte ring), then `add(2, 2)` as msgid 1.
+fn raw_then_request(peer: &mut MemTransport) {
     for _ in 0..4 {
         peer.try_send(Endpoint::Raw, &[7; 496]).unwrap();
     }
@@ -47,6 +42,16 @@ fn drop_policy_never_holds_up_rpc() {
         &[0x94, 0x00, 0x01, 0xA3, b'a', b'd', b'd', 0x92, 2, 2],
     )
     .unwrap();
+}
+
+#[test]
+fn drop_policy_never_holds_up_rpc() {
+    let (a, mut peer) = pair();
+    let add = |a: i32, b: i32| a + b;
+    let mut rpc: R = Rpc::new(a);
+    rpc.bind("add", &add).unwrap();
+    rpc.serial().set_overflow(SerialOverflow::Drop);
+    raw_then_request(&mut peer);
     rpc.poll().unwrap();
     let (_, r) = peer.recv_wait(Duration::from_secs(1)).unwrap();
     assert_eq!(r, [0x94, 0x01, 0x01, 0xC0, 0x04]);
@@ -62,14 +67,7 @@ fn backpressure_policy_holds_rpc_behind_unread_serial_data() {
     let add = |a: i32, b: i32| a + b;
     let mut rpc: R = Rpc::new(a);
     rpc.bind("add", &add).unwrap();
-    for _ in 0..4 {
-        peer.try_send(Endpoint::Raw, &[7; 496]).unwrap();
-    }
-    peer.try_send(
-        Endpoint::Rpc,
-        &[0x94, 0x00, 0x01, 0xA3, b'a', b'd', b'd', 0x92, 2, 2],
-    )
-    .unwrap();
+    raw_then_request(&mut peer);
     rpc.poll().unwrap();
     assert!(peer.recv_wait(Duration::from_millis(20)).is_none());
     let mut buf = [0u8; 2048];
