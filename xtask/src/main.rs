@@ -5,8 +5,8 @@
 //!   workspace and firmware), all tests, the no_std crates built for thumbv7em-none-eabihf,
 //!   and the size report with its budgets.
 //! - `size [--no-check]`  .text/.rodata of each duet code path on thumbv7em-none-eabihf
-//!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a budget
-//!   is exceeded unless `--no-check`.
+//!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
+//!   over its regression limit unless `--no-check` (targets are shown beside the limits).
 //! - `bench` runs the benchmarks and prints their ratios.
 
 use std::path::{Path, PathBuf};
