@@ -69,15 +69,17 @@ pub fn run(check: bool) -> Result<(), String> {
         let s = measure(p.bin)?;
         let text = s.text.saturating_sub(base.text);
         let rodata = s.rodata.saturating_sub(base.rodata);
-        let budget = p.budget.map_or("-".to_string(), |b| b.to_string());
+        let mark = if text > p.target {
+            " (over target)"
+        } else {
+            ""
+        };
         println!(
-            "{:<8} {:>7} {:>7} {:>7}  {}",
-            p.bin, text, rodata, budget, p.what
+            "{:<8} {:>7} {:>7} {:>7} {:>7}  {}{mark}",
+            p.bin, text, rodata, p.target, p.limit, p.what
         );
-        if let Some(b) = p.budget {
-            if text > b {
-                over.push(format!("{}: .text {text} B > budget {b} B", p.bin));
-            }
+        if text > p.limit {
+            over.push(format!("{}: .text {text} B > limit {} B", p.bin, p.limit));
         }
     }
     if check && !over.is_empty() {
