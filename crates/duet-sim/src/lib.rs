@@ -11,6 +11,8 @@
 //!   the real stack (boot at a firmware address, duet doorbells); helpers for RPC tests.
 //! - [`board`]: the GIGA R1's peripherals the dual-core guide uses (RGB LED, A0, servo, RTC),
 //!   virtual time, and the Serial Monitor console.
+//! - [`examples`]: the Arduino GIGA R1 dual-core guide's examples (and its MicroPython
+//!   section) as M7 + M4 programs; `duet-sim` with no arguments runs them all (the demo).
 //! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
 #![deny(missing_docs)]

@@ -178,7 +178,7 @@ impl SimPlatform {
 
     /// This core's `duet::Doorbell`, for [`duet::Rpc::set_doorbell`] and async code: every
     /// ring of this core by its peer also rings it (in addition to waking
-    /// [`Platform::wait`](duet_rpmsg::Platform::wait)), so `Rpc::run()` and call futures wake.
+    /// [`Platform::wait`]), so `Rpc::run()` and call futures wake.
     /// The same doorbell is returned on every call. Limit: thread mode only; in process mode
     /// the peer runs in another process and never rings it (poll instead).
     pub fn duet_doorbell(&self) -> Arc<duet::Doorbell> {
