@@ -192,7 +192,7 @@ fn errors_are_values_timeouts_return_big_messages_whole() {
             "late replies dropped so far: 1",
             "call(\"length\", <1200 bytes>) -> 1200 bytes arrived",
             "call(\"repeat\", \"ab\", 600) -> 1200 bytes back, all \"ab\": true",
-            "call(\"length\", <4000 bytes>) -> error: message too large (0 bytes, limit 2048)",
+            "call(\"length\", <4000 bytes>) -> error: message too large (over the 2048-byte limit)",
         ]
     );
 }

@@ -31,6 +31,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// not ring the doorbell, so this is polled).
 const SEND_RETRY: Duration = Duration::from_millis(1);
 
+/// The longest a blocking wait sleeps before it polls again even without a doorbell.
+pub const WAIT_SLICE: Duration = Duration::from_millis(10);
+
 /// At most this many payloads are received per engine step, so a flood cannot starve a caller.
 const RECV_BUDGET: usize = 64;
 
@@ -65,6 +68,14 @@ pub struct Stats {
 /// The router is full (`HANDLERS` names bound).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouterFull;
+
+impl core::fmt::Display for RouterFull {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("router full: every handler slot is bound")
+    }
+}
+
+impl core::error::Error for RouterFull {}
 
 #[derive(Clone, Copy)]
 enum Target<'a> {
@@ -798,8 +809,13 @@ impl<
         }
     }
 
+    /// Sleeps until the peer's doorbell or `deadline`, but at most [`WAIT_SLICE`]: a doorbell
+    /// is only a hint, so a lost one delays a wake-up by one slice, never until the deadline.
     pub(crate) fn wait_until(&self, deadline: Instant) {
-        self.transport.platform().wait(deadline);
+        let now = self.now();
+        self.transport
+            .platform()
+            .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
     }
 }
 

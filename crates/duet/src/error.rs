@@ -145,6 +145,9 @@ impl fmt::Display for Error {
             Error::TooManyCalls => f.write_str("too many calls in flight"),
             Error::NotReady => f.write_str("peer endpoint not bound yet"),
             Error::PeerReset => f.write_str("peer reset"),
+            Error::MessageTooLarge { len: 0, max } => {
+                write!(f, "message too large (over the {max}-byte limit)")
+            }
             Error::MessageTooLarge { len, max } => {
                 write!(f, "message too large ({len} bytes, limit {max})")
             }

@@ -104,10 +104,10 @@ pub fn m4(core: M4) -> Outcome {
     let length = |text: String| text.len();
     let repeat = |s: String, n: usize| s.repeat(n.min(1000));
     let mut rpc: M4Rpc<'_> = Rpc::new(core.transport);
-    rpc.bind("add", &add).map_err(|_| "router full")?;
-    rpc.bind("slow", &slow).map_err(|_| "router full")?;
-    rpc.bind("length", &length).map_err(|_| "router full")?;
-    rpc.bind("repeat", &repeat).map_err(|_| "router full")?;
+    rpc.bind("add", &add)?;
+    rpc.bind("slow", &slow)?;
+    rpc.bind("length", &length)?;
+    rpc.bind("repeat", &repeat)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, board)?;
     Ok(())

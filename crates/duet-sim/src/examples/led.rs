@@ -53,7 +53,7 @@ pub fn m4(core: M4) -> Outcome {
         on
     };
     let mut rpc: M4Rpc<'_> = Rpc::new(core.transport);
-    rpc.bind("led", &led).map_err(|_| "router full")?;
+    rpc.bind("led", &led)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, board)?;
     Ok(())

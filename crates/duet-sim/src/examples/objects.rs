@@ -91,8 +91,8 @@ pub fn m4(core: M4) -> Outcome {
         calls: Cell::new(0),
     };
     let mut rpc: M4Rpc<'_> = Rpc::new(core.transport);
-    rpc.bind_object("foo1", &foo1).map_err(|_| "router full")?;
-    rpc.bind_object("foo2", &foo2).map_err(|_| "router full")?;
+    rpc.bind_object("foo1", &foo1)?;
+    rpc.bind_object("foo2", &foo2)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, &core.board)?;
     Ok(())

@@ -33,7 +33,7 @@ pub fn m7(core: M7) -> Outcome {
     } = core;
     let show_time = |unix: i64| serial.println(&format!("RTC time (from the M4): {}", ctime(unix)));
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
-    rpc.bind("rtcTime", &show_time).map_err(|_| "router full")?;
+    rpc.bind("rtcTime", &show_time)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     m7_serve(&mut rpc, &boot, &board, &serial)?;
     Ok(())

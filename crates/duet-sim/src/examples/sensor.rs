@@ -31,8 +31,7 @@ pub fn m7(core: M7) -> Outcome {
     } = core;
     let sensor_read = || board.analog_read(A0);
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
-    rpc.bind("sensorRead", &sensor_read)
-        .map_err(|_| "router full")?;
+    rpc.bind("sensorRead", &sensor_read)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     m7_serve(&mut rpc, &boot, &board, &serial)?;
     Ok(())

@@ -34,8 +34,7 @@ pub fn m7(core: M7) -> Outcome {
         at
     };
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
-    rpc.bind("servoMove", &servo_move)
-        .map_err(|_| "router full")?;
+    rpc.bind("servoMove", &servo_move)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     m7_serve(&mut rpc, &boot, &board, &serial)?;
     Ok(())
