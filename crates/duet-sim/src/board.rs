@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::machine::Power;
-use crate::platform::CoreId;
+use duet::CpuId;
 
 /// One of the GIGA's RGB LED pins (active-low: [`LOW`] switches the colour on).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -105,7 +105,7 @@ pub enum Change {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Event {
     /// The core whose code made the change.
-    pub core: CoreId,
+    pub core: CpuId,
     /// Its clock at the time, in ms.
     pub at_ms: u64,
     /// The change.
@@ -303,7 +303,7 @@ impl Peripherals {
     }
 
     /// The view of the hardware from `core`.
-    pub fn board(&self, core: CoreId) -> Board {
+    pub fn board(&self, core: CpuId) -> Board {
         Board {
             core,
             hw: self.hw.clone(),
@@ -349,10 +349,10 @@ fn chip_ms(hw: &Hardware) -> u64 {
         .unwrap_or(0)
 }
 
-fn slot(core: CoreId) -> usize {
+fn slot(core: CpuId) -> usize {
     match core {
-        CoreId::Cm7 => 0,
-        CoreId::Cm4 => 1,
+        CpuId::Cm7 => 0,
+        CpuId::Cm4 => 1,
     }
 }
 
@@ -360,7 +360,7 @@ fn slot(core: CoreId) -> usize {
 /// `Sync`; all methods take `&self`, so handlers can borrow it.
 #[derive(Clone)]
 pub struct Board {
-    core: CoreId,
+    core: CpuId,
     hw: Arc<Hardware>,
     power: Option<Power>,
 }
@@ -398,7 +398,7 @@ impl Board {
     }
 
     /// The core this view belongs to.
-    pub fn core(&self) -> CoreId {
+    pub fn core(&self) -> CpuId {
         self.core
     }
 
@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn pot_is_a_triangle_on_the_chip_clock() {
         let p = Peripherals::new(Console::new(false), u32::MAX);
-        let (m7, m4) = (p.board(CoreId::Cm7), p.board(CoreId::Cm4));
+        let (m7, m4) = (p.board(CpuId::Cm7), p.board(CpuId::Cm4));
         assert_eq!(m7.analog_read(A0), 0);
         m4.delay(2000);
         assert_eq!(m7.analog_read(A0), 511);
@@ -559,7 +559,7 @@ mod tests {
     #[test]
     fn leds_are_active_low_and_changes_recorded() {
         let p = Peripherals::new(Console::new(false), u32::MAX);
-        let b = p.board(CoreId::Cm4);
+        let b = p.board(CpuId::Cm4);
         b.digital_write(LEDG, LOW);
         b.digital_write(LEDG, LOW);
         assert_eq!(p.leds_lit(), [false, true, false]);
@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn rtc_runs_on_the_chip_clock() {
         let p = Peripherals::new(Console::new(false), u32::MAX);
-        let b = p.board(CoreId::Cm4);
+        let b = p.board(CpuId::Cm4);
         b.delay(300);
         b.set_time(1_451_606_400);
         b.delay(999);

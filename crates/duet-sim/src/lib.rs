@@ -29,7 +29,8 @@ pub mod process;
 pub mod runner;
 pub mod stress;
 
+pub use duet::CpuId;
 pub use machine::{Machine, M4, M7};
 pub use memory::{SimMemory, SHM_BASE, SHM_SIZE};
-pub use platform::{pair, CoreId, SimPlatform};
+pub use platform::{pair, SimPlatform};
 pub use process::OpenError;

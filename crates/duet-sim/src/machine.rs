@@ -41,7 +41,8 @@ use duet::{BootError, BootRemote, Doorbell, Rpc};
 use duet_rpmsg::{connect, Config, Host, Platform, Remote, Transport};
 
 use crate::board::{Board, Console, Peripherals, DEFAULT_SPEED};
-use crate::platform::{pair, CoreId, SimPlatform};
+use crate::platform::{pair, SimPlatform};
+use duet::CpuId;
 
 /// The M4 firmware address MicroPython's `rpc.start()` uses by default (the upper 512 KiB of
 /// flash bank 2).
@@ -201,7 +202,7 @@ impl Machine {
     pub fn run<R: Send>(self, program: impl FnOnce(M7) -> R + Send) -> R {
         let Machine { chip, m7 } = self;
         let config = chip.config;
-        let board = chip.peripherals.board(CoreId::Cm7).with_power(&chip);
+        let board = chip.peripherals.board(CpuId::Cm7).with_power(&chip);
         let m7_bell = chip.m7_bell.clone();
         let serial = chip.peripherals.console().clone();
         let boot = Boot { chip: chip.clone() };
@@ -292,7 +293,7 @@ impl BootRemote for Boot {
         let board = self
             .chip
             .peripherals
-            .board(CoreId::Cm4)
+            .board(CpuId::Cm4)
             .with_power(&self.chip);
         let doorbell = self.chip.m4_bell.clone();
         let done = self.chip.m4_done.clone();
@@ -340,8 +341,8 @@ impl Power {
 impl Board {
     fn with_power(self, chip: &Chip) -> Board {
         let bell = match self.core() {
-            CoreId::Cm4 => chip.m4_bell.clone(),
-            CoreId::Cm7 => chip.m7_bell.clone(),
+            CpuId::Cm4 => chip.m4_bell.clone(),
+            CpuId::Cm7 => chip.m7_bell.clone(),
         };
         self.set_power(Power {
             powered: chip.powered.clone(),

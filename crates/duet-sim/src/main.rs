@@ -165,7 +165,7 @@ fn run(command: Command, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
             println!("wrote {} bytes to {}", image.len(), file.display());
         }
         Command::ShmCreate { file } => {
-            duet_sim::SimPlatform::open_file(&file, duet_sim::CoreId::Cm7, true)
+            duet_sim::SimPlatform::open_file(&file, duet_sim::CpuId::Cm7, true)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             println!("created {}", file.display());
         }

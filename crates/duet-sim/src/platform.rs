@@ -5,46 +5,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant as StdInstant};
 
+use duet::CpuId;
 use duet_rpmsg::{Instant, Platform};
 
 use crate::doorbell::Doorbells;
 use crate::memory::{Mapping, SimMemory};
 use crate::process::{self, OpenError};
 
-/// The two cores of the STM32H747, numbered as the hardware semaphores number them (the
-/// values `HAL_GetCurrentCPUID()` returns; Arduino's `RPC.cpu_id()`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[repr(u8)]
-pub enum CoreId {
-    /// The Cortex-M4: the RPMsg remote (virtio device).
-    Cm4 = 1,
-    /// The Cortex-M7: the RPMsg host (virtio driver).
-    Cm7 = 3,
-}
-
-impl CoreId {
-    /// The other core.
-    pub const fn peer(self) -> CoreId {
-        match self {
-            CoreId::Cm4 => CoreId::Cm7,
-            CoreId::Cm7 => CoreId::Cm4,
-        }
-    }
-
-    /// The HSEM this core rings to notify its peer: 0 from the M7, 1 from the M4.
-    pub const fn outgoing_doorbell(self) -> usize {
-        match self {
-            CoreId::Cm7 => 0,
-            CoreId::Cm4 => 1,
-        }
-    }
-
-    /// `"M7"` or `"M4"`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            CoreId::Cm4 => "M4",
-            CoreId::Cm7 => "M7",
-        }
+/// The HSEM this core rings to notify its peer: 0 from the M7, 1 from the M4.
+pub const fn outgoing_doorbell(core: CpuId) -> usize {
+    match core {
+        CpuId::Cm7 => 0,
+        CpuId::Cm4 => 1,
     }
 }
 
@@ -55,7 +27,7 @@ impl CoreId {
 /// (process mode: a file mapped by two processes). `Send`, so it can move into a thread; each
 /// core's platform must be used by one side only (one waiter per doorbell).
 pub struct SimPlatform {
-    core: CoreId,
+    core: CpuId,
     memory: SimMemory,
     bells: Doorbells,
     /// The incoming doorbell's count when the last `wait` returned (the "event register").
@@ -88,7 +60,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         file: None,
         duet_bells: duet_bells.clone(),
     };
-    (make(CoreId::Cm7), make(CoreId::Cm4))
+    (make(CpuId::Cm7), make(CpuId::Cm4))
 }
 
 impl SimPlatform {
@@ -101,12 +73,12 @@ impl SimPlatform {
     /// epoch is this call (each process has its own).
     pub fn open_file(
         path: impl AsRef<Path>,
-        core: CoreId,
+        core: CpuId,
         create: bool,
     ) -> Result<SimPlatform, OpenError> {
         let map = process::map_file(path.as_ref(), create)?;
         let bells = Doorbells::file(map.clone());
-        let incoming = core.peer().outgoing_doorbell();
+        let incoming = outgoing_doorbell(core.peer());
         let seen = AtomicU32::new(bells.count(incoming));
         process::control_write(
             &map,
@@ -128,7 +100,7 @@ impl SimPlatform {
     /// is missing or not initialised yet, for up to `timeout` (then returns the last error).
     pub fn attach_file(
         path: impl AsRef<Path>,
-        core: CoreId,
+        core: CpuId,
         timeout: Duration,
     ) -> Result<SimPlatform, OpenError> {
         let give_up = StdInstant::now() + timeout;
@@ -151,7 +123,7 @@ impl SimPlatform {
     }
 
     /// Which core this platform is.
-    pub fn core(&self) -> CoreId {
+    pub fn core(&self) -> CpuId {
         self.core
     }
 
@@ -173,7 +145,7 @@ impl SimPlatform {
     /// How many times this core has rung its peer (the outgoing counter; wraps at 2^32; in
     /// process mode it is the value in the file, reset when the file is re-created).
     pub fn rings_sent(&self) -> u32 {
-        self.bells.count(self.core.outgoing_doorbell())
+        self.bells.count(outgoing_doorbell(self.core))
     }
 
     /// This core's `duet::Doorbell`, for [`duet::Rpc::set_doorbell`] and async code: every
@@ -195,10 +167,10 @@ impl SimPlatform {
 }
 
 /// Index of `core` in [`process::PID_OFFSETS`].
-fn pid_slot(core: CoreId) -> usize {
+fn pid_slot(core: CpuId) -> usize {
     match core {
-        CoreId::Cm7 => 0,
-        CoreId::Cm4 => 1,
+        CpuId::Cm7 => 0,
+        CpuId::Cm4 => 1,
     }
 }
 
@@ -230,14 +202,14 @@ impl Platform for SimPlatform {
     }
 
     fn notify(&self) {
-        self.bells.ring(self.core.outgoing_doorbell());
+        self.bells.ring(outgoing_doorbell(self.core));
         if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
             bell.ring();
         }
     }
 
     fn wait(&self, deadline: Instant) -> bool {
-        let incoming = self.core.peer().outgoing_doorbell();
+        let incoming = outgoing_doorbell(self.core.peer());
         let mut seen = self.seen.load(Ordering::Relaxed);
         let rung = self
             .bells
@@ -252,18 +224,9 @@ impl Platform for SimPlatform {
     }
 }
 
-impl From<CoreId> for duet::CpuId {
-    fn from(core: CoreId) -> Self {
-        match core {
-            CoreId::Cm4 => duet::CpuId::Cm4,
-            CoreId::Cm7 => duet::CpuId::Cm7,
-        }
-    }
-}
-
 /// `cpu_id()` in the simulator: the core this platform belongs to.
 impl duet::Core for SimPlatform {
     fn cpu_id(&self) -> duet::CpuId {
-        self.core.into()
+        self.core
     }
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use duet_rpmsg::{connect, Config, Error, Host, Platform, Remote, Stats, Transport};
 
-use crate::platform::{pair, CoreId, SimPlatform};
+use crate::platform::{pair, SimPlatform};
 use crate::process::OpenError;
 use crate::stress::{self, Direction, StressConfig, StressError, StressReport};
+use duet::CpuId;
 
 /// A transport role.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,10 +22,10 @@ pub enum Role {
 
 impl Role {
     /// The core that plays this role.
-    pub fn core(self) -> CoreId {
+    pub fn core(self) -> CpuId {
         match self {
-            Role::Host => CoreId::Cm7,
-            Role::Remote => CoreId::Cm4,
+            Role::Host => CpuId::Cm7,
+            Role::Remote => CpuId::Cm4,
         }
     }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use duet_sim::board::{ctime, Change, Console, Event, Peripherals, Source, LEDB, LEDG};
 use duet_sim::examples::{self, Example, ExampleError, EXAMPLES};
 use duet_sim::machine::{M4, M7};
-use duet_sim::CoreId;
+use duet_sim::CpuId;
 
 /// Runs the example called `name` on a quiet console at the default speed.
 fn run(name: &str) -> Peripherals {
@@ -23,12 +23,12 @@ fn monitor(hw: &Peripherals) -> Vec<String> {
     hw.console().monitor()
 }
 
-fn events_of(hw: &Peripherals, core: CoreId) -> Vec<Event> {
+fn events_of(hw: &Peripherals, core: CpuId) -> Vec<Event> {
     hw.events().into_iter().filter(|e| e.core == core).collect()
 }
 
 /// `(clock, lit)` of every LED change of `core`, checking they are all on `pin`.
-fn led_changes(hw: &Peripherals, core: CoreId, pin: duet_sim::board::Pin) -> Vec<(u64, bool)> {
+fn led_changes(hw: &Peripherals, core: CpuId, pin: duet_sim::board::Pin) -> Vec<(u64, bool)> {
     events_of(hw, core)
         .into_iter()
         .map(|e| match e.change {
@@ -53,8 +53,8 @@ fn blink_each_core_blinks_its_own_led_chosen_by_cpu_id() {
             "Hello from the M4 (cpu_id 1): blinking the green LED every 500 ms",
         ]
     );
-    assert_eq!(led_changes(&hw, CoreId::Cm7, LEDB), square_wave(100, 20));
-    assert_eq!(led_changes(&hw, CoreId::Cm4, LEDG), square_wave(500, 4));
+    assert_eq!(led_changes(&hw, CpuId::Cm7, LEDB), square_wave(100, 20));
+    assert_eq!(led_changes(&hw, CpuId::Cm4, LEDG), square_wave(500, 4));
     assert_eq!(hw.leds_lit(), [false, false, false], "every LED ends off");
 }
 
@@ -103,7 +103,7 @@ fn servo_follows_the_m4s_sweep_clamped() {
             "servoMove(270): servo at 180 degrees",
         ]
     );
-    let moves: Vec<(u64, u8)> = events_of(&hw, CoreId::Cm7)
+    let moves: Vec<(u64, u8)> = events_of(&hw, CpuId::Cm7)
         .into_iter()
         .map(|e| match e.change {
             Change::Servo(a) => (e.at_ms, a),
@@ -121,7 +121,7 @@ fn servo_follows_the_m4s_sweep_clamped() {
     );
     assert_eq!(hw.chip_ms(), 500 * examples::servo::SWEEP.len() as u64);
     assert_eq!(hw.servo_angle(), Some(180));
-    assert!(events_of(&hw, CoreId::Cm4).is_empty());
+    assert!(events_of(&hw, CpuId::Cm4).is_empty());
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn rtc_set_by_the_m4_runs_and_the_m7_prints_it() {
     assert_eq!(ev.len(), 1);
     assert_eq!(
         (ev[0].core, ev[0].change),
-        (CoreId::Cm4, Change::RtcSet(start))
+        (CpuId::Cm4, Change::RtcSet(start))
     );
 }
 
@@ -150,11 +150,11 @@ fn led_host_switches_the_m4s_led() {
     ]
     .repeat(examples::led::TOGGLES as usize);
     assert_eq!(monitor(&hw), want);
-    let changes = led_changes(&hw, CoreId::Cm4, LEDG);
+    let changes = led_changes(&hw, CpuId::Cm4, LEDG);
     let lit: Vec<bool> = changes.iter().map(|c| c.1).collect();
     assert_eq!(lit, [true, false].repeat(examples::led::TOGGLES as usize));
     assert!(
-        events_of(&hw, CoreId::Cm7).is_empty(),
+        events_of(&hw, CpuId::Cm7).is_empty(),
         "the M7 drives no LED"
     );
     assert_eq!(hw.leds_lit(), [false, false, false]);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_rpmsg::{Instant, OutOfBounds, Platform, SharedMemory};
-use duet_sim::{pair, process, CoreId, OpenError, SimMemory, SimPlatform, SHM_SIZE};
+use duet_sim::{pair, process, CpuId, OpenError, SimMemory, SimPlatform, SHM_SIZE};
 
 /// A fresh path in Cargo's per-test temporary directory.
 fn tmp(name: &str) -> PathBuf {
@@ -20,8 +20,8 @@ fn tmp(name: &str) -> PathBuf {
 fn both_modes(name: &str) -> Vec<(&'static str, SimPlatform, SimPlatform)> {
     let (m7, m4) = pair();
     let path = tmp(name);
-    let f7 = SimPlatform::open_file(&path, CoreId::Cm7, true).unwrap();
-    let f4 = SimPlatform::open_file(&path, CoreId::Cm4, false).unwrap();
+    let f7 = SimPlatform::open_file(&path, CpuId::Cm7, true).unwrap();
+    let f4 = SimPlatform::open_file(&path, CpuId::Cm4, false).unwrap();
     vec![("thread", m7, m4), ("process", f7, f4)]
 }
 
@@ -63,7 +63,7 @@ fn bounds_are_checked() {
 #[test]
 fn file_region_stops_before_control_page() {
     let path = tmp("bounds");
-    let p = SimPlatform::open_file(&path, CoreId::Cm7, true).unwrap();
+    let p = SimPlatform::open_file(&path, CpuId::Cm7, true).unwrap();
     let m = p.memory();
     assert_eq!(m.size(), SHM_SIZE);
     // The control page follows the region in the file but is not reachable through it.
@@ -238,7 +238,7 @@ fn ping_pong_orders_memory_before_the_ring() {
 #[test]
 fn process_file_header_and_errors() {
     let path = tmp("header");
-    let p = SimPlatform::open_file(&path, CoreId::Cm4, true).unwrap();
+    let p = SimPlatform::open_file(&path, CpuId::Cm4, true).unwrap();
     assert!(p.is_file_backed());
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes.len(), process::FILE_SIZE);
@@ -256,7 +256,7 @@ fn process_file_header_and_errors() {
     assert!(bytes[..c].iter().all(|&b| b == 0));
 
     // The M7 side sees the M4's pid; dropping the M4 clears it.
-    let m7 = SimPlatform::open_file(&path, CoreId::Cm7, false).unwrap();
+    let m7 = SimPlatform::open_file(&path, CpuId::Cm7, false).unwrap();
     assert_eq!(m7.peer_pid(), Some(std::process::id()));
     drop(p);
     assert_eq!(m7.peer_pid(), None);
@@ -269,7 +269,7 @@ fn process_file_header_and_errors() {
     let bad = tmp("bad");
     std::fs::write(&bad, vec![0u8; process::FILE_SIZE]).unwrap();
     assert!(matches!(
-        SimPlatform::open_file(&bad, CoreId::Cm7, false),
+        SimPlatform::open_file(&bad, CpuId::Cm7, false),
         Err(OpenError::BadMagic { found: 0 })
     ));
     let mut v = vec![0u8; process::FILE_SIZE];
@@ -277,21 +277,21 @@ fn process_file_header_and_errors() {
     v[c + 4] = 9;
     std::fs::write(&bad, &v).unwrap();
     assert!(matches!(
-        SimPlatform::open_file(&bad, CoreId::Cm7, false),
+        SimPlatform::open_file(&bad, CpuId::Cm7, false),
         Err(OpenError::BadVersion { found: 9 })
     ));
     std::fs::write(&bad, [0u8; 100]).unwrap();
     assert!(matches!(
-        SimPlatform::open_file(&bad, CoreId::Cm7, false),
+        SimPlatform::open_file(&bad, CpuId::Cm7, false),
         Err(OpenError::TooSmall { len: 100 })
     ));
     // Re-creating over an existing file initialises it.
-    let p = SimPlatform::open_file(&bad, CoreId::Cm7, true).unwrap();
+    let p = SimPlatform::open_file(&bad, CpuId::Cm7, true).unwrap();
     assert!(p.memory().snapshot().iter().all(|&b| b == 0));
     // Missing file, attach gives up after its timeout.
     let missing = tmp("missing");
     assert!(matches!(
-        SimPlatform::attach_file(&missing, CoreId::Cm4, Duration::from_millis(30)),
+        SimPlatform::attach_file(&missing, CpuId::Cm4, Duration::from_millis(30)),
         Err(OpenError::Io(_))
     ));
 }
@@ -305,10 +305,10 @@ fn attach_waits_for_the_creator() {
     let path = tmp("attach");
     let p2 = path.clone();
     let attacher = std::thread::spawn(move || {
-        SimPlatform::attach_file(&p2, CoreId::Cm4, Duration::from_secs(30))
+        SimPlatform::attach_file(&p2, CpuId::Cm4, Duration::from_secs(30))
     });
     std::thread::sleep(Duration::from_millis(50));
-    let m7 = SimPlatform::open_file(&path, CoreId::Cm7, true).unwrap();
+    let m7 = SimPlatform::open_file(&path, CpuId::Cm7, true).unwrap();
     let m4 = attacher.join().unwrap().unwrap();
     m7.memory().write_u32(0x10, 0xA5A5_0001).unwrap();
     assert_eq!(m4.memory().read_u32(0x10), Ok(0xA5A5_0001));
@@ -319,11 +319,11 @@ fn platform_is_send_and_core_ids_match_hsem() {
     fn is_send<T: Send>() {}
     is_send::<SimPlatform>();
     is_send::<SimMemory>();
-    assert_eq!(CoreId::Cm7 as u8, 3);
-    assert_eq!(CoreId::Cm4 as u8, 1);
-    assert_eq!(CoreId::Cm7.outgoing_doorbell(), 0);
-    assert_eq!(CoreId::Cm4.outgoing_doorbell(), 1);
+    assert_eq!(CpuId::Cm7 as u8, 3);
+    assert_eq!(CpuId::Cm4 as u8, 1);
+    assert_eq!(duet_sim::platform::outgoing_doorbell(CpuId::Cm7), 0);
+    assert_eq!(duet_sim::platform::outgoing_doorbell(CpuId::Cm4), 1);
     let (m7, m4) = pair();
-    assert_eq!((m7.core(), m4.core()), (CoreId::Cm7, CoreId::Cm4));
+    assert_eq!((m7.core(), m4.core()), (CpuId::Cm7, CpuId::Cm4));
     assert!(!m7.is_file_backed());
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant as StdInstant};
 use duet_rpmsg::{Config, Endpoint, Platform, SharedMemory, Transport};
 use duet_sim::runner::{self, Role, RunError, Summary};
 use duet_sim::stress::{StressConfig, StressError};
-use duet_sim::{CoreId, SimPlatform};
+use duet_sim::{CpuId, SimPlatform};
 
 const BIN: &str = env!("CARGO_BIN_EXE_duet-sim");
 
@@ -133,7 +133,7 @@ fn spawn_peer(role: &str, shm: &PathBuf, extra: &[&str]) -> Child {
 fn two_processes_multi_buffer_exchange() {
     let shm = tmp("procs.shm");
     // The file exists before either process starts (created here through the library).
-    drop(SimPlatform::open_file(&shm, CoreId::Cm7, true).unwrap());
+    drop(SimPlatform::open_file(&shm, CpuId::Cm7, true).unwrap());
     let args = [
         "--count",
         "3000",
@@ -197,7 +197,7 @@ fn two_processes_detect_a_content_mismatch() {
 #[test]
 fn remote_alone_times_out_in_handshake() {
     let shm = tmp("alone.shm");
-    drop(SimPlatform::open_file(&shm, CoreId::Cm7, true).unwrap());
+    drop(SimPlatform::open_file(&shm, CpuId::Cm7, true).unwrap());
     let err = runner::run_peer(
         Role::Remote,
         &shm,

@@ -23,6 +23,14 @@ impl CpuId {
         }
     }
 
+    /// `"M7"` or `"M4"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CpuId::Cm7 => "M7",
+            CpuId::Cm4 => "M4",
+        }
+    }
+
     /// The HSEM core id (3 or 1).
     pub const fn as_u8(self) -> u8 {
         self as u8
