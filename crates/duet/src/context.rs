@@ -57,6 +57,32 @@ pub(crate) trait Link {
     fn stats(&self) -> Stats;
     fn count_reply_failure(&mut self);
     fn doorbell(&self) -> Option<&Doorbell>;
+    /// How many resets this engine has seen (voids [`Deferred`] tokens from before).
+    fn epoch(&self) -> u32;
+}
+
+/// A request whose answer comes later, from [`Context::defer`]: answer it with
+/// [`Rpc::respond`](crate::Rpc::respond) / [`Rpc::respond_error`](crate::Rpc::respond_error) or
+/// the same methods' [`Context`] forms ([`Context::respond_deferred`], also from another
+/// handler), when the slow work is done. Meanwhile the engine keeps serving other traffic.
+///
+/// Not `Clone`: answering consumes it, so a request gets at most one answer. Dropping it
+/// unanswered sends nothing (no heap, no `Drop` hook): the caller's call ends in its own
+/// `Timeout` and its later calls are unaffected. A token from before a peer reset is void:
+/// answering it sends nothing and gives [`Error::PeerReset`], so a stale reply never reaches
+/// the peer's new session.
+#[must_use = "an unanswered deferred request makes the caller time out"]
+#[derive(Debug)]
+pub struct Deferred {
+    msgid: MsgId,
+    epoch: u32,
+}
+
+impl Deferred {
+    /// The caller's msgid exactly as received (the reply echoes it in the same encoding).
+    pub fn msgid(&self) -> MsgId {
+        self.msgid
+    }
 }
 
 /// A call in flight, returned by `call_async`; finish it with `join`, `poll_pending` or `wait`
@@ -306,18 +332,69 @@ impl<'c> Context<'c> {
     }
 
     /// Answers the request being handled with `value` (a `Result` sends its `Err` in the error
-    /// field). Does nothing outside a request handler or after the first answer. A result too
-    /// large to send is replaced by an error text, so the caller is never left waiting.
+    /// field). Does nothing outside a request handler or after the first answer (or a
+    /// [`defer`](Self::defer)). A result too large to send is replaced by an error text, so the
+    /// caller is never left waiting.
     pub fn respond<T: Serialize + ?Sized>(&mut self, value: &T) {
         self.answer(&mut |e| crate::reply::encode_reply(e, value));
     }
 
     /// Answers the request being handled with `error` in the error field and a nil result.
     pub fn respond_error<E: Serialize + ?Sized>(&mut self, error: &E) {
-        self.answer(&mut |e| {
-            duet_codec::encode(e, error)?;
-            e.write_nil()
-        });
+        self.answer(&mut |e| encode_error(e, error));
+    }
+
+    /// Takes the request being handled out of this handler: the engine sends no automatic
+    /// reply when the handler returns, and the returned [`Deferred`] answers it later (see
+    /// there), so a slow job (a conversion, a motor move) does not hold up other traffic.
+    ///
+    /// `None` for a notification (nothing to answer), and after the request was answered or
+    /// already deferred. In a typed handler the return value is then discarded.
+    pub fn defer(&mut self) -> Option<Deferred> {
+        let msgid = self.reply_to?;
+        if self.responded {
+            return None;
+        }
+        self.responded = true;
+        Some(Deferred {
+            msgid,
+            epoch: self.link.epoch(),
+        })
+    }
+
+    /// Answers a deferred request with `value` (a `Result` sends its `Err` in the error
+    /// field), waiting for a free buffer up to the default timeout. Works from any context:
+    /// another handler, a nested one, or outside handlers. Errors: `PeerReset` if the peer was
+    /// reset since the request came (nothing sent), else why sending failed (`Timeout` without
+    /// a buffer, `NotReady`); the caller then times out. A result too large to send is replaced
+    /// by an error text, as with [`respond`](Self::respond).
+    pub fn respond_deferred<T: Serialize + ?Sized>(
+        &mut self,
+        d: Deferred,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.answer_deferred(d, &mut |e| crate::reply::encode_reply(e, value))
+    }
+
+    /// Answers a deferred request with `error` in the error field and a nil result (errors as
+    /// for [`respond_deferred`](Self::respond_deferred)).
+    pub fn respond_deferred_error<E: Serialize + ?Sized>(
+        &mut self,
+        d: Deferred,
+        error: &E,
+    ) -> Result<(), Error> {
+        self.answer_deferred(d, &mut |e| encode_error(e, error))
+    }
+
+    fn answer_deferred(
+        &mut self,
+        d: Deferred,
+        body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
+    ) -> Result<(), Error> {
+        if d.epoch != self.link.epoch() {
+            return Err(Error::PeerReset);
+        }
+        self.send_reply(d.msgid, body)
     }
 
     fn answer(&mut self, body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>) {
@@ -326,6 +403,15 @@ impl<'c> Context<'c> {
             return;
         }
         self.responded = true;
+        let _ = self.send_reply(id, body);
+    }
+
+    /// Sends the response to `id` (or the too-large text in its place); counts a failure.
+    fn send_reply(
+        &mut self,
+        id: MsgId,
+        body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
+    ) -> Result<(), Error> {
         let deadline = self.now().saturating_add(self.timeout());
         let mut build = |buf: &mut [u8]| {
             let mut e = Encoder::new(buf);
@@ -350,6 +436,7 @@ impl<'c> Context<'c> {
         if r.is_err() {
             self.link.count_reply_failure();
         }
+        r
     }
 
     /// Runs the typed function `f` on `req` and answers it (argument errors included). This is
@@ -357,6 +444,12 @@ impl<'c> Context<'c> {
     pub fn serve<M, F: TypedFn<M>>(&mut self, req: Request<'_>, f: F) {
         f.invoke(self, req)
     }
+}
+
+/// Writes `error` and a nil result (the tail of an error response).
+fn encode_error<E: Serialize + ?Sized>(e: &mut Encoder<'_>, error: &E) -> duet_codec::Result<()> {
+    duet_codec::encode(e, error)?;
+    e.write_nil()
 }
 
 /// The future returned by [`Context::wait`] / [`Rpc::wait`](crate::Rpc::wait).

@@ -10,7 +10,7 @@ use duet_rpmsg::{Endpoint, Instant, Platform, Transport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::context::{CallFuture, Context, Link, Pending, Take};
+use crate::context::{CallFuture, Context, Deferred, Link, Pending, Take};
 use crate::error::text;
 use crate::handler::{Handler, Object, Request, Typed, TypedFn};
 use crate::reply::Text;
@@ -191,6 +191,8 @@ pub(crate) struct Engine<
     last_full: bool,
     discarding: bool,
     doorbell: Option<&'a Doorbell>,
+    /// Resets seen (detected or made with `Rpc::reset`); voids older `Deferred` tokens.
+    epoch: u32,
     pub(crate) serial: SerialState<SERIAL>,
 }
 
@@ -231,6 +233,7 @@ impl<
                 last_full: false,
                 discarding: false,
                 doorbell: None,
+                epoch: 0,
                 serial: SerialState::new(),
             },
             rx: [0; BUF],
@@ -389,6 +392,39 @@ impl<
         self.context().notify(method, args)
     }
 
+    /// Answers a request deferred by its handler ([`Context::defer`]); see
+    /// [`Context::respond_deferred`].
+    pub fn respond<V: Serialize + ?Sized>(&mut self, d: Deferred, value: &V) -> Result<(), Error> {
+        self.context().respond_deferred(d, value)
+    }
+
+    /// Answers a deferred request with an error; see [`Context::respond_deferred_error`].
+    pub fn respond_error<E: Serialize + ?Sized>(
+        &mut self,
+        d: Deferred,
+        error: &E,
+    ) -> Result<(), Error> {
+        self.context().respond_deferred_error(d, error)
+    }
+
+    /// Resets the link from this side, for the core that owns the shared memory (the M7):
+    /// fails every pending call with [`Error::PeerReset`], drops partly received messages,
+    /// voids [`Deferred`] tokens from before (answering one gives `PeerReset`, nothing is
+    /// sent), then runs `reinit` on the transport, e.g. `|t| t.reinit()` with duet-rpmsg's
+    /// `Host`. Bindings, the msgid counter (so a reply from before never matches a later call)
+    /// and the serial buffers stay. The peer re-handshakes; wait with
+    /// [`wait_ready`](Self::wait_ready). The remote sees the reset only if it polls while the
+    /// shared memory is down (see `duet_rpmsg::Remote`), so a host should hold it down (clear
+    /// `DRIVER_OK`) long enough for the remote to poll before re-initialising.
+    pub fn reset(
+        &mut self,
+        reinit: impl FnOnce(&mut T) -> Result<(), duet_rpmsg::Error>,
+    ) -> Result<(), Error> {
+        self.engine.peer_reset();
+        self.rx_len = 0;
+        reinit(&mut self.engine.transport).map_err(Error::from)
+    }
+
     /// Non-blocking: sends buffered serial bytes if a buffer is free, receives and dispatches
     /// everything pending, completes pending calls. Returns `Err(PeerReset)` once after a reset
     /// (pending calls fail with it).
@@ -520,6 +556,7 @@ impl<
     }
 
     fn peer_reset(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         for s in self.slots.iter_mut() {
             if matches!(s.state, SlotState::Waiting) {
                 s.state = SlotState::Failed(Error::PeerReset);
@@ -980,5 +1017,9 @@ impl<
 
     fn doorbell(&self) -> Option<&Doorbell> {
         self.doorbell
+    }
+
+    fn epoch(&self) -> u32 {
+        self.epoch
     }
 }

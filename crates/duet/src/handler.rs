@@ -223,7 +223,8 @@ impl Serialize for ArgError<'_> {
 /// A bound name's code, called with the request; object-safe so the router can store it.
 ///
 /// For a request (`req.msgid()` is `Some`) the handler answers with [`Context::respond`] (or
-/// [`Context::respond_error`]); if it does not, the engine sends a nil result. Closures
+/// [`Context::respond_error`]); if it does not, the engine sends a nil result. A handler whose
+/// work takes long takes the request with [`Context::defer`] and answers it later. Closures
 /// `|ctx: &mut Context<'_>, req: Request<'_>| { .. }` implement this trait.
 pub trait Handler {
     /// Handles one request or notification.

@@ -11,10 +11,12 @@
 //! let r = rpc.join(p, deadline)?;                    // or rpc.wait(p).await
 //! rpc.notify("log", ("hello",))?;
 //! loop { rpc.poll()?; }                              // or rpc.run().await
+//! // A slow handler answers later: `let d = ctx.defer()?;` ... `rpc.respond(d, &v)?;`
 //! ```
 //!
 //! - [`Rpc`]: router, call table, reassembly, dispatch (design notes there).
 //! - [`Context`]: the call API, also lent to handlers so they can call back (nested calls).
+//! - [`Deferred`]: a request a handler answers later, so slow work does not block other traffic.
 //! - [`handler`]: typed functions, raw handlers with zero-copy arguments, bound objects.
 //! - [`Serial`]: the `"raw"` byte stream (or SerialRPC `"tty"`), `embedded_io` + `fmt::Write`.
 //! - [`Doorbell`]: wakes `run()` and call futures from the doorbell interrupt.
@@ -38,7 +40,7 @@ mod reply;
 mod serial;
 
 pub use chip::{BootError, BootRemote, Core, CpuId};
-pub use context::{CallFuture, Context, Pending};
+pub use context::{CallFuture, Context, Deferred, Pending};
 pub use doorbell::{Doorbell, Wait};
 pub use engine::{RouterFull, Rpc, Stats, DEFAULT_TIMEOUT, MAX_NESTING, MAX_PAYLOAD, WAIT_SLICE};
 pub use error::{Error, RemoteError};

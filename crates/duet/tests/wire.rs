@@ -360,3 +360,104 @@ fn start_fails_if_the_remote_never_comes_up() {
         Err(duet::Error::Boot(duet::BootError::BadAddress))
     );
 }
+
+#[test]
+fn deferred_reply_echoes_the_arduino_msgid_bytes() {
+    use std::cell::RefCell;
+    let parked = RefCell::new(Vec::<duet::Deferred>::new());
+    let slow = |ctx: &mut Context<'_>, _: Request<'_>| {
+        parked.borrow_mut().extend(ctx.defer());
+    };
+    let (t, mut peer) = pair();
+    let mut rpc: Small = Rpc::new(t);
+    rpc.bind_handler("slow", &slow).unwrap();
+    // RPC.call("slow", 5) from thread 0x24001A30, then msgid 5 as uint16.
+    send(
+        &mut peer,
+        Endpoint::Rpc,
+        &[
+            0x94, 0x00, 0xCE, 0x24, 0x00, 0x1A, 0x30, 0xA4, b's', b'l', b'o', b'w', 0x91, 0x05,
+        ],
+    );
+    send(
+        &mut peer,
+        Endpoint::Rpc,
+        &[
+            0x94, 0x00, 0xCD, 0x00, 0x05, 0xA4, b's', b'l', b'o', b'w', 0x90,
+        ],
+    );
+    rpc.poll().unwrap();
+    assert_eq!(parked.borrow().len(), 2);
+    assert_eq!(
+        peer.recv_wait(Duration::from_millis(30)),
+        None,
+        "no automatic reply"
+    );
+    let (d1, d2) = {
+        let mut v = parked.borrow_mut();
+        let d2 = v.pop().unwrap();
+        (v.pop().unwrap(), d2)
+    };
+    assert_eq!(d1.msgid().value(), 0x2400_1A30);
+    // Answered in the other order, each with its own msgid bytes.
+    rpc.respond_error(d2, "stalled").unwrap();
+    assert_eq!(
+        reply(&mut peer),
+        [0x94, 0x01, 0xCD, 0x00, 0x05, 0xA7, b's', b't', b'a', b'l', b'l', b'e', b'd', 0xC0]
+    );
+    rpc.respond(d1, &10).unwrap();
+    assert_eq!(
+        reply(&mut peer),
+        [0x94, 0x01, 0xCE, 0x24, 0x00, 0x1A, 0x30, 0xC0, 0x0A]
+    );
+}
+
+#[test]
+fn reset_voids_deferred_tokens_and_fails_pending_calls() {
+    use std::cell::RefCell;
+    let parked = RefCell::new(Vec::<duet::Deferred>::new());
+    let slow = |ctx: &mut Context<'_>, _: Request<'_>| {
+        parked.borrow_mut().extend(ctx.defer());
+    };
+    let (t, mut peer) = pair();
+    let mut rpc: Small = Rpc::new(t);
+    rpc.bind_handler("slow", &slow).unwrap();
+    let mut buf = [0u8; 64];
+    for id in [1u32, 2] {
+        let n = duet_codec::rpc::encode_request(&mut buf, id.into(), "slow", &()).unwrap();
+        send(&mut peer, Endpoint::Rpc, &buf[..n]);
+    }
+    rpc.poll().unwrap();
+    let d2 = parked.borrow_mut().pop().unwrap();
+    let d1 = parked.borrow_mut().pop().unwrap();
+    // A reset seen by the transport voids tokens from before it: nothing is sent.
+    peer.shared.reset[0].store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(rpc.poll(), Err(duet::Error::PeerReset));
+    assert_eq!(rpc.respond(d1, &1), Err(duet::Error::PeerReset));
+    // A reset made by this side (Rpc::reset) does the same, and fails pending calls.
+    let n = duet_codec::rpc::encode_request(&mut buf, 3u32.into(), "slow", &()).unwrap();
+    send(&mut peer, Endpoint::Rpc, &buf[..n]);
+    rpc.poll().unwrap();
+    let d3 = parked.borrow_mut().pop().unwrap();
+    let p = rpc.call_async::<i32, _>("x", ()).unwrap();
+    let mut ran = false;
+    rpc.reset(|_| {
+        ran = true;
+        Ok(())
+    })
+    .unwrap();
+    assert!(ran);
+    let deadline = rpc.context().now().saturating_add(Duration::from_secs(5));
+    assert_eq!(rpc.join(p, deadline), Err(duet::Error::PeerReset));
+    assert_eq!(rpc.respond(d3, &3), Err(duet::Error::PeerReset));
+    assert_eq!(rpc.respond_error(d2, "late"), Err(duet::Error::PeerReset));
+    // Only the request sent by call_async went out; no stale reply.
+    let (_, req) = peer.recv_wait(Duration::from_secs(5)).unwrap();
+    assert!(matches!(parse(&req).unwrap().0, Message::Request { .. }));
+    assert_eq!(peer.recv_wait(Duration::from_millis(30)), None);
+    // The transport's error is returned as a value.
+    assert_eq!(
+        rpc.reset(|_| Err(duet_rpmsg::Error::InvalidConfig)),
+        Err(duet::Error::Transport(duet_rpmsg::Error::InvalidConfig))
+    );
+}

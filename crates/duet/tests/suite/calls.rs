@@ -1,6 +1,6 @@
 //! Calls between two threads: typed arguments of every arity, errors both ways, nested and
 //! crossing calls, deadlines, late replies, capacity, async, large messages, notify, objects,
-//! `run()`.
+//! `run()`, deferred replies.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use duet::{Bin, Context, Error, Request, Rpc, Stats, DEFAULT_TIMEOUT};
+use duet::{Bin, Context, Deferred, Error, Request, Rpc, Stats, DEFAULT_TIMEOUT};
+use duet_rpmsg::{Platform, Transport};
 use serde::{Deserialize, Serialize};
 
 use super::{block_on, flag, serve, spawn_peer, Harness, Link, Opts, ARDUINO, R};
@@ -652,4 +653,143 @@ pub fn run_serves_with_the_doorbell<H: Harness>() {
         assert_eq!(rpc.call::<i32, _>("add", (i, 1)), Ok(i + 1));
     }
     assert!(peer.finish() >= 2);
+}
+
+/// B's `slow` defers its reply (the "motor move") until B has served three `fast` calls from
+/// the same caller; a negative argument makes the deferred answer an error. Under synchronous
+/// handlers the fast calls could never be served and everything would time out.
+pub fn deferred_reply_lets_other_calls_pass<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let peer = spawn_peer(b, move |b, stop| {
+        let parked = RefCell::new(None::<(Deferred, i32)>);
+        let fast_served = Cell::new(0);
+        let deferred_ids = RefCell::new(Vec::new());
+        let slow = |ctx: &mut Context<'_>, x: i32| {
+            let d = ctx.defer().expect("a request can be deferred");
+            assert!(ctx.defer().is_none(), "a request is deferred at most once");
+            deferred_ids.borrow_mut().push(d.msgid().value());
+            *parked.borrow_mut() = Some((d, x));
+        };
+        let fast = |x: i32| {
+            fast_served.set(fast_served.get() + 1);
+            x + 1
+        };
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind("slow", &slow).unwrap();
+        rpc.bind("fast", &fast).unwrap();
+        while !stop.load(Ordering::SeqCst) {
+            let _ = rpc.poll();
+            if fast_served.get() >= 3 {
+                if let Some((d, x)) = parked.borrow_mut().take() {
+                    fast_served.set(0);
+                    if x < 0 {
+                        rpc.respond_error(d, "motor stalled").unwrap();
+                    } else {
+                        rpc.respond(d, &(x * 100)).unwrap();
+                    }
+                }
+            }
+            let p = rpc.transport().platform();
+            p.wait(p.now().saturating_add(Duration::from_millis(5)));
+        }
+        deferred_ids.into_inner()
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    let deadline = rpc.context().now().saturating_add(Duration::from_secs(10));
+    let mut order = Vec::new();
+    let p1 = rpc.call_async::<i32, _>("slow", (7,)).unwrap();
+    for i in 0..3 {
+        assert_eq!(rpc.call::<i32, _>("fast", (i,)), Ok(i + 1));
+        order.push(format!("fast {i}"));
+        if i < 2 {
+            // B answers only after the third fast call.
+            assert!(rpc.poll_pending(&p1).is_pending());
+        }
+    }
+    let id1 = p1.msgid();
+    assert_eq!(rpc.join(p1, deadline), Ok(700));
+    order.push("slow".into());
+    assert_eq!(order, ["fast 0", "fast 1", "fast 2", "slow"]);
+    // A deferred error reply.
+    let p2 = rpc.call_async::<i32, _>("slow", (-1,)).unwrap();
+    let id2 = p2.msgid();
+    for i in 10..13 {
+        assert_eq!(rpc.call::<i32, _>("fast", (i,)), Ok(i + 1));
+    }
+    match rpc.join(p2, deadline) {
+        Err(Error::Remote(e)) => assert_eq!(e.text(), Some("motor stalled")),
+        r => panic!("{r:?}"),
+    }
+    let stats = rpc.stats();
+    assert_eq!((stats.late_replies, stats.expired_calls), (0, 0));
+    let ids = peer.finish();
+    assert_eq!(ids, [i64::from(id1), i64::from(id2)]);
+}
+
+/// A deferred request answered from another handler's context (`release`), before that
+/// handler's own reply.
+pub fn deferred_answered_by_another_handler<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let peer = spawn_peer(b, move |b, stop| {
+        let parked = RefCell::new(None::<Deferred>);
+        let park = |ctx: &mut Context<'_>, req: Request<'_>| {
+            *parked.borrow_mut() = ctx.defer();
+            assert!(req.msgid().is_some());
+        };
+        let release = |ctx: &mut Context<'_>, v: String| match parked.borrow_mut().take() {
+            Some(d) => ctx.respond_deferred(d, &v).is_ok(),
+            None => false,
+        };
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind_handler("park", &park).unwrap();
+        rpc.bind("release", &release).unwrap();
+        serve(&mut rpc, stop);
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    let deadline = rpc.context().now().saturating_add(Duration::from_secs(10));
+    let p = rpc.call_async::<String, _>("park", ()).unwrap();
+    assert_eq!(rpc.call::<bool, _>("release", ("done",)), Ok(true));
+    assert_eq!(rpc.join(p, deadline).as_deref(), Ok("done"));
+    assert_eq!(rpc.call::<bool, _>("release", ("again",)), Ok(false));
+    assert_eq!(rpc.stats().late_replies, 0);
+    peer.finish();
+}
+
+/// A dropped token: no reply, the caller times out and its next call works. A notification
+/// and an answered request cannot be deferred.
+pub fn dropped_deferred_times_out_and_notifications_cannot_defer<H: Harness>() {
+    let (a, b) = H::pair(ARDUINO);
+    let peer = spawn_peer(b, move |b, stop| {
+        let checks = RefCell::new(Vec::new());
+        // The token is dropped unanswered.
+        let forget = |ctx: &mut Context<'_>, _: Request<'_>| assert!(ctx.defer().is_some());
+        let note = |ctx: &mut Context<'_>, _: Request<'_>| {
+            checks.borrow_mut().push(("note", ctx.defer().is_none()));
+        };
+        let answered = |ctx: &mut Context<'_>, _: Request<'_>| {
+            ctx.respond(&5);
+            checks
+                .borrow_mut()
+                .push(("answered", ctx.defer().is_none()));
+        };
+        let add = |a: i32, b: i32| a + b;
+        let mut rpc: R<H::B> = Rpc::new(b);
+        rpc.bind_handler("forget", &forget).unwrap();
+        rpc.bind_handler("note", &note).unwrap();
+        rpc.bind_handler("answered", &answered).unwrap();
+        rpc.bind("add", &add).unwrap();
+        serve(&mut rpc, stop);
+        checks.into_inner()
+    });
+    let mut rpc: R<H::A> = Rpc::new(a);
+    assert_eq!(
+        rpc.call_with_timeout::<i32, _>("forget", (), Duration::from_millis(100)),
+        Err(Error::Timeout)
+    );
+    assert_eq!(rpc.call::<i32, _>("add", (2, 3)), Ok(5));
+    rpc.notify("note", ()).unwrap();
+    assert_eq!(rpc.call::<i32, _>("answered", ()), Ok(5));
+    let stats = rpc.stats();
+    assert_eq!((stats.expired_calls, stats.late_replies), (1, 0));
+    assert_eq!(peer.finish(), [("note", true), ("answered", true)]);
 }

@@ -161,7 +161,9 @@ macro_rules! calls_tests {
             deadlines_default_global_per_call, late_reply_is_dropped_and_next_call_unharmed,
             more_calls_than_capacity_fail_cleanly, call_async_poll_join_and_future,
             result_larger_than_one_buffer, too_large_to_send, notify_and_ignored_notifications,
-            bound_objects, run_serves_with_the_doorbell);
+            bound_objects, run_serves_with_the_doorbell, deferred_reply_lets_other_calls_pass,
+            deferred_answered_by_another_handler,
+            dropped_deferred_times_out_and_notifications_cannot_defer);
     };
 }
 
