@@ -15,6 +15,8 @@
 //!   section) as M7 + M4 programs; `duet-sim` with no arguments runs them all (the demo).
 //! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
+//! - [`rpc_peer`]: the duet engine as the M4 of a process-mode file, for a host written in
+//!   another language (`duet-sim rpc-peer`; `tests/peers/mpy_host.py` is such a host).
 #![deny(missing_docs)]
 // `duet::Error` carries the peer's error text inline (no heap): about 170 bytes, by design.
 #![allow(clippy::result_large_err)]
@@ -26,6 +28,7 @@ pub mod machine;
 pub mod memory;
 pub mod platform;
 pub mod process;
+pub mod rpc_peer;
 pub mod runner;
 pub mod stress;
 

@@ -83,6 +83,21 @@ enum Command {
         #[command(flatten)]
         stress: StressArgs,
     },
+    /// Run the duet RPC engine as one core on a shared-memory file, for a peer written in
+    /// another language (e.g. crates/duet-sim/tests/peers/mpy_host.py). As the remote it binds
+    /// add, echo and done, calls led(true), led(false) and nope_host() on the host, writes a
+    /// line on "raw", echoes raw lines back, and exits 0 once the host calls done().
+    RpcPeer {
+        /// Which core this process is (only `remote` is implemented).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The shared-memory file (created by the host; waited for).
+        #[arg(long)]
+        shm: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// Run both cores as two threads of this process (thread mode) and the same stress exchange
     /// as `peer`.
     Stress {
@@ -184,6 +199,13 @@ fn run(command: Command, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
                 runner::run_peer(role, &shm, create, &stress.config())?
             );
         }
+        Command::RpcPeer { role, shm, timeout } => match role {
+            RoleArg::Remote => {
+                let t = Duration::from_secs(timeout);
+                duet_sim::rpc_peer::run_remote(&shm, t, &mut |l| println!("{l}"))?;
+            }
+            RoleArg::Host => return Err("rpc-peer: only --role remote is implemented".into()),
+        },
         Command::Stress { stress } => {
             let [host, remote] = runner::run_threads(&stress.config())?;
             println!("{host}\n{remote}");

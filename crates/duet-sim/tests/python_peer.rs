@@ -1,0 +1,160 @@
+//! An independent peer proves PROCESS-MODE.md: `tests/peers/mpy_host.py` (Python 3, standard
+//! library only, written from the document and the wire spec) is the MicroPython-style host
+//! (M7) on a process-mode file, and `duet-sim rpc-peer --role remote` runs the duet engine as
+//! the M4 on the same file. Needs `python3` on PATH (the tests fail, not skip, without it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_duet-sim");
+
+/// Kill either process after this long (a hang must fail the test, never stall the suite).
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/mpy_host.py")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("python-peer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn python(shm: &Path, extra: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(script())
+        .arg(shm)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `python3` ({e}): this test needs Python 3 (standard library only) \
+                 on PATH to run the independent peer tests/peers/mpy_host.py"
+            )
+        })
+}
+
+fn remote(shm: &Path) -> Child {
+    Command::new(BIN)
+        .args(["rpc-peer", "--role", "remote", "--timeout", "20", "--shm"])
+        .arg(shm)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` up to [`LIMIT`], killing it past that; returns its output.
+fn finish(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+#[test]
+fn python_host_and_duet_remote_exchange_messages() {
+    let shm = tmp("ok.shm");
+    // The remote starts first and waits for the host to create the file, as an M4 spins.
+    let r = remote(&shm);
+    std::thread::sleep(Duration::from_millis(20));
+    let p = python(&shm, &[]);
+    let (p, r) = (finish(p), finish(r));
+    let (pt, rt) = (text(&p), text(&r));
+    assert!(
+        p.status.success(),
+        "python host failed:\n{pt}\nremote:\n{rt}"
+    );
+    assert!(
+        r.status.success(),
+        "duet remote failed:\n{rt}\npython:\n{pt}"
+    );
+    assert!(!pt.contains("FAIL"), "{pt}");
+    for line in [
+        "ok: announcements are raw@0x400 then rpc@0x401, flags 0",
+        "ok: add(1, 2) reply bytes are 94 01 00 c0 03",
+        "ok: add(1, 2) == 3",
+        "ok: nope(1) fails with rpclib's text",
+        "ok: echo(str) returns it",
+        "ok: 100 more add calls all correct",
+        "ok: 60 pipelined add calls all correct (msgids matched)",
+        "ok: raw: remote's line received",
+        "ok: raw: our line echoed back",
+        "ok: remote called led(True), led(False), nope_host()",
+        "ok: done() returns True",
+        "messages received, all 64 rx buffers posted again",
+        "ok: every used.len is 512 (the buffer's desc.len)",
+        "ok: every rpmsg header valid",
+        "host: sent 171, received 172, reclaimed 171, re-posted 172",
+        "mpy_host: all 21 checks passed",
+    ] {
+        assert!(pt.contains(line), "missing {line:?} in\n{pt}");
+    }
+    for line in [
+        "remote: raw and rpc bound by the host",
+        "remote: led(true) -> true",
+        "remote: led(false) -> false",
+        "remote: nope_host() -> unknown method: Unbound function called nope_host",
+        "remote: raw from host: hello from python",
+        "remote: done; served 163 calls",
+    ] {
+        assert!(rt.contains(line), "missing {line:?} in\n{rt}");
+    }
+    // The file as both left it: DRIVER_OK set, both doorbells rung, both pids cleared.
+    let b = std::fs::read(&shm).unwrap();
+    assert_eq!(b[48], 0x04);
+    assert_eq!(u32_at(&b, 0x48), 0x3800_0400);
+    assert!(u32_at(&b, 0x10010) > 0 && u32_at(&b, 0x10014) > 0);
+    assert_eq!((u32_at(&b, 0x10018), u32_at(&b, 0x1001C)), (0, 0));
+}
+
+#[test]
+fn python_host_reports_a_wrong_result() {
+    // Host first this time; it expects add(1, 2) == 4, so exactly that check must fail while
+    // the rest of the exchange (and the duet remote) still completes.
+    let shm = tmp("wrong.shm");
+    let p = python(&shm, &["--expect-sum", "4"]);
+    std::thread::sleep(Duration::from_millis(20));
+    let r = remote(&shm);
+    let (p, r) = (finish(p), finish(r));
+    let (pt, rt) = (text(&p), text(&r));
+    assert!(!p.status.success(), "{pt}");
+    assert!(pt.contains("FAIL: add(1, 2) == 4 (got 3)"), "{pt}");
+    assert!(pt.contains("1 of 21 checks FAILED"), "{pt}");
+    assert!(r.status.success(), "{rt}");
+}
+
+#[test]
+fn python_host_alone_times_out() {
+    let shm = tmp("alone.shm");
+    let p = finish(python(&shm, &["--timeout", "1"]));
+    let pt = text(&p);
+    assert!(!p.status.success(), "{pt}");
+    assert!(
+        pt.contains("FAIL: exchange completed (name-service announcements"),
+        "{pt}"
+    );
+}
