@@ -68,11 +68,13 @@ impl<M: SharedMemory> Payload<'_, M> {
 /// Writes a message straight into its shared buffers (see `send_with`). Offsets are relative to
 /// the message; bytes never written keep whatever the buffer held before.
 pub struct Writer<'a, M: SharedMemory> {
-    pub(crate) mem: &'a M,
-    /// Region offsets of the payload areas of the message's buffers, in order.
-    pub(crate) bufs: &'a [u32],
+    pub(crate) io: Io<'a, M>,
+    pub(crate) geo: &'a Geometry,
+    /// Transmit descriptors of the message; chunk `i` is the `i`-th lowest.
+    pub(crate) ids: u64,
+    /// Host role (transmit ring 1, fixed buffers) or remote (ring 0, buffers the host posted).
+    pub(crate) host: bool,
     pub(crate) len: usize,
-    pub(crate) per: usize,
 }
 
 impl<M: SharedMemory> Writer<'_, M> {
@@ -96,21 +98,117 @@ impl<M: SharedMemory> Writer<'_, M> {
         if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
             return Err(oob);
         }
+        let per = self.geo.payload();
         while !data.is_empty() {
-            let (Some(i), Some(within)) =
-                (offset.checked_div(self.per), offset.checked_rem(self.per))
-            else {
+            let (Some(i), Some(within)) = (offset.checked_div(per), offset.checked_rem(per)) else {
                 return Err(oob);
             };
-            let n = (self.per - within).min(data.len());
-            let base = *self.bufs.get(i).ok_or(oob)? as usize;
+            let n = (per - within).min(data.len());
+            let base = self.chunk(i).ok_or(oob)?;
             let (now, rest) = data.split_at(n);
-            self.mem.write(base + within, now)?;
+            self.io.m.write(base + layout::HDR_SIZE + within, now)?;
             data = rest;
             offset += n;
         }
         Ok(())
     }
+
+    /// The buffer (header start) of chunk `i`, re-validated if the peer posted it.
+    #[inline(never)]
+    pub(crate) fn chunk(&self, i: usize) -> Option<usize> {
+        let id = nth(self.ids, i)?;
+        if self.host {
+            return Some(self.geo.host_buf(1, id));
+        }
+        let d = self.geo.desc(0, id);
+        let lo = self.io.m.read_u32(d + layout::DESC_ADDR).ok()?;
+        let hi = self.io.m.read_u32(d + layout::DESC_ADDR + 4).ok()?;
+        self.geo.buffer_at(lo, hi)
+    }
+
+    /// Writes the little-endian word `v` at message offset `at` of the first buffer.
+    pub(crate) fn put_u32(&self, at: usize, v: u32) {
+        if let Some(b) = self.chunk(0) {
+            self.io.write_u32(b + layout::HDR_SIZE + at, v);
+        }
+    }
+}
+
+/// A set of descriptor ids (up to 64), 4-aligned so that clearing it never needs `memclr8`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Bits {
+    lo: u32,
+    hi: u32,
+}
+
+impl Bits {
+    pub fn get(self) -> u64 {
+        self.lo as u64 | (self.hi as u64) << 32
+    }
+    /// The 32-bit half holding `id`, and its bit there.
+    fn word(&mut self, id: u16) -> (&mut u32, u32) {
+        let bit = 1u32.checked_shl(id as u32 & 31).unwrap_or(0);
+        if id < 32 {
+            (&mut self.lo, bit)
+        } else if id < 64 {
+            (&mut self.hi, bit)
+        } else {
+            (&mut self.lo, 0)
+        }
+    }
+    pub fn has(mut self, id: u16) -> bool {
+        let (w, b) = self.word(id);
+        *w & b != 0
+    }
+    /// Adds (`on`) or removes descriptor `id` (ignored if >= 64).
+    #[inline(never)]
+    pub fn put(&mut self, id: u16, on: bool) {
+        let (w, b) = self.word(id);
+        *w = if on { *w | b } else { *w & !b };
+    }
+    /// Number of ids in the set.
+    #[inline(never)]
+    pub fn count(self) -> usize {
+        (self.lo.count_ones() + self.hi.count_ones()) as usize
+    }
+    /// The ids `0..n` (`n <= 64`).
+    pub fn first(n: u16) -> u64 {
+        let mut b = Bits::default();
+        for id in 0..n {
+            b.put(id, true);
+        }
+        b.get()
+    }
+}
+
+/// The `k` lowest ids of `set`, if it has that many.
+pub(crate) fn lowest(set: u64, k: usize) -> Option<u64> {
+    let mut left = set;
+    for _ in 0..k {
+        if left == 0 {
+            return None;
+        }
+        left &= left - 1;
+    }
+    Some(set & !left)
+}
+
+/// The `i`-th lowest id of `set`.
+fn nth(set: u64, i: usize) -> Option<u16> {
+    let mut m = set;
+    for _ in 0..i {
+        m &= m.wrapping_sub(1);
+    }
+    (m != 0).then_some(m.trailing_zeros() as u16)
+}
+
+/// Iterates over the ids of `set`, lowest first.
+pub(crate) fn ids(mut set: u64) -> impl Iterator<Item = u16> {
+    core::iter::from_fn(move || {
+        let id = (set != 0).then_some(set.trailing_zeros() as u16);
+        set &= set.wrapping_sub(1);
+        id
+    })
 }
 
 /// An internal failure: [`Error`] without payloads, so internal results fit in registers.
@@ -140,12 +238,19 @@ impl Fault {
     }
 }
 
+/// The first refused access of an operation; `len == 0` (every refused access has a length)
+/// means none. No enum tag, so the role structs have no niche and move as plain words.
+pub(crate) type Sticky = Cell<OutOfBounds>;
+
+/// The empty [`Sticky`].
+pub(crate) const NO_FAULT: OutOfBounds = OutOfBounds { offset: 0, len: 0 };
+
 /// Shared memory as the role code sees it: accesses never fail; the first refused one is kept
 /// in `oob` (sticky) and reads then yield 0. The public entry points turn it into
 /// `Error::Memory` (see [`finish`]), so one check per operation replaces one per access.
 pub(crate) struct Io<'a, M> {
     pub m: &'a M,
-    pub oob: &'a Cell<Option<OutOfBounds>>,
+    pub oob: &'a Sticky,
 }
 
 impl<M> Clone for Io<'_, M> {
@@ -159,15 +264,15 @@ impl<M> Copy for Io<'_, M> {}
 impl<M: SharedMemory> Io<'_, M> {
     fn ck<T: Default>(self, r: Result<T, OutOfBounds>) -> T {
         r.unwrap_or_else(|e| {
-            if self.oob.get().is_none() {
-                self.oob.set(Some(e));
+            if !self.failed() {
+                self.oob.set(e);
             }
             T::default()
         })
     }
     /// Whether an access was refused during this operation.
     pub fn failed(self) -> bool {
-        self.oob.get().is_some()
+        self.oob.get().len != 0
     }
     #[inline(never)]
     pub fn read_u16(self, off: usize) -> u16 {
@@ -185,9 +290,6 @@ impl<M: SharedMemory> Io<'_, M> {
     pub fn write_u32(self, off: usize, v: u32) {
         self.ck(self.m.write_u32(off, v))
     }
-    pub fn read(self, off: usize, buf: &mut [u8]) {
-        self.ck(self.m.read(off, buf))
-    }
     pub fn write(self, off: usize, data: &[u8]) {
         self.ck(self.m.write(off, data))
     }
@@ -199,12 +301,13 @@ impl<M: SharedMemory> Io<'_, M> {
 /// The public result of an operation: `Memory` if an access was refused (the sticky cell is
 /// cleared for the next operation), else `r` with `len`/`max` for `MessageTooLarge`.
 pub(crate) fn finish<T>(
-    oob: &Cell<Option<OutOfBounds>>,
+    oob: &Sticky,
     r: Result<T, Fault>,
     len: usize,
     max: usize,
 ) -> Result<T, Error> {
-    if let Some(o) = oob.take() {
+    let o = oob.replace(NO_FAULT);
+    if o.len != 0 {
         return Err(Error::Memory(o));
     }
     r.map_err(|f| f.into_error(len, max))
@@ -288,39 +391,51 @@ pub(crate) fn publish<M: SharedMemory>(m: Io<'_, M>, idx_off: usize, idx: u16) {
     m.write_u16(idx_off, idx);
 }
 
-/// Counts the `true` entries among the first `n` of `set`.
-pub(crate) fn count(set: &[bool], n: u16) -> usize {
-    set.iter().take(n as usize).filter(|&&b| b).count()
-}
-
-/// Writes the header of every chunk, runs `fill`, returns nothing: the caller publishes.
+/// Writes the header of every chunk of a message to `ids`' buffers, then runs `fill` (the
+/// caller hands the buffers over and publishes).
+#[inline(never)]
 pub(crate) fn fill_chunks<M: SharedMemory>(
-    io: Io<'_, M>,
-    bufs: &mut [u32],
+    w: &mut Writer<'_, M>,
     src: u32,
     dst: u32,
-    len: usize,
-    per: usize,
     fill: &mut dyn FnMut(&mut Writer<'_, M>),
 ) {
-    let mut left = len;
-    for b in bufs.iter_mut() {
+    let per = w.geo.payload();
+    let mut left = w.len;
+    let mut i = 0;
+    while let Some(h) = w.chunk(i) {
         let n = left.min(per);
-        let h = *b as usize;
-        io.write_u32(h + layout::HDR_SRC, src);
-        io.write_u32(h + layout::HDR_DST, dst);
-        io.write_u32(h + layout::HDR_RESERVED, 0);
-        // n < 2^15 by Config limits; flags (the upper half) = 0.
-        io.write_u32(h + layout::HDR_LEN, n as u32 & 0xFFFF);
-        *b += layout::HDR_SIZE as u32;
+        for (off, v) in [
+            (layout::HDR_SRC, src),
+            (layout::HDR_DST, dst),
+            (layout::HDR_RESERVED, 0),
+            // n < 2^15 by Config limits; flags (the upper half) = 0.
+            (layout::HDR_LEN, n as u32 & 0xFFFF),
+        ] {
+            w.io.write_u32(h + off, v);
+        }
         left -= n;
+        i += 1;
     }
-    fill(&mut Writer {
-        mem: io.m,
-        bufs,
-        len,
-        per,
-    });
+    fill(w);
+}
+
+/// The end of a send for both roles: publishes the index at `idx_off`, rings the peer and
+/// counts a message of `k` buffers.
+pub(crate) fn sent<P: Platform>(
+    p: &P,
+    oob: &Sticky,
+    stats: &mut Stats,
+    idx_off: usize,
+    idx: u16,
+    k: usize,
+) {
+    let m = Io { m: p.memory(), oob };
+    publish(m, idx_off, idx);
+    m.fence();
+    p.notify();
+    stats.messages_sent = stats.messages_sent.wrapping_add(1);
+    stats.buffers_sent = stats.buffers_sent.wrapping_add(k as u32);
 }
 
 /// `send` for both roles: `try_send` until it stops saying `NoBuffer` or `deadline` passes,

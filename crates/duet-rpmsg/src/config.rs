@@ -254,73 +254,71 @@ impl Config {
 
     /// Checks the limits listed on [`Config`]; `Err(Error::InvalidConfig)` if one fails.
     pub fn validate(&self) -> Result<(), Error> {
-        self.geometry().map(|_| ())
+        let mut g = Geometry::default();
+        self.fill(&mut g);
+        match g.num {
+            0 => Err(Error::InvalidConfig),
+            _ => Ok(()),
+        }
     }
 
-    pub(crate) fn geometry(&self) -> Result<Geometry, Error> {
-        self.geometry_opt().ok_or(Error::InvalidConfig)
+    /// Writes the region offsets of this config to `g` (in place: no copy of a struct);
+    /// `num == 0` (with `buf` and `max_msg` still set) if the config breaks a limit.
+    #[inline(never)]
+    pub(crate) fn fill(&self, g: &mut Geometry) {
+        *g = Geometry {
+            buf: self.buffer_size as usize,
+            max_msg: self.max_message_len,
+            ..Geometry::default()
+        };
+        g.num = self.check(g).unwrap_or(0);
     }
 
-    fn geometry_opt(&self) -> Option<Geometry> {
+    /// Fills `g`'s offsets; the ring size if every limit holds.
+    fn check(&self, g: &mut Geometry) -> Option<u16> {
         let num = self.num_descriptors;
+        let n = num as usize;
         let align = self.vring_align as usize;
-        let buf = self.buffer_size as usize;
-        if !num.is_power_of_two()
-            || num > MAX_DESCRIPTORS
-            || !align.is_power_of_two()
-            || align < 4
-            || !buf.is_power_of_two()
-            || !(64..=0x8000).contains(&buf)
-            || self.host_tx_buffers > num
+        let buf = g.buf;
+        // Powers of two: num in 1..=64, align >= 4, buf in 64..=0x8000.
+        let pow2 =
+            |v: usize, lo: usize, hi: usize| v & v.wrapping_sub(1) == 0 && v >= lo && v <= hi;
+        if !(pow2(n, 1, MAX_DESCRIPTORS as usize)
+            && pow2(align, 4, usize::MAX)
+            && pow2(buf, 64, 0x8000)
+            && self.host_tx_buffers <= num)
         {
             return None;
         }
-        let n = num as usize;
         let size = self.region_size as usize;
+        let base = self.shm_base;
+        // Region offset of `addr`, if 4-aligned and `len` bytes fit.
         let off = |addr: u32, len: usize| -> Option<usize> {
-            let o = addr.checked_sub(self.shm_base)? as usize;
+            let o = addr.checked_sub(base)? as usize;
             (o & 3 == 0 && o.checked_add(len)? <= size).then_some(o)
         };
-        let ring_len = layout::vring_size(n, align);
-        let rsc = off(
-            self.shm_base.checked_add(self.rsc_table_offset)?,
+        g.shm_base = base;
+        g.align = self.vring_align;
+        g.used = layout::used_offset(n, align);
+        g.ring_len = layout::vring_size(n, align);
+        g.rsc = off(
+            base.checked_add(self.rsc_table_offset)?,
             layout::RSC_TABLE_AREA,
         )?;
-        let v0 = off(self.vring0_addr, ring_len)?;
-        let v1 = off(self.vring1_addr, ring_len)?;
-        let pool = off(self.pool_addr, buf)?;
-        let rx = off(self.pool_addr, buf * n)?;
-        let tx = off(self.host_tx_pool_addr, buf * self.host_tx_buffers as usize)?;
-        let da = self.da_base.checked_sub(self.shm_base)? as usize;
-        if tx.checked_sub(pool)? & (buf - 1) != 0 || da > pool {
-            return None;
-        }
-        let payload = buf - layout::HDR_SIZE;
-        let chunks = div_ceil(self.max_message_len, payload)?;
-        if chunks > self.host_tx_buffers.max(1) as usize {
-            return None;
-        }
-        Some(Geometry {
-            ok: true,
-            shm_base: self.shm_base,
-            v0_addr: self.vring0_addr,
-            v1_addr: self.vring1_addr,
-            align: self.vring_align,
-            rsc,
-            ring: [v0, v1],
-            avail: layout::avail_offset(n),
-            used: layout::used_offset(n, align),
-            ring_len,
-            num,
-            buf,
-            pool,
-            pool_end: size,
-            da,
-            base: [rx, tx],
-            tx_count: self.host_tx_buffers,
-            payload,
-            max_msg: self.max_message_len,
-        })
+        g.ring = [
+            off(self.vring0_addr, g.ring_len)?,
+            off(self.vring1_addr, g.ring_len)?,
+        ];
+        g.pool = off(self.pool_addr, buf * n)?;
+        g.tx = off(self.host_tx_pool_addr, buf * self.host_tx_buffers as usize)?;
+        g.end = size;
+        g.da = self.da_base.checked_sub(base)? as usize;
+        g.tx_count = self.host_tx_buffers;
+        let chunks = div_ceil(self.max_message_len, buf - layout::HDR_SIZE)?;
+        (g.tx.checked_sub(g.pool)? & (buf - 1) == 0
+            && g.da <= g.pool
+            && chunks <= self.host_tx_buffers.max(1) as usize)
+            .then_some(num)
     }
 }
 
@@ -331,31 +329,26 @@ impl Default for Config {
 }
 
 /// A validated [`Config`] as region offsets. Ring `r` is vring`r` (0: remote -> host, 1: host
-/// -> remote); `ok` is false for the placeholder of an invalid config.
+/// -> remote); `num == 0` marks an invalid config.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Geometry {
-    pub ok: bool,
+    pub num: u16,
+    pub tx_count: u16,
     pub shm_base: u32,
-    pub v0_addr: u32,
-    pub v1_addr: u32,
     pub align: u32,
     pub rsc: usize,
     /// Descriptor table offset of vring0 and vring1.
     pub ring: [usize; 2],
-    /// Offset of the avail ring within a ring.
-    pub avail: usize,
     /// Offset of the used ring within a ring.
     pub used: usize,
     pub ring_len: usize,
-    pub num: u16,
     pub buf: usize,
+    /// Buffer pool start (the host's receive buffers) and the region's end.
     pub pool: usize,
-    pub pool_end: usize,
+    pub end: usize,
     pub da: usize,
-    /// First buffer of the host's receive pool (0) and transmit pool (1).
-    pub base: [usize; 2],
-    pub tx_count: u16,
-    pub payload: usize,
+    /// First buffer of the host's transmit pool.
+    pub tx: usize,
     pub max_msg: usize,
 }
 
@@ -372,7 +365,7 @@ impl Geometry {
 
     /// The avail ring of ring `r`.
     pub fn avail(&self, r: usize) -> usize {
-        self.ring(r) + self.avail
+        self.ring(r) + layout::DESC_SIZE * self.num as usize
     }
 
     /// The used ring of ring `r`.
@@ -382,32 +375,40 @@ impl Geometry {
 
     /// The avail slot of free-running index `idx` in ring `r`.
     pub fn avail_slot(&self, r: usize, idx: u16) -> usize {
-        self.avail(r) + layout::AVAIL_RING + 2 * (idx & (self.num - 1)) as usize
+        self.avail(r) + layout::AVAIL_RING + 2 * (idx & self.num.wrapping_sub(1)) as usize
     }
 
     /// The used element of free-running index `idx` in ring `r`.
     pub fn used_slot(&self, r: usize, idx: u16) -> usize {
-        self.used(r) + layout::USED_RING + layout::USED_ELEM_SIZE * (idx & (self.num - 1)) as usize
+        self.used(r)
+            + layout::USED_RING
+            + layout::USED_ELEM_SIZE * (idx & self.num.wrapping_sub(1)) as usize
     }
 
     /// The host buffer of descriptor `id` of ring `r` (receive pool for 0, transmit pool for 1).
     pub fn host_buf(&self, r: usize, id: u16) -> usize {
-        self.base[r & 1] + id as usize * self.buf
+        (if r & 1 == 0 { self.pool } else { self.tx }) + id as usize * self.buf
+    }
+
+    /// Payload bytes per buffer.
+    pub fn payload(&self) -> usize {
+        self.buf.saturating_sub(layout::HDR_SIZE)
     }
 
     /// Region offset of a buffer from a descriptor address, if inside the pool and aligned.
+    #[inline(never)]
     pub fn buffer_at(&self, lo: u32, hi: u32) -> Option<usize> {
         let o = self.da.checked_add(lo as usize)?;
         (hi == 0
             && o >= self.pool
             && (o - self.pool) & (self.buf - 1) == 0
-            && o.checked_add(self.buf)? <= self.pool_end)
+            && o.checked_add(self.buf)? <= self.end)
             .then_some(o)
     }
 
     /// Number of buffers a message of `len` bytes needs (at least one).
     pub fn chunks(&self, len: usize) -> usize {
-        div_ceil(len, self.payload).unwrap_or(usize::MAX)
+        div_ceil(len, self.payload()).unwrap_or(usize::MAX)
     }
 }
 

@@ -3,11 +3,11 @@
 use core::cell::Cell;
 
 use crate::common::{
-    check_header, corrupt, count, fill_chunks, finish, io, pending, publish, send_until, Fault, Io,
-    Payload, Stats, Writer,
+    check_header, corrupt, fill_chunks, finish, ids, io, lowest, pending, publish, send_until,
+    sent, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT,
 };
 use crate::config::{layout as l, Config, Geometry};
-use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
+use crate::platform::{Instant, Platform, SharedMemory};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 #[derive(Clone, Copy, Default)]
@@ -16,8 +16,8 @@ struct HostEp {
     local: u32,
     /// The remote's announced address.
     dest: u32,
-    /// The throw-away first byte is still to be sent.
-    hello: bool,
+    /// The throw-away first byte is still to be sent (0 or 1; no `bool`, so no niche).
+    hello: u32,
 }
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -38,29 +38,45 @@ pub struct Host<P: Platform> {
     last_used: [u16; 2],
     /// Per ring: next avail index to fill.
     avail: [u16; 2],
-    /// Per ring and descriptor: handed to the remote and not yet returned.
-    out: [[bool; 64]; 2],
+    /// Per ring: descriptors handed to the remote and not yet returned.
+    out: [Bits; 2],
     stats: Stats,
     /// The last refused shared-memory access (for `Error::Memory`).
-    oob: Cell<Option<OutOfBounds>>,
+    oob: Sticky,
 }
 
 impl<P: Platform> Host<P> {
     /// Validates `config`, then zeroes and writes the resource table and both rings, pre-posts
     /// the receive buffers and sets `DRIVER_OK` last. `InvalidConfig` or `Memory` on failure.
     pub fn new(platform: P, config: Config) -> Result<Self, Error> {
-        let mut h = Host {
+        // Built in the result itself, so that no copy of the struct is needed.
+        let mut r = Ok(Host::blank(platform));
+        if let Ok(h) = &mut r {
+            config.fill(&mut h.geo);
+            let e = match h.geo.num {
+                0 => Err(Error::InvalidConfig),
+                _ => h.reinit(),
+            };
+            if let Err(e) = e {
+                r = Err(e);
+            }
+        }
+        r
+    }
+
+    /// A host with every field zero.
+    #[inline(never)]
+    fn blank(platform: P) -> Self {
+        Host {
             platform,
-            geo: config.geometry()?,
+            geo: Geometry::default(),
             eps: [HostEp::default(); 2],
             last_used: [0; 2],
             avail: [0; 2],
-            out: [[false; 64]; 2],
+            out: [Bits::default(); 2],
             stats: Stats::default(),
-            oob: Cell::new(None),
-        };
-        h.reinit()?;
-        Ok(h)
+            oob: Cell::new(NO_FAULT),
+        }
     }
 
     /// Re-initialises the shared memory (a host-side reset): clears `DRIVER_OK` first, rewrites
@@ -78,29 +94,19 @@ impl<P: Platform> Host<P> {
         m.write(g.rsc + l::VDEV_STATUS, &[0]);
         m.fence();
         zero(m, g.rsc, l::RSC_TABLE_AREA);
-        let n = g.num as u32;
         // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
-        let words: [(usize, u32); 14] = [
-            (l::RSC_VERSION, l::RSC_TABLE_VERSION),
-            (l::RSC_NUM, 1),
-            (l::RSC_OFFSET0, l::VDEV_TYPE as u32),
-            (l::VDEV_TYPE, l::RSC_VDEV),
-            (l::VDEV_ID, l::VIRTIO_ID_RPMSG),
-            (l::VDEV_DFEATURES, l::FEATURES),
-            (l::VDEV_GFEATURES, l::FEATURES),
-            (l::VRING0_INFO + l::VRING_INFO_DA, addr_of(g, 0)),
-            (l::VRING0_INFO + l::VRING_INFO_ALIGN, g.align),
-            (l::VRING0_INFO + l::VRING_INFO_NUM, n),
-            (l::VRING1_INFO + l::VRING_INFO_DA, addr_of(g, 1)),
-            (l::VRING1_INFO + l::VRING_INFO_ALIGN, g.align),
-            (l::VRING1_INFO + l::VRING_INFO_NUM, n),
-            (l::VRING1_INFO + l::VRING_INFO_NOTIFYID, 1),
-        ];
-        for (off, v) in words {
-            m.write_u32(g.rsc + off, v);
+        for (off, v) in RSC_WORDS {
+            m.write_u32(g.rsc + off as usize, v as u32);
         }
         m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS]);
         for r in 0..2 {
+            let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
+            m.write_u32(
+                info + l::VRING_INFO_DA,
+                g.shm_base.wrapping_add(g.ring(r) as u32),
+            );
+            m.write_u32(info + l::VRING_INFO_ALIGN, g.align);
+            m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
             zero(m, g.ring(r), g.ring_len);
             for i in 0..g.num {
                 let next = if i + 1 < g.num {
@@ -114,7 +120,7 @@ impl<P: Platform> Host<P> {
         self.eps = [HostEp::default(); 2];
         self.last_used = [0; 2];
         self.avail = [0; 2];
-        self.out = [[false; 64]; 2];
+        self.out = [Bits::default(); 2];
         for i in 0..self.geo.num {
             self.post(0, i);
         }
@@ -143,7 +149,7 @@ impl<P: Platform> Host<P> {
 
     /// Receive buffers currently posted to the remote (`num_descriptors` when none is held).
     pub fn rx_buffers_posted(&self) -> usize {
-        count(&self.out[0], self.geo.num)
+        self.out[0].count()
     }
 
     /// The local address of `endpoint` (0x400 or 0x401 in announcement order), if bound.
@@ -201,7 +207,7 @@ impl<P: Platform> Host<P> {
     }
 
     fn free_count(&self) -> usize {
-        self.geo.tx_count as usize - count(&self.out[1], self.geo.tx_count)
+        self.geo.tx_count as usize - self.out[1].count()
     }
 
     /// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring)
@@ -218,9 +224,7 @@ impl<P: Platform> Host<P> {
         let a = &mut self.avail[r & 1];
         m.write_u16(g.avail_slot(r, *a), id);
         *a = a.wrapping_add(1);
-        if let Some(o) = self.out[r & 1].get_mut(id as usize) {
-            *o = true;
-        }
+        self.out[r & 1].put(id, true);
     }
 
     /// The next used entry of ring `r`, validated: `(id, used.len)`, not consumed (see
@@ -237,7 +241,7 @@ impl<P: Platform> Host<P> {
         let len = m.read_u32(e + 4);
         let c = if id >= g.num as u32 {
             C::DescriptorIndex
-        } else if !self.out[r & 1].get(id as usize).is_some_and(|&o| o) {
+        } else if !self.out[r & 1].has(id as u16) {
             C::DescriptorState
         } else {
             return Ok(Some((id as u16, len)));
@@ -250,9 +254,7 @@ impl<P: Platform> Host<P> {
     fn consume(&mut self, r: usize, id: u16) {
         let last = &mut self.last_used[r & 1];
         *last = last.wrapping_add(1);
-        if let Some(o) = self.out[r & 1].get_mut(id as usize) {
-            *o = false;
-        }
+        self.out[r & 1].put(id, false);
     }
 
     /// Consumes used entry `id` of the receive ring and re-posts its buffer (silently: the
@@ -286,56 +288,50 @@ impl<P: Platform> Host<P> {
             return Err(Fault::TooLarge);
         }
         let e = *self.ep(endpoint).ok_or(Fault::NotReady)?;
-        if e.local == 0 || (e.hello && !control) {
+        if e.local == 0 || (e.hello != 0 && !control) {
             return Err(Fault::NotReady);
         }
         let k = self.geo.chunks(len);
         self.reclaim()?;
-        // The k lowest free transmit descriptors, in order.
-        let mut bufs = [0u32; 64];
-        let mut n = 0;
-        for id in 0..self.geo.tx_count {
-            if n < k && !self.out[1].get(id as usize).is_some_and(|&o| o) {
-                if let Some(b) = bufs.get_mut(n) {
-                    *b = self.geo.host_buf(1, id) as u32;
-                }
-                n += 1;
-            }
-        }
-        let Some(bufs) = bufs.get_mut(..k).filter(|_| n >= k) else {
+        // The k lowest free transmit descriptors.
+        let all = Bits::first(self.geo.tx_count);
+        let Some(set) = lowest(all & !self.out[1].get(), k) else {
             self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
             return Err(Fault::NoBuffer);
         };
-        let m = io!(self);
-        fill_chunks(m, bufs, e.local, e.dest, len, self.geo.payload, fill);
-        // Same selection again; `post` marks each one out as it goes.
-        let mut n = 0;
-        for id in 0..self.geo.tx_count {
-            if n < k && !self.out[1].get(id as usize).is_some_and(|&o| o) {
-                self.post(1, id);
-                n += 1;
-            }
+        let mut w = Writer {
+            io: io!(self),
+            geo: &self.geo,
+            ids: set,
+            host: true,
+            len,
+        };
+        fill_chunks(&mut w, e.local, e.dest, fill);
+        for id in ids(set) {
+            self.post(1, id);
         }
-        let m = io!(self);
-        publish(m, self.geo.avail(1) + l::AVAIL_IDX, self.avail[1]);
-        m.fence();
-        self.platform.notify();
-        let s = &mut self.stats;
-        s.messages_sent = s.messages_sent.wrapping_add(1);
-        s.buffers_sent = s.buffers_sent.wrapping_add(k as u32);
+        let idx = self.geo.avail(1) + l::AVAIL_IDX;
+        sent(
+            &self.platform,
+            &self.oob,
+            &mut self.stats,
+            idx,
+            self.avail[1],
+            k,
+        );
         Ok(())
     }
 
     /// Sends the throw-away byte on every endpoint that still needs it.
     fn send_hellos(&mut self) -> Result<(), Fault> {
         for ep in Endpoint::ALL {
-            if self.ep(ep).is_some_and(|e| e.local != 0 && e.hello) {
+            if self.ep(ep).is_some_and(|e| e.local != 0 && e.hello != 0) {
                 match self.send_inner(ep, 1, true, &mut |w| {
                     let _ = w.write(0, &[0]);
                 }) {
                     Ok(()) => {
                         if let Some(e) = self.eps.get_mut(ep as usize) {
-                            e.hello = false;
+                            e.hello = 0;
                         }
                     }
                     Err(Fault::NoBuffer) => return Ok(()),
@@ -347,28 +343,30 @@ impl<P: Platform> Host<P> {
     }
 
     /// Handles a name-service record of `len` bytes at `off`.
+    #[inline(never)]
     fn name_service(&mut self, off: usize, len: usize) -> Result<(), Fault> {
-        if len != l::NS_RECORD_SIZE {
+        let m = io!(self);
+        let word = |i: usize| m.read_u32(off + 4 * i);
+        // The name needs a NUL within its 32 bytes.
+        let nul = (0..l::NS_NAME_LEN / 4)
+            .any(|i| word(i).wrapping_sub(0x0101_0101) & !word(i) & 0x8080_8080 != 0);
+        let addr = word(l::NS_REC_ADDR / 4);
+        let flags = word(l::NS_REC_FLAGS / 4);
+        if len != l::NS_RECORD_SIZE
+            || !nul
+            || flags > l::NS_DESTROY
+            || addr < l::RESERVED_ADDRESSES
+            || addr == l::ADDR_ANY
+        {
             return Err(corrupt(&mut self.stats, C::NameService));
         }
-        let mut rec = [0u8; l::NS_RECORD_SIZE];
-        io!(self).read(off, &mut rec);
-        let (name, rest) = rec.split_at(l::NS_NAME_LEN);
-        let addr = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-        let flags = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        let Some(nul) = name.iter().position(|&b| b == 0) else {
-            return Err(corrupt(&mut self.stats, C::NameService));
-        };
-        if flags > l::NS_DESTROY || addr < l::RESERVED_ADDRESSES || addr == l::ADDR_ANY {
-            return Err(corrupt(&mut self.stats, C::NameService));
-        }
-        let ep = match name.get(..nul) {
-            Some(b"raw") => Endpoint::Raw,
-            Some(b"rpc") => Endpoint::Rpc,
-            _ => {
-                self.stats.ns_ignored = self.stats.ns_ignored.wrapping_add(1);
-                return Ok(());
-            }
+        let name = word(0);
+        let Some(&ep) = Endpoint::ALL
+            .iter()
+            .find(|e| name == ns_word(e.name().as_bytes()))
+        else {
+            self.stats.ns_ignored = self.stats.ns_ignored.wrapping_add(1);
+            return Ok(());
         };
         self.stats.control_received = self.stats.control_received.wrapping_add(1);
         let other = self.eps.get(1 - ep as usize).map_or(0, |e| e.local);
@@ -392,7 +390,7 @@ impl<P: Platform> Host<P> {
             };
         }
         e.dest = addr;
-        e.hello = true;
+        e.hello = 1;
         self.send_hellos()?;
         if rebound {
             self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
@@ -468,7 +466,8 @@ impl<P: Platform> Transport for Host<P> {
     }
 
     fn is_ready(&self, endpoint: Endpoint) -> bool {
-        self.ep(endpoint).is_some_and(|e| e.local != 0 && !e.hello)
+        self.ep(endpoint)
+            .is_some_and(|e| e.local != 0 && e.hello == 0)
     }
 
     fn max_message_len(&self) -> usize {
@@ -476,7 +475,7 @@ impl<P: Platform> Transport for Host<P> {
     }
 
     fn payload_per_buffer(&self) -> usize {
-        self.geo.payload
+        self.geo.payload()
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
@@ -519,20 +518,33 @@ pub(crate) fn copy_out<M: SharedMemory>(
     true
 }
 
-fn zero<M: SharedMemory>(m: Io<'_, M>, mut off: usize, mut len: usize) {
-    let z = [0u8; 64];
-    while len > 0 {
-        let n = len.min(z.len());
-        m.write(off, &z[..n]);
-        off += n;
-        len -= n;
-        if m.failed() {
-            return;
+/// Zeroes `len` bytes at `off` (both 2-aligned) word by word.
+fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
+    let mut i = 0;
+    while i < len && !m.failed() {
+        if len - i >= 4 {
+            m.write_u32(off + i, 0);
+            i += 4;
+        } else {
+            m.write_u16(off + i, 0);
+            i += 2;
         }
     }
 }
 
-/// The firmware address of ring `r`.
-fn addr_of(g: &Geometry, r: usize) -> u32 {
-    g.shm_base.wrapping_add(g.ring(r) as u32)
+/// The first word of a NUL-terminated three-letter name.
+pub(crate) const fn ns_word(name: &[u8]) -> u32 {
+    u32::from_le_bytes([name[0], name[1], name[2], 0])
 }
+
+/// Constant resource-table words: (offset, value).
+const RSC_WORDS: [(u8, u8); 8] = [
+    (l::RSC_VERSION as u8, l::RSC_TABLE_VERSION as u8),
+    (l::RSC_NUM as u8, 1),
+    (l::RSC_OFFSET0 as u8, l::VDEV_TYPE as u8),
+    (l::VDEV_TYPE as u8, l::RSC_VDEV as u8),
+    (l::VDEV_ID as u8, l::VIRTIO_ID_RPMSG as u8),
+    (l::VDEV_DFEATURES as u8, l::FEATURES as u8),
+    (l::VDEV_GFEATURES as u8, l::FEATURES as u8),
+    ((l::VRING1_INFO + l::VRING_INFO_NOTIFYID) as u8, 1),
+];

@@ -3,20 +3,13 @@
 use core::cell::Cell;
 
 use crate::common::{
-    check_header, corrupt, fill_chunks, finish, io, pending, publish, send_until, Fault, Payload,
-    Stats, Writer,
+    check_header, corrupt, fill_chunks, finish, ids, io, lowest, pending, publish, send_until,
+    sent, Bits, Fault, Payload, Stats, Sticky, Writer, NO_FAULT,
 };
 use crate::config::{layout as l, Config, Geometry};
-use crate::host::copy_out;
-use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
+use crate::host::{copy_out, ns_word};
+use crate::platform::{Instant, Platform};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
-
-/// A transmit buffer the host posted on vring0, validated and not yet used.
-#[derive(Clone, Copy, Default)]
-struct TxSlot {
-    head: u16,
-    buf: u32,
-}
 
 /// The remote side (virtio device, the M4): waits for the host's table, announces `"raw"`
 /// (0x400) and `"rpc"` (0x401), learns the host's addresses from the first message on each.
@@ -30,7 +23,7 @@ struct TxSlot {
 /// `Corrupt` ring errors.
 pub struct Remote<P: Platform> {
     platform: P,
-    /// The validated config (`ok == false` if it was invalid).
+    /// The validated config (`num == 0` if it was invalid).
     geo: Geometry,
     running: bool,
     /// Endpoints announced so far (in order raw, rpc).
@@ -41,40 +34,32 @@ pub struct Remote<P: Platform> {
     last_avail: [u16; 2],
     /// Per ring: next used index to fill.
     used: [u16; 2],
-    /// Validated transmit buffers, in the order the host posted them (a ring of 64).
-    stash: [TxSlot; 64],
-    stash_head: u16,
-    stash_len: u16,
-    /// Per descriptor of vring0: in the stash.
-    held: [bool; 64],
+    /// Descriptors of vring0 the host posted, validated and not used yet (their buffer
+    /// addresses are read again, and re-validated, when used).
+    held: Bits,
     stats: Stats,
     /// The last refused shared-memory access (for `Error::Memory`).
-    oob: Cell<Option<OutOfBounds>>,
+    oob: Sticky,
 }
 
 impl<P: Platform> Remote<P> {
     /// A remote that has not looked at shared memory yet. An invalid `config` makes every
     /// later call fail with `InvalidConfig`.
     pub fn new(platform: P, config: Config) -> Self {
-        Remote {
+        let mut r = Remote {
             platform,
-            geo: config.geometry().unwrap_or(Geometry {
-                payload: config.payload_per_buffer(),
-                max_msg: config.max_message_len,
-                ..Geometry::default()
-            }),
+            geo: Geometry::default(),
             running: false,
             announced: 0,
             dest: [l::ADDR_ANY; 2],
             last_avail: [0; 2],
             used: [0; 2],
-            stash: [TxSlot::default(); 64],
-            stash_head: 0,
-            stash_len: 0,
-            held: [false; 64],
+            held: Bits::default(),
             stats: Stats::default(),
-            oob: Cell::new(None),
-        }
+            oob: Cell::new(NO_FAULT),
+        };
+        config.fill(&mut r.geo);
+        r
     }
 
     /// Counters of this side.
@@ -93,7 +78,7 @@ impl<P: Platform> Remote<P> {
             let r = self.refill();
             self.done(r, 0)?;
         }
-        Ok(self.stash_len as usize)
+        Ok(self.held.count())
     }
 
     /// The host's address for `endpoint`, once learned from its first message.
@@ -150,23 +135,22 @@ impl<P: Platform> Remote<P> {
         self.dest = [l::ADDR_ANY; 2];
         self.last_avail = [0; 2];
         self.used = [0; 2];
-        self.stash_head = 0;
-        self.stash_len = 0;
-        self.held = [false; 64];
+        self.held = Bits::default();
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
     /// away. `Ok(true)` while running.
     fn check_host(&mut self) -> Result<bool, Fault> {
         let g = &self.geo;
-        if !g.ok {
+        if g.num == 0 {
             return Err(Fault::InvalidConfig);
         }
         let m = io!(self);
         let da = m.read_u32(g.rsc + l::VRING1_DA);
         // The status byte is the low byte of its (4-aligned) little-endian word.
         let status = m.read_u32(g.rsc + l::VDEV_STATUS);
-        let ok = da == g.v1_addr && status & l::DRIVER_OK as u32 != 0;
+        let ok =
+            da == g.shm_base.wrapping_add(g.ring(1) as u32) && status & l::DRIVER_OK as u32 != 0;
         if self.running {
             if !ok {
                 self.forget();
@@ -180,7 +164,7 @@ impl<P: Platform> Remote<P> {
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
-        if m.read_u32(v0 + l::VRING_INFO_DA) != g.v0_addr
+        if m.read_u32(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
             || m.read_u32(v0 + l::VRING_INFO_NUM) != g.num as u32
             || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
         {
@@ -195,11 +179,16 @@ impl<P: Platform> Remote<P> {
     fn announce(&mut self) -> Result<(), Fault> {
         while let Some(&ep) = Endpoint::ALL.get(self.announced as usize) {
             let addr = l::EPT_ADDR_FIRST + ep as u32;
-            let mut rec = [0u8; l::NS_RECORD_SIZE];
-            rec[..3].copy_from_slice(ep.name().as_bytes());
-            rec[l::NS_REC_ADDR..l::NS_REC_ADDR + 4].copy_from_slice(&addr.to_le_bytes());
-            match self.send_inner(addr, l::NS_ADDR, rec.len(), &mut |w| {
-                let _ = w.write(0, &rec);
+            let name = ns_word(ep.name().as_bytes());
+            match self.send_inner(addr, l::NS_ADDR, l::NS_RECORD_SIZE, &mut |w| {
+                for i in 0..l::NS_RECORD_SIZE / 4 {
+                    let v = match i {
+                        0 => name,
+                        8 => addr,
+                        _ => 0,
+                    };
+                    w.put_u32(4 * i, v);
+                }
             }) {
                 Ok(()) => self.announced += 1,
                 Err(Fault::NoBuffer) => return Ok(()),
@@ -280,21 +269,11 @@ impl<P: Platform> Remote<P> {
     fn refill(&mut self) -> Result<(), Fault> {
         while let Some(head) = self.peek_avail(0)? {
             self.consume(0);
-            if self.held.get(head as usize).is_some_and(|&h| h) {
+            if self.held.has(head) {
                 return Err(corrupt(&mut self.stats, C::DescriptorState));
             }
-            let (buf, _) = self.read_desc(0, head, l::VRING_DESC_F_WRITE, self.geo.buf)?;
-            let at = (self.stash_head.wrapping_add(self.stash_len) & 63) as usize;
-            if let Some(s) = self.stash.get_mut(at) {
-                *s = TxSlot {
-                    head,
-                    buf: buf as u32,
-                };
-            }
-            self.stash_len += 1;
-            if let Some(h) = self.held.get_mut(head as usize) {
-                *h = true;
-            }
+            self.read_desc(0, head, l::VRING_DESC_F_WRITE, self.geo.buf)?;
+            self.held.put(head, true);
         }
         Ok(())
     }
@@ -305,7 +284,7 @@ impl<P: Platform> Remote<P> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Fault> {
-        if !self.geo.ok {
+        if self.geo.num == 0 {
             return Err(Fault::InvalidConfig);
         }
         let max = self.geo.max_msg;
@@ -328,38 +307,32 @@ impl<P: Platform> Remote<P> {
     ) -> Result<(), Fault> {
         let k = self.geo.chunks(len);
         self.refill()?;
-        let mut bufs = [0u32; 64];
-        let Some(bufs) = bufs.get_mut(..k).filter(|_| k <= self.stash_len as usize) else {
+        let Some(set) = lowest(self.held.get(), k) else {
             self.stats.no_buffer = self.stats.no_buffer.wrapping_add(1);
             return Err(Fault::NoBuffer);
         };
-        for (j, b) in bufs.iter_mut().enumerate() {
-            *b = self.slot(j).buf;
+        let mut w = Writer {
+            io: io!(self),
+            geo: &self.geo,
+            ids: set,
+            host: false,
+            len,
+        };
+        fill_chunks(&mut w, src, dst, fill);
+        for id in ids(set) {
+            self.give(0, id);
+            self.held.put(id, false);
         }
-        let m = io!(self);
-        fill_chunks(m, bufs, src, dst, len, self.geo.payload, fill);
-        for j in 0..k {
-            let head = self.slot(j).head;
-            self.give(0, head);
-            if let Some(h) = self.held.get_mut(head as usize) {
-                *h = false;
-            }
-        }
-        self.publish_used(0);
-        self.platform.memory().fence();
-        self.platform.notify();
-        self.stash_head = self.stash_head.wrapping_add(k as u16) & 63;
-        self.stash_len -= k as u16;
-        let s = &mut self.stats;
-        s.messages_sent = s.messages_sent.wrapping_add(1);
-        s.buffers_sent = s.buffers_sent.wrapping_add(k as u32);
+        let idx = self.geo.used(0) + l::USED_IDX;
+        sent(
+            &self.platform,
+            &self.oob,
+            &mut self.stats,
+            idx,
+            self.used[0],
+            k,
+        );
         Ok(())
-    }
-
-    /// Stash entry `j` from the head.
-    fn slot(&self, j: usize) -> TxSlot {
-        let at = (self.stash_head as usize).wrapping_add(j) & 63;
-        self.stash.get(at).copied().unwrap_or_default()
     }
 
     /// Checks a host-to-remote descriptor and its header; `Some((endpoint, payload offset,
@@ -450,7 +423,7 @@ impl<P: Platform> Transport for Remote<P> {
     }
 
     fn payload_per_buffer(&self) -> usize {
-        self.geo.payload
+        self.geo.payload()
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
