@@ -153,6 +153,17 @@ impl<const N: usize> Slot<N> {
 /// reassembly buffer; nested receiving therefore never moves the message being handled. Depth
 /// is limited by [`MAX_NESTING`] and by the space left behind the messages being handled.
 ///
+/// # Slow handlers
+/// Handlers run inside [`poll`](Self::poll) (or a waiting call). One that must wait for slow
+/// work takes its request with [`Context::defer`] and returns at once; the work's owner
+/// answers later with [`respond`](Self::respond), and meanwhile every other request is served.
+///
+/// # Resets
+/// A reset the transport reports (`PeerReset`) fails every pending call with
+/// [`Error::PeerReset`] and voids older [`Deferred`] tokens; the host side makes one with
+/// [`reset`](Self::reset). Msgids keep counting across resets, so a reply from before never
+/// completes a later call.
+///
 /// # Sending
 /// Messages are encoded into an internal buffer and sent whole (several transport buffers if
 /// the transport allows). Without a free buffer the sender polls the receive side (replies are
