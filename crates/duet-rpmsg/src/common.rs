@@ -145,6 +145,12 @@ impl Bits {
     pub fn get(self) -> u64 {
         self.lo as u64 | (self.hi as u64) << 32
     }
+    pub fn of(v: u64) -> Self {
+        Bits {
+            lo: v as u32,
+            hi: (v >> 32) as u32,
+        }
+    }
     /// The 32-bit half holding `id`, and its bit there.
     fn word(&mut self, id: u16) -> (&mut u32, u32) {
         let bit = 1u32.checked_shl(id as u32 & 31).unwrap_or(0);

@@ -262,6 +262,13 @@ impl Config {
         }
     }
 
+    /// The region offsets of this config (see [`Config::fill`]).
+    pub(crate) fn geometry(&self) -> Geometry {
+        let mut g = Geometry::default();
+        self.fill(&mut g);
+        g
+    }
+
     /// Writes the region offsets of this config to `g` (in place: no copy of a struct);
     /// `num == 0` (with `buf` and `max_msg` still set) if the config breaks a limit.
     #[inline(never)]

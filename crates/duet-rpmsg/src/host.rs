@@ -49,34 +49,30 @@ impl<P: Platform> Host<P> {
     /// Validates `config`, then zeroes and writes the resource table and both rings, pre-posts
     /// the receive buffers and sets `DRIVER_OK` last. `InvalidConfig` or `Memory` on failure.
     pub fn new(platform: P, config: Config) -> Result<Self, Error> {
-        // Built in the result itself, so that no copy of the struct is needed.
-        let mut r = Ok(Host::blank(platform));
-        if let Ok(h) = &mut r {
-            config.fill(&mut h.geo);
-            let e = match h.geo.num {
-                0 => Err(Error::InvalidConfig),
-                _ => h.reinit(),
-            };
-            if let Err(e) = e {
-                r = Err(e);
-            }
+        let geo = config.geometry();
+        if geo.num == 0 {
+            return Err(Error::InvalidConfig);
         }
-        r
-    }
-
-    /// A host with every field zero.
-    #[inline(never)]
-    fn blank(platform: P) -> Self {
-        Host {
+        let oob = Cell::new(NO_FAULT);
+        lay_out(
+            Io {
+                m: platform.memory(),
+                oob: &oob,
+            },
+            &geo,
+        );
+        finish(&oob, Ok(()), 0, 0)?;
+        // Built as the result directly (no move of the whole struct afterwards).
+        Ok(Host {
             platform,
-            geo: Geometry::default(),
             eps: [HostEp::default(); 2],
             last_used: [0; 2],
-            avail: [0; 2],
-            out: [Bits::default(); 2],
+            avail: [geo.num, 0],
+            out: [Bits::of(Bits::first(geo.num)), Bits::default()],
+            geo,
             stats: Stats::default(),
-            oob: Cell::new(NO_FAULT),
-        }
+            oob,
+        })
     }
 
     /// Re-initialises the shared memory (a host-side reset): clears `DRIVER_OK` first, rewrites
@@ -87,50 +83,12 @@ impl<P: Platform> Host<P> {
         self.done(r, 0)
     }
 
-    #[inline(never)]
     fn reinit_inner(&mut self) -> Result<(), Fault> {
-        let g = &self.geo;
-        let m = io!(self);
-        m.write(g.rsc + l::VDEV_STATUS, &[0]);
-        m.fence();
-        zero(m, g.rsc, l::RSC_TABLE_AREA);
-        // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
-        for (off, v) in RSC_WORDS {
-            m.write_u32(g.rsc + off as usize, v as u32);
-        }
-        m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS]);
-        for r in 0..2 {
-            let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
-            m.write_u32(
-                info + l::VRING_INFO_DA,
-                g.shm_base.wrapping_add(g.ring(r) as u32),
-            );
-            m.write_u32(info + l::VRING_INFO_ALIGN, g.align);
-            m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
-            zero(m, g.ring(r), g.ring_len);
-            for i in 0..g.num {
-                let next = if i + 1 < g.num {
-                    i + 1
-                } else {
-                    l::DESC_CHAIN_END
-                };
-                m.write_u16(g.desc(r, i) + l::DESC_NEXT, next);
-            }
-        }
+        lay_out(io!(self), &self.geo);
         self.eps = [HostEp::default(); 2];
         self.last_used = [0; 2];
-        self.avail = [0; 2];
-        self.out = [Bits::default(); 2];
-        for i in 0..self.geo.num {
-            self.post(0, i);
-        }
-        let g = &self.geo;
-        let m = io!(self);
-        m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT);
-        publish(m, g.avail(0) + l::AVAIL_IDX, self.avail[0]);
-        m.fence();
-        m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK]);
-        m.fence();
+        self.avail = [self.geo.num, 0];
+        self.out = [Bits::of(Bits::first(self.geo.num)), Bits::default()];
         Ok(())
     }
 
@@ -213,16 +171,8 @@ impl<P: Platform> Host<P> {
     /// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring)
     /// and adds it to the avail ring (the caller publishes the index).
     fn post(&mut self, r: usize, id: u16) {
-        let g = &self.geo;
-        let m = io!(self);
-        let d = g.desc(r, id);
-        m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
-        m.write_u32(d + l::DESC_ADDR + 4, 0);
-        m.write_u32(d + l::DESC_LEN, g.buf as u32);
-        let flags = if r == 0 { l::VRING_DESC_F_WRITE } else { 0 };
-        m.write_u16(d + l::DESC_FLAGS, flags);
         let a = &mut self.avail[r & 1];
-        m.write_u16(g.avail_slot(r, *a), id);
+        put_desc(io!(self), &self.geo, r, id, *a);
         *a = a.wrapping_add(1);
         self.out[r & 1].put(id, true);
     }
@@ -516,6 +466,58 @@ pub(crate) fn copy_out<M: SharedMemory>(
         Err(e) => Err(Error::Memory(e)),
     };
     true
+}
+
+/// Lays out the resource table and both rings: clears `DRIVER_OK` first, posts every receive
+/// buffer, sets `DRIVER_OK` last.
+#[inline(never)]
+fn lay_out<M: SharedMemory>(m: Io<'_, M>, g: &Geometry) {
+    m.write(g.rsc + l::VDEV_STATUS, &[0]);
+    m.fence();
+    zero(m, g.rsc, l::RSC_TABLE_AREA);
+    // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
+    for (off, v) in RSC_WORDS {
+        m.write_u32(g.rsc + off as usize, v as u32);
+    }
+    m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS]);
+    for r in 0..2 {
+        let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
+        m.write_u32(
+            info + l::VRING_INFO_DA,
+            g.shm_base.wrapping_add(g.ring(r) as u32),
+        );
+        m.write_u32(info + l::VRING_INFO_ALIGN, g.align);
+        m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
+        zero(m, g.ring(r), g.ring_len);
+        for i in 0..g.num {
+            let next = if i + 1 < g.num {
+                i + 1
+            } else {
+                l::DESC_CHAIN_END
+            };
+            m.write_u16(g.desc(r, i) + l::DESC_NEXT, next);
+        }
+    }
+    for i in 0..g.num {
+        put_desc(m, g, 0, i, i);
+    }
+    m.write_u16(g.avail(1) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT);
+    publish(m, g.avail(0) + l::AVAIL_IDX, g.num);
+    m.fence();
+    m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK]);
+    m.fence();
+}
+
+/// Writes descriptor `id` of ring `r` as a fresh buffer (write-only on the receive ring) and
+/// puts it in avail slot `at` (the caller publishes the index).
+fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id: u16, at: u16) {
+    let d = g.desc(r, id);
+    m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
+    m.write_u32(d + l::DESC_ADDR + 4, 0);
+    m.write_u32(d + l::DESC_LEN, g.buf as u32);
+    let flags = if r == 0 { l::VRING_DESC_F_WRITE } else { 0 };
+    m.write_u16(d + l::DESC_FLAGS, flags);
+    m.write_u16(g.avail_slot(r, at), id);
 }
 
 /// Zeroes `len` bytes at `off` (both 2-aligned) word by word.

@@ -46,9 +46,9 @@ impl<P: Platform> Remote<P> {
     /// A remote that has not looked at shared memory yet. An invalid `config` makes every
     /// later call fail with `InvalidConfig`.
     pub fn new(platform: P, config: Config) -> Self {
-        let mut r = Remote {
+        Remote {
             platform,
-            geo: Geometry::default(),
+            geo: config.geometry(),
             running: false,
             announced: 0,
             dest: [l::ADDR_ANY; 2],
@@ -57,9 +57,7 @@ impl<P: Platform> Remote<P> {
             held: Bits::default(),
             stats: Stats::default(),
             oob: Cell::new(NO_FAULT),
-        };
-        config.fill(&mut r.geo);
-        r
+        }
     }
 
     /// Counters of this side.
