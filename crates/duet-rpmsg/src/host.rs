@@ -25,6 +25,11 @@ struct HostEp {
 /// Created with [`Host::new`], which lays out the shared memory; then [`Transport::poll`] binds
 /// the endpoints the remote announces (or use [`connect`](crate::connect)).
 ///
+/// Reset (host side), two steps: [`Host::begin_reset`] clears `DRIVER_OK` and parks the host;
+/// hold that for at least one remote poll period (the remote reads the status in every
+/// `poll`, `try_send` and `try_recv`), then [`Host::reinit`] lays everything out again. The
+/// remote reports `PeerReset` once and handshakes again (see [`Remote`](crate::Remote)).
+///
 /// Limits: a remote that restarts without the host re-initialising cannot be resynchronised
 /// (its ring indices restart at 0); the host reports the re-announcement as `PeerReset`, and the
 /// fix is [`Host::reinit`]. Receive buffers are re-posted with the full buffer size, whatever
@@ -41,6 +46,9 @@ pub struct Host<P: Platform> {
     /// Per ring: descriptors handed to the remote and not yet returned.
     out: [Bits; 2],
     stats: Stats,
+    /// 1 between [`Host::begin_reset`] and [`Host::reinit`]: the rings are not touched.
+    /// (A `u32`, not a `bool`: no niche, so the struct moves as plain words.)
+    resetting: u32,
     /// The last refused shared-memory access (for `Error::Memory`).
     oob: Sticky,
 }
@@ -71,13 +79,38 @@ impl<P: Platform> Host<P> {
             out: [Bits::of(Bits::first(geo.num)), Bits::default()],
             geo,
             stats: Stats::default(),
+            resetting: 0,
             oob,
         })
     }
 
-    /// Re-initialises the shared memory (a host-side reset): clears `DRIVER_OK` first, rewrites
-    /// everything as [`Host::new`] does and forgets all endpoints. A running remote sees the
-    /// status drop (if it polls while it is low) and handshakes again.
+    /// First step of a host-side reset: writes 0 to the vdev status byte (`DRIVER_OK` cleared;
+    /// nothing else in shared memory is touched) and forgets both endpoints. Until
+    /// [`Host::reinit`], sends fail with `NotReady`, receives and `poll` find nothing and no
+    /// ring is read or written (the remote may still be finishing an operation on them).
+    ///
+    /// Hold this state for at least one poll period of the remote: its next `poll` (or send or
+    /// receive) sees the status drop, returns `PeerReset` once, stops using the rings and waits
+    /// for `DRIVER_OK`. Calling it again while resetting only rewrites the status byte.
+    pub fn begin_reset(&mut self) -> Result<(), Error> {
+        let m = io!(self);
+        m.write(self.geo.rsc + l::VDEV_STATUS, &[0]);
+        m.fence();
+        self.eps = [HostEp::default(); 2];
+        self.resetting = 1;
+        self.done(Ok(()), 0)
+    }
+
+    /// Re-initialises the shared memory: clears `DRIVER_OK` first, rewrites everything as
+    /// [`Host::new`] does (`DRIVER_OK` last), forgets all endpoints and ends a reset begun with
+    /// [`Host::begin_reset`]. The remote handshakes again after reporting `PeerReset` once.
+    ///
+    /// Without `begin_reset` first (a quick reset), the remote still notices at its next call:
+    /// re-laying the rings zeroes vring0's `used.flags`, where the running remote keeps
+    /// `VRING_USED_F_NO_NOTIFY` set. That is only sound if the remote is not in the middle of an
+    /// operation while this runs (one core, or a remote known to be idle); otherwise its late
+    /// ring writes can land in the fresh rings. On two running cores use `begin_reset`, wait
+    /// at least one remote poll period, then call this.
     pub fn reinit(&mut self) -> Result<(), Error> {
         let r = self.reinit_inner();
         self.done(r, 0)
@@ -89,6 +122,7 @@ impl<P: Platform> Host<P> {
         self.last_used = [0; 2];
         self.avail = [self.geo.num, 0];
         self.out = [Bits::of(Bits::first(self.geo.num)), Bits::default()];
+        self.resetting = 0;
         Ok(())
     }
 
@@ -180,6 +214,9 @@ impl<P: Platform> Host<P> {
     /// The next used entry of ring `r`, validated: `(id, used.len)`, not consumed (see
     /// [`Host::consume`]). A bad id is skipped and reported.
     fn peek_used(&mut self, r: usize) -> Result<Option<(u16, u32)>, Fault> {
+        if self.resetting != 0 {
+            return Ok(None);
+        }
         let g = &self.geo;
         let m = io!(self);
         let last = &mut self.last_used[r & 1];

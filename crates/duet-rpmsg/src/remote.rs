@@ -17,10 +17,18 @@ use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 /// [`Remote::new`] touches nothing; [`Transport::poll`] (or [`connect`](crate::connect)) does
 /// the handshake once the table's vring1 `da` matches the config and `DRIVER_OK` is set.
 ///
-/// Reset: if `DRIVER_OK` drops or vring1's `da` changes while running, the next call returns
-/// `PeerReset` and the handshake starts over. Limit: a host re-initialisation that completes
-/// entirely between two of this side's polls is not seen as a reset; it then shows up as
-/// `Corrupt` ring errors.
+/// Reset: every `poll`, `try_send`/`send_with` and `try_recv`/`recv_with` first checks the
+/// table. If `DRIVER_OK` is clear, vring1's `da` changed, or vring0's `used.flags` lost the
+/// `VRING_USED_F_NO_NOTIFY` bit this side set when it started (the host's layout zeroes the
+/// rings, so this marks a re-initialisation that completed between two calls), the call
+/// returns `PeerReset` once, forgets the rings and endpoints, and the handshake starts over
+/// when the table is back (announce, learn the host's addresses). Nothing is written to shared
+/// memory from the detection until the table is ready again.
+///
+/// Limit: the host must not re-lay the rings while this side is inside a call (its late ring
+/// writes would land in the fresh rings); a host on another core therefore uses
+/// [`Host::begin_reset`](crate::Host::begin_reset), waits at least one poll period of this side,
+/// then [`Host::reinit`](crate::Host::reinit).
 pub struct Remote<P: Platform> {
     platform: P,
     /// The validated config (`num == 0` if it was invalid).
@@ -150,7 +158,9 @@ impl<P: Platform> Remote<P> {
         let ok =
             da == g.shm_base.wrapping_add(g.ring(1) as u32) && status & l::DRIVER_OK as u32 != 0;
         if self.running {
-            if !ok {
+            // Re-laid rings: the host zeroed the flag this side set when it started.
+            let flags = m.read_u16(g.used(0) + l::USED_FLAGS);
+            if !ok || flags & l::VRING_USED_F_NO_NOTIFY == 0 {
                 self.forget();
                 self.stats.peer_resets = self.stats.peer_resets.wrapping_add(1);
                 return Err(Fault::PeerReset);

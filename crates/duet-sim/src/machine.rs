@@ -38,7 +38,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant as StdInstant};
 
 use duet::{BootError, BootRemote, Doorbell, Rpc};
-use duet_rpmsg::{connect, Config, Host, Platform, Remote, SharedMemory, Transport};
+use duet_rpmsg::{connect, Config, Host, Platform, Remote, Transport};
 
 use crate::board::{Board, Console, Peripherals, DEFAULT_SPEED};
 use crate::platform::{pair, SimPlatform};
@@ -380,24 +380,6 @@ pub fn wait_doorbell(bell: &Doorbell, max: Duration) -> bool {
         }
         thread::park_timeout(give_up - now);
     }
-}
-
-/// The first half of a host-side reset as the M7 would hold it: clears `DRIVER_OK` in the
-/// resource table (at `config.rsc_table_offset`), so the M4's next transport poll reports
-/// `PeerReset` and it waits for the table again. Finish with `Host::reinit`, typically inside
-/// `Rpc::reset`: `rpc.reset(|t| { drop_driver_ok(t, &config)?; /* let the M4 poll */ t.reinit() })`.
-///
-/// Why two halves: `Host::reinit` alone clears and sets `DRIVER_OK` within one call, and a
-/// remote that does not poll in between does not see a reset (duet-rpmsg's documented limit;
-/// its rings then look corrupt). Hold the status down until the M4 has polled.
-pub fn drop_driver_ok(t: &M7Transport, config: &Config) -> Result<(), duet_rpmsg::Error> {
-    let m = t.platform().memory();
-    m.write(
-        config.rsc_table_offset as usize + duet_rpmsg::layout::VDEV_STATUS,
-        &[0],
-    )?;
-    m.fence();
-    Ok(())
 }
 
 /// Both transports of a fresh chip, connected (handshake run in this thread), with `config`.

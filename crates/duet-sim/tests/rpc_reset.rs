@@ -1,10 +1,9 @@
 //! Peer reset on the simulator: the M7 re-initialises the shared memory (`Rpc::reset` with
-//! `drop_driver_ok` + `Host::reinit`) while calls are pending in both directions.
+//! `Host::begin_reset` + `Host::reinit`) while calls are pending in both directions.
 //!
-//! Supported: a reset the M4 sees, i.e. the M7 holds `DRIVER_OK` down until the M4 has polled
-//! (here: until its pending call has failed). Not supported (duet-rpmsg's documented limit): a
-//! re-initialisation that completes entirely between two M4 polls; the M4 then sees corrupt
-//! rings instead of a reset, so it is not tested.
+//! The M7 holds the reset (`DRIVER_OK` clear) until the M4 has polled (here: until its pending
+//! call has failed), as duet-rpmsg asks of a host on another core; only then does it re-lay
+//! the rings.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +11,7 @@ use std::time::Duration;
 
 use duet::{Context, Deferred, Endpoint, Error, Request, Rpc, Transport};
 use duet_rpmsg::Platform;
-use duet_sim::machine::{drop_driver_ok, run_pair_with, sim_config, M4Rpc, M7Rpc};
+use duet_sim::machine::{run_pair_with, sim_config, M4Rpc, M7Rpc};
 
 const LONG: Duration = Duration::from_secs(10);
 
@@ -57,7 +56,7 @@ fn reset_fails_pending_calls_both_ways_and_calls_work_again() {
                 m4_parked.load(Ordering::SeqCst)
             });
             rpc.reset(|t| {
-                drop_driver_ok(t, &config)?;
+                t.begin_reset()?;
                 let deadline = t.platform().now().saturating_add(LONG);
                 while !m4_saw_reset.load(Ordering::SeqCst) {
                     if t.platform().now() >= deadline {

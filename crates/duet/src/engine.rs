@@ -421,12 +421,12 @@ impl<
     /// Resets the link from this side, for the core that owns the shared memory (the M7):
     /// fails every pending call with [`Error::PeerReset`], drops partly received messages,
     /// voids [`Deferred`] tokens from before (answering one gives `PeerReset`, nothing is
-    /// sent), then runs `reinit` on the transport, e.g. `|t| t.reinit()` with duet-rpmsg's
-    /// `Host`. Bindings, the msgid counter (so a reply from before never matches a later call)
-    /// and the serial buffers stay. The peer re-handshakes; wait with
-    /// [`wait_ready`](Self::wait_ready). The remote sees the reset only if it polls while the
-    /// shared memory is down (see `duet_rpmsg::Remote`), so a host should hold it down (clear
-    /// `DRIVER_OK`) long enough for the remote to poll before re-initialising.
+    /// sent), then runs `reinit` on the transport. With duet-rpmsg's `Host` on two running
+    /// cores: `|t| { t.begin_reset()?; /* wait one remote poll period */ t.reinit() }` (the
+    /// remote must not be inside a call while the rings are re-laid; see `duet_rpmsg::Host`).
+    /// Bindings, the msgid counter (so a reply from before never matches a later call) and the
+    /// serial buffers stay. The peer reports `PeerReset` once and re-handshakes; wait with
+    /// [`wait_ready`](Self::wait_ready).
     pub fn reset(
         &mut self,
         reinit: impl FnOnce(&mut T) -> Result<(), duet_rpmsg::Error>,
