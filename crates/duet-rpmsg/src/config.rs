@@ -360,6 +360,27 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// A copy made field by field (each a word move): a whole-struct copy becomes a call to
+    /// `memcpy`, which would otherwise not be linked at all.
+    pub fn copy_words(&self) -> Geometry {
+        Geometry {
+            num: self.num,
+            tx_count: self.tx_count,
+            shm_base: self.shm_base,
+            align: self.align,
+            rsc: self.rsc,
+            ring: [self.ring[0], self.ring[1]],
+            used: self.used,
+            ring_len: self.ring_len,
+            buf: self.buf,
+            pool: self.pool,
+            end: self.end,
+            da: self.da,
+            tx: self.tx,
+            max_msg: self.max_msg,
+        }
+    }
+
     /// Offset of ring `r` (0 or 1; only the low bit counts).
     pub fn ring(&self, r: usize) -> usize {
         self.ring[r & 1]

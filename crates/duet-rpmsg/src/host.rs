@@ -77,7 +77,7 @@ impl<P: Platform> Host<P> {
             last_used: [0; 2],
             avail: [geo.num, 0],
             out: [Bits::of(Bits::first(geo.num)), Bits::default()],
-            geo,
+            geo: geo.copy_words(),
             stats: Stats::default(),
             resetting: 0,
             oob,
