@@ -254,78 +254,77 @@ impl Config {
 
     /// Checks the limits listed on [`Config`]; `Err(Error::InvalidConfig)` if one fails.
     pub fn validate(&self) -> Result<(), Error> {
-        let mut g = Geometry::default();
-        self.fill(&mut g);
-        match g.num {
+        match self.geometry().num {
             0 => Err(Error::InvalidConfig),
             _ => Ok(()),
         }
     }
 
-    /// The region offsets of this config (see [`Config::fill`]).
-    pub(crate) fn geometry(&self) -> Geometry {
-        let mut g = Geometry::default();
-        self.fill(&mut g);
-        g
-    }
-
-    /// Writes the region offsets of this config to `g` (in place: no copy of a struct);
-    /// `num == 0` (with `buf` and `max_msg` still set) if the config breaks a limit.
+    /// The region offsets of this config; `num == 0` if it breaks a limit (then only `buf`
+    /// and `max_msg` are meaningful). One pass with no early exit, so the result is written
+    /// straight into the caller's slot.
     #[inline(never)]
-    pub(crate) fn fill(&self, g: &mut Geometry) {
-        *g = Geometry {
-            buf: self.buffer_size as usize,
-            max_msg: self.max_message_len,
-            ..Geometry::default()
-        };
-        g.num = self.check(g).unwrap_or(0);
-    }
-
-    /// Fills `g`'s offsets; the ring size if every limit holds.
-    fn check(&self, g: &mut Geometry) -> Option<u16> {
+    pub(crate) fn geometry(&self) -> Geometry {
         let num = self.num_descriptors;
+        let tx = self.host_tx_buffers;
         let n = num as usize;
         let align = self.vring_align as usize;
-        let buf = g.buf;
-        // Powers of two: num in 1..=64, align >= 4, buf in 64..=0x8000.
+        let buf = self.buffer_size as usize;
+        // Powers of two (0 passes here; the ranges exclude it): num in 1..=64, align >= 4,
+        // buf in 64..=0x8000; then `tx <= num`.
         let pow2 =
-            |v: usize, lo: usize, hi: usize| v & v.wrapping_sub(1) == 0 && v >= lo && v <= hi;
-        if !(pow2(n, 1, MAX_DESCRIPTORS as usize)
-            && pow2(align, 4, usize::MAX)
-            && pow2(buf, 64, 0x8000)
-            && self.host_tx_buffers <= num)
-        {
-            return None;
-        }
+            (n & n.wrapping_sub(1)) | (align & align.wrapping_sub(1)) | (buf & buf.wrapping_sub(1));
+        let mut ok = pow2 == 0
+            && n.wrapping_sub(1) < MAX_DESCRIPTORS as usize
+            && align >= 4
+            && buf.wrapping_sub(64) <= 0x8000 - 64
+            && tx <= num;
+        let (used, ring_len) = match ok {
+            true => (layout::used_offset(n, align), layout::vring_size(n, align)),
+            false => (0, 0),
+        };
         let size = self.region_size as usize;
         let base = self.shm_base;
-        // Region offset of `addr`, if 4-aligned and `len` bytes fit.
-        let off = |addr: u32, len: usize| -> Option<usize> {
-            let o = addr.checked_sub(base)? as usize;
-            (o & 3 == 0 && o.checked_add(len)? <= size).then_some(o)
-        };
-        g.shm_base = base;
-        g.align = self.vring_align;
-        g.used = layout::used_offset(n, align);
-        g.ring_len = layout::vring_size(n, align);
-        g.rsc = off(
-            base.checked_add(self.rsc_table_offset)?,
-            layout::RSC_TABLE_AREA,
-        )?;
-        g.ring = [
-            off(self.vring0_addr, g.ring_len)?,
-            off(self.vring1_addr, g.ring_len)?,
-        ];
-        g.pool = off(self.pool_addr, buf * n)?;
-        g.tx = off(self.host_tx_pool_addr, buf * self.host_tx_buffers as usize)?;
-        g.end = size;
-        g.da = self.da_base.checked_sub(base)? as usize;
-        g.tx_count = self.host_tx_buffers;
-        let chunks = div_ceil(self.max_message_len, buf - layout::HDR_SIZE)?;
-        (g.tx.checked_sub(g.pool)? & (buf - 1) == 0
-            && g.da <= g.pool
-            && chunks <= self.host_tx_buffers.max(1) as usize)
-            .then_some(num)
+        let rsc = base.checked_add(self.rsc_table_offset);
+        ok &= rsc.is_some();
+        // Each area: region offset 4-aligned, `len` bytes inside the region.
+        let mut o = [0usize; 5];
+        for (slot, (addr, len)) in o.iter_mut().zip([
+            (rsc.unwrap_or(0), layout::RSC_TABLE_AREA),
+            (self.vring0_addr, ring_len),
+            (self.vring1_addr, ring_len),
+            (self.pool_addr, buf.wrapping_mul(n)),
+            (self.host_tx_pool_addr, buf.wrapping_mul(tx as usize)),
+        ]) {
+            let x = addr.wrapping_sub(base) as usize;
+            ok &= addr >= base && x & 3 == 0 && x <= size && len <= size - x;
+            *slot = x;
+        }
+        let [rsc, r0, r1, pool, txp] = o;
+        let da = self.da_base.wrapping_sub(base) as usize;
+        // The last: ceil(max / payload) <= max(tx, 1), as a product (exact when `ok`).
+        ok &= self.da_base >= base
+            && txp >= pool
+            && txp.wrapping_sub(pool) & buf.wrapping_sub(1) == 0
+            && da <= pool
+            && self.max_message_len
+                <= (tx.max(1) as usize).wrapping_mul(buf.wrapping_sub(layout::HDR_SIZE));
+        Geometry {
+            num: if ok { num } else { 0 },
+            tx_count: tx,
+            shm_base: base,
+            align: self.vring_align,
+            rsc,
+            ring: [r0, r1],
+            used,
+            ring_len,
+            buf,
+            pool,
+            end: size,
+            da,
+            tx: txp,
+            max_msg: self.max_message_len,
+        }
     }
 }
 
