@@ -8,6 +8,8 @@
 //!   f32/f64, str, bin, array and map headers, ext). Encoding is compact (the smallest width, as
 //!   msgpack-c and rmp do); decoding accepts every valid width.
 //! - [`RawValue`]: exactly one encoded value, borrowed, to decode later or forward verbatim.
+//! - [`Skipper`]: finds where a value ends when its bytes arrive in chunks (to drop a message
+//!   too large to buffer and resume behind it).
 //! - serde: [`encode`], [`decode`], [`to_slice`], [`from_slice`], [`Serializer`], [`Deserializer`].
 //! - [`rpc`]: MessagePack-RPC request, response and notification messages.
 //!
@@ -74,17 +76,19 @@ mod raw;
 pub mod rpc;
 mod serde_de;
 mod serde_ser;
+mod skipper;
 
 pub use decode::Decoder;
 pub use encode::Encoder;
 pub use raw::RawValue;
 pub use serde_de::{decode, from_slice, Deserializer};
 pub use serde_ser::{encode, to_slice, Serializer};
+pub use skipper::Skipper;
 
 /// The deepest nesting of arrays and maps that is accepted (a top-level array is depth 1).
 ///
 /// Input that nests deeper is rejected with [`Error::DepthLimit`] by [`Decoder::skip`],
-/// [`RawValue::new`], [`rpc::parse`] and the serde [`Deserializer`].
+/// [`Skipper`], [`RawValue::new`], [`rpc::parse`] and the serde [`Deserializer`].
 pub const MAX_DEPTH: usize = 32;
 
 /// What went wrong while encoding or decoding. Every failure is one of these values.

@@ -2,7 +2,7 @@
 //! that must never panic.
 
 use duet_codec::rpc::{self, Message};
-use duet_codec::{from_slice, to_slice, Decoder, Encoder, Error, Kind, RawValue};
+use duet_codec::{from_slice, to_slice, Decoder, Encoder, Error, Kind, RawValue, Skipper};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -224,6 +224,23 @@ fn encode_value(v: &Value) -> Vec<u8> {
     buf
 }
 
+/// Feeds `bytes` to a fresh [`Skipper`] cut at `cuts` (sorted, deduplicated by the caller or
+/// not): the end position overall, `None` if it wants more, or its error.
+fn skipper_end(bytes: &[u8], cuts: &[usize]) -> duet_codec::Result<Option<usize>> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    at.push(0);
+    at.push(bytes.len());
+    at.sort_unstable();
+    at.dedup();
+    let mut s = Skipper::new();
+    for w in at.windows(2) {
+        if let Some(n) = s.feed(&bytes[w[0]..w[1]])? {
+            return Ok(Some(w[0] + n));
+        }
+    }
+    Ok(None)
+}
+
 fn depth(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
@@ -408,6 +425,38 @@ proptest! {
         prop_assert!(d.is_empty());
     }
 
+    /// The streaming skipper ends exactly where `Decoder::skip` does, however the value (any
+    /// width, followed by more bytes) is cut into chunks.
+    #[test]
+    fn skipper_matches_decoder_skip(
+        v in value(),
+        widths in proptest::collection::vec(any::<u8>(), 0..64),
+        wide_form in any::<bool>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..8),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let mut bytes = if wide_form {
+            let mut w = Vec::new();
+            write_wide(&mut w, &v, &mut widths.into_iter().cycle());
+            w
+        } else {
+            encode_value(&v)
+        };
+        let len = bytes.len();
+        bytes.extend_from_slice(&tail);
+        let mut d = Decoder::new(&bytes);
+        if depth(&v) <= duet_codec::MAX_DEPTH {
+            d.skip().unwrap();
+            prop_assert_eq!(d.position(), len);
+            prop_assert_eq!(skipper_end(&bytes, &cuts), Ok(Some(len)));
+            // Without its last byte the value is incomplete.
+            prop_assert_eq!(skipper_end(&bytes[..len - 1], &cuts), Ok(None));
+        } else {
+            prop_assert_eq!(d.skip(), Err(Error::DepthLimit));
+            prop_assert_eq!(skipper_end(&bytes, &cuts), Err(Error::DepthLimit));
+        }
+    }
+
     #[test]
     fn serde_matches_rmp_serde(r in rec_strategy()) {
         let ours = to_vec(&r);
@@ -483,6 +532,22 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
         check_no_panic(&bytes);
+    }
+
+    /// On arbitrary bytes cut anywhere the skipper agrees with `Decoder::skip`: the same end,
+    /// the same error, and for truncated input it wants more (or finds an error further on).
+    #[test]
+    fn skipper_agrees_on_arbitrary_bytes(
+        bytes in proptest::collection::vec(any::<u8>(), 0..96),
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut d = Decoder::new(&bytes);
+        let got = skipper_end(&bytes, &cuts);
+        match d.skip() {
+            Ok(()) => prop_assert_eq!(got, Ok(Some(d.position()))),
+            Err(Error::Truncated) => prop_assert!(!matches!(got, Ok(Some(_))), "{:?}", got),
+            Err(e) => prop_assert_eq!(got, Err(e)),
+        }
     }
 
     /// Random bytes behind a valid request prefix reach the params/serde paths.
