@@ -2,8 +2,8 @@
 //!
 //! Commands:
 //! - `ci`    everything CI checks: the target is installed, fmt, clippy -D warnings (host
-//!   workspace and firmware), all tests, the no_std crates built for thumbv7em-none-eabihf,
-//!   and the size report with its budgets.
+//!   workspace and firmware), all tests, rustdoc -D warnings, the no_std crates built for
+//!   thumbv7em-none-eabihf, and the size report with its limits.
 //! - `size [--no-check]`  .text/.rodata of each duet code path on thumbv7em-none-eabihf
 //!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
@@ -49,10 +49,16 @@ pub fn root() -> PathBuf {
 
 /// Runs `cargo` with `args` in `dir`, failing with a message naming the step.
 pub fn cargo(dir: &Path, args: &[&str]) -> Result<(), String> {
+    cargo_env(dir, args, ("DUET_XTASK", "1"))
+}
+
+/// [`cargo`] with one extra environment variable.
+fn cargo_env(dir: &Path, args: &[&str], env: (&str, &str)) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .args(args)
+        .env(env.0, env.1)
         .current_dir(dir)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -119,6 +125,11 @@ fn ci() -> Result<(), String> {
     cargo(&root, &no_std)?;
     cargo(&fw, &["clippy", "--release", "--", "-D", "warnings"])?;
     cargo(&root, &["test", "--workspace"])?;
+    cargo_env(
+        &root,
+        &["doc", "--workspace", "--no-deps"],
+        ("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     let mut build = vec!["build", "--release", "--target", TARGET];
     for c in NO_STD_CRATES {
         build.extend(["-p", c]);
