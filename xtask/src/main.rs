@@ -49,16 +49,16 @@ pub fn root() -> PathBuf {
 
 /// Runs `cargo` with `args` in `dir`, failing with a message naming the step.
 pub fn cargo(dir: &Path, args: &[&str]) -> Result<(), String> {
-    cargo_env(dir, args, ("DUET_XTASK", "1"))
+    cargo_env(dir, args, &[])
 }
 
-/// [`cargo`] with one extra environment variable.
-fn cargo_env(dir: &Path, args: &[&str], env: (&str, &str)) -> Result<(), String> {
+/// [`cargo`] with extra environment variables.
+fn cargo_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .args(args)
-        .env(env.0, env.1)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -128,7 +128,7 @@ fn ci() -> Result<(), String> {
     cargo_env(
         &root,
         &["doc", "--workspace", "--no-deps"],
-        ("RUSTDOCFLAGS", "-D warnings"),
+        &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     let mut build = vec!["build", "--release", "--target", TARGET];
     for c in NO_STD_CRATES {
