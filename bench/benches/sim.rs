@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use duet::{Endpoint, Rpc, Transport};
 use duet_rpmsg::Platform;
-use duet_sim::machine::{run_pair, M4Rpc, M7Rpc};
+use duet_sim::machine::{rpc_pair, run_pair, transports, M4Rpc, M7Rpc};
 use embedded_io::{Read, Write};
 
 const ROUND_TRIPS: u32 = 2000;
 const STREAM_BYTES: usize = 64 * 1024;
 const ROUNDS: usize = 5;
 const SLICE: Duration = Duration::from_millis(1);
+/// A 14-byte message the size of Arduino's `RPC.call("add", 1, 2)`.
+const MSG: &[u8] = b"\x94\x00\xCE\x24\x00\x1A\x30\xA3add\x92\x01\x02";
 
 /// Sleeps on the doorbell for at most one slice (the peer's messages ring it).
 fn idle<T: Transport>(t: &T) {
@@ -55,7 +57,6 @@ fn rpc_calls() -> Duration {
 
 /// The same number of 14-byte round trips on the bare transport (no codec, no engine).
 fn transport_ping_pong() -> Duration {
-    const MSG: &[u8] = b"\x94\x00\xCE\x24\x00\x1A\x30\xA3add\x92\x01\x02";
     let (t, ()) = run_pair(
         |mut h| {
             let mut buf = [0u8; 512];
@@ -90,6 +91,43 @@ fn transport_ping_pong() -> Duration {
         },
     );
     t
+}
+
+/// CPU cost without thread wake-ups: both cores' `Rpc` driven from one thread (the M7 calls,
+/// the M4 polls once, the M7 polls the pending call), `ROUND_TRIPS` calls.
+fn rpc_calls_one_thread() -> Duration {
+    let add = |a: i32, b: i32| a + b;
+    let (mut m7, mut m4) = rpc_pair();
+    m4.bind("add", &add).expect("bind add");
+    let start = Instant::now();
+    for i in 0..ROUND_TRIPS as i32 {
+        let p = m7.call_async::<i32, _>("add", (i, 1)).expect("call_async");
+        m4.poll().expect("M4 poll");
+        match m7.poll_pending(&p) {
+            std::task::Poll::Ready(r) => assert_eq!(r.expect("add"), i + 1),
+            std::task::Poll::Pending => panic!("the reply is in the ring after one M4 poll"),
+        }
+    }
+    start.elapsed()
+}
+
+/// The same round trips on the bare transports in one thread.
+fn transport_one_thread() -> Duration {
+    let (mut h, mut r) = transports();
+    let mut buf = [0u8; 512];
+    let start = Instant::now();
+    for _ in 0..ROUND_TRIPS {
+        h.try_send(Endpoint::Rpc, MSG).expect("host send");
+        let n = r
+            .try_recv(&mut buf)
+            .expect("remote recv")
+            .expect("a message")
+            .len;
+        r.try_send(Endpoint::Rpc, &buf[..n]).expect("remote send");
+        let got = h.try_recv(&mut buf).expect("host recv").expect("a message");
+        assert_eq!(got.len, MSG.len());
+    }
+    start.elapsed()
 }
 
 fn pattern(i: usize) -> u8 {
@@ -167,14 +205,25 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let (mut rpc, mut raw, mut stream, mut bytes) = (vec![], vec![], vec![], vec![]);
+    let (mut rpc1, mut raw1) = (vec![], vec![]);
     for _ in 0..ROUNDS {
+        rpc1.push(rpc_calls_one_thread());
+        raw1.push(transport_one_thread());
         rpc.push(rpc_calls());
         raw.push(transport_ping_pong());
         stream.push(duet_stream());
         bytes.push(per_byte_stream());
     }
     let (rpc, raw, stream, bytes) = (median(rpc), median(raw), median(stream), median(bytes));
+    let (rpc1, raw1) = (median(rpc1), median(raw1));
     let per = |d: Duration, n: u32| d.as_secs_f64() * 1e6 / f64::from(n);
+    println!("simulator, one thread driving both cores (CPU cost, no wake-ups), median of {ROUNDS} rounds");
+    println!(
+        "  RPC call add(i32, i32), round trip   {:>8.2} us   {:.2}x the bare transport round trip ({:.2} us)",
+        per(rpc1, ROUND_TRIPS),
+        rpc1.as_secs_f64() / raw1.as_secs_f64(),
+        per(raw1, ROUND_TRIPS),
+    );
     println!("simulator, two threads, median of {ROUNDS} rounds (absolute times are this machine's; compare the ratios)");
     println!(
         "  RPC call add(i32, i32), round trip   {:>8.2} us   {:.2}x the bare transport ping-pong ({:.2} us)",
