@@ -5,7 +5,7 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use duet_codec::rpc::{self, Message, MsgId};
-use duet_codec::{Decoder, RawValue};
+use duet_codec::{Decoder, Kind, RawValue, Skipper};
 use duet_rpmsg::{Endpoint, Instant, Platform, Transport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,7 +48,8 @@ pub struct Stats {
     pub framing_errors: u32,
     /// Messages larger than the receive buffer (dropped; a request gets an error reply).
     pub oversized_messages: u32,
-    /// Data on `"rpc"` that was not a MessagePack-RPC message (dropped).
+    /// Data on `"rpc"` that was not a MessagePack-RPC message (dropped; a request whose msgid
+    /// can be read gets an error reply).
     pub malformed_messages: u32,
     /// Notifications for names with no handler (ignored, as rpclib does).
     pub ignored_notifications: u32,
@@ -63,6 +64,17 @@ pub struct Stats {
     pub serial_dropped: u32,
     /// Transport errors other than backpressure (corrupt ring entries etc.).
     pub transport_errors: u32,
+}
+
+/// What the receive path does with the payloads after the start of an oversized message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Discard {
+    /// Nothing to drop.
+    Off,
+    /// The skipper follows the message's structure to its end.
+    Value,
+    /// Its structure is invalid: drop up to the next short payload (the framing's end).
+    UntilShort,
 }
 
 /// The router is full (`HANDLERS` names bound).
@@ -122,10 +134,11 @@ impl<const N: usize> Slot<N> {
 /// - `HANDLERS`: bound names (functions and objects).
 /// - `CALLS`: own calls in flight (blocking, nested and async together). Over it: [`Error::TooManyCalls`].
 /// - `BUF`: the reassembly buffer for incoming `"rpc"` messages (also the encode buffer for
-///   outgoing ones). At least [`MAX_PAYLOAD`]. A payload is pulled only when a whole buffer's
-///   payload fits behind the data already held, so incoming messages up to
-///   `BUF - payload_per_buffer + 1` bytes are always accepted (up to `BUF` when the last chunk
-///   happens to fit); larger ones are dropped and counted (a request gets an error reply).
+///   outgoing ones). At least [`MAX_PAYLOAD`]. A payload (`p` bytes: the transport's payload
+///   per buffer, 496) is pulled only while `p` bytes are free, so an incoming message that
+///   starts a payload is accepted up to `floor(BUF / p) * p` bytes, and one that starts inside
+///   a payload (behind other messages) is guaranteed up to `BUF - p + 1` bytes. Larger ones
+///   are dropped and counted (a request gets an error reply); reception resumes behind them.
 ///   Outgoing messages over `BUF` or the transport's `max_message_len` are refused with
 ///   [`Error::MessageTooLarge`], never truncated.
 /// - `REPLY`: bytes of `error` + `result` kept per call slot until the caller takes them.
@@ -148,9 +161,15 @@ impl<const N: usize> Slot<N> {
 /// messages are parsed from its front (several may share one buffer, as Arduino sends them);
 /// an incomplete tail is kept only while the last chunk was a full buffer (a message spanning
 /// buffers, MicroPython's `streaming=True` framing); otherwise it is dropped and counted as a
-/// framing error. While a handler runs, its message stays where it is (its arguments borrow
-/// from it) and everything after it is handed to the handler's [`Context`] as a smaller
-/// reassembly buffer; nested receiving therefore never moves the message being handled. Depth
+/// framing error. A message too large for the buffer is dropped as it arrives: a [`Skipper`]
+/// follows its MessagePack structure across payloads (if that is invalid, it ends at the next
+/// short payload) and parsing resumes right behind it, even inside a payload. Other data that
+/// is not a valid message is dropped with everything held behind it, except a request whose
+/// msgid can be read: it is answered with [`text::MALFORMED_PREFIX`] and what is wrong, and
+/// dropped alone if it is whole MessagePack.
+///
+/// While a handler runs, its message stays where it is (its arguments borrow from it) and
+/// everything after it is handed to the handler's [`Context`] as a smaller reassembly buffer; nested receiving therefore never moves the message being handled. Depth
 /// is limited by [`MAX_NESTING`] and by the space left behind the messages being handled.
 ///
 /// # Slow handlers
@@ -200,7 +219,8 @@ pub(crate) struct Engine<
     pub(crate) stats: Stats,
     depth: u8,
     last_full: bool,
-    discarding: bool,
+    discard: Discard,
+    skipper: Skipper,
     doorbell: Option<&'a Doorbell>,
     /// Resets seen (detected or made with `Rpc::reset`); voids older `Deferred` tokens.
     epoch: u32,
@@ -242,7 +262,8 @@ impl<
                 stats: Stats::default(),
                 depth: 0,
                 last_full: false,
-                discarding: false,
+                discard: Discard::Off,
+                skipper: Skipper::new(),
                 doorbell: None,
                 epoch: 0,
                 serial: SerialState::new(),
@@ -577,7 +598,7 @@ impl<
             }
         }
         self.last_full = false;
-        self.discarding = false;
+        self.discard = Discard::Off;
     }
 
     /// Whether one more payload may be pulled with `free` bytes of reassembly space.
@@ -660,15 +681,42 @@ impl<
                         if dispatch {
                             self.refuse_oversized(&rx[..*rx_len]);
                         }
+                        // Follow its structure through the payloads still to come.
+                        self.skipper.reset();
+                        match self.skipper.feed(&rx[..*rx_len]) {
+                            // (parse saw it truncated, so it cannot end here; if it did, the
+                            // bytes behind it are the next message.)
+                            Ok(Some(end)) => {
+                                rx.copy_within(end..*rx_len, 0);
+                                *rx_len -= end;
+                                continue;
+                            }
+                            Ok(None) => self.discard = Discard::Value,
+                            Err(_) => self.discard = Discard::UntilShort,
+                        }
                         *rx_len = 0;
-                        self.discarding = true;
                     }
                     return;
                 }
-                Err(_) => {
+                Err(e) => {
+                    let refuse = malformed_request(&rx[..*rx_len], e);
+                    if refuse.is_some() && !dispatch {
+                        // Answered once requests are dispatched again (the encode buffer is
+                        // busy with the message being sent).
+                        return;
+                    }
                     self.stats.malformed_messages = self.stats.malformed_messages.wrapping_add(1);
-                    *rx_len = 0;
-                    return;
+                    let Some((id, what, len)) = refuse else {
+                        *rx_len = 0;
+                        return;
+                    };
+                    // A request that is whole MessagePack is dropped alone, else with the rest.
+                    let used = len.unwrap_or(*rx_len);
+                    rx.copy_within(used..*rx_len, 0);
+                    *rx_len -= used;
+                    let text = format_args!("{}{}", text::MALFORMED_PREFIX, what);
+                    Context::new(self, rx, rx_len, Some(id)).respond_error(&Text(&text));
+                    continue;
                 }
             };
             rx.copy_within(used..*rx_len, 0);
@@ -695,6 +743,26 @@ impl<
                 }
             }
         }
+    }
+
+    /// Drops the part of an oversized message in `chunk` (a payload of `full` size). Returns
+    /// where the message ended inside `chunk` if it did (the rest is the next message).
+    fn discard_chunk(&mut self, chunk: &[u8], full: bool) -> Option<usize> {
+        if self.discard == Discard::Value {
+            match self.skipper.feed(chunk) {
+                Ok(Some(end)) => {
+                    self.discard = Discard::Off;
+                    return Some(end);
+                }
+                Ok(None) => {}
+                Err(_) => self.discard = Discard::UntilShort,
+            }
+        }
+        if !full {
+            // A short payload ends a message whatever its contents claimed.
+            self.discard = Discard::Off;
+        }
+        None
     }
 
     fn dispatch(&mut self, msg: Message<'_>, rest: &mut [u8], rest_len: &mut usize) {
@@ -806,12 +874,17 @@ impl<
                 }
                 Endpoint::Rpc => {
                     let full = len >= self.ppb();
-                    if self.discarding {
-                        // The rest of an oversized message: drop up to its last (short) chunk.
-                        self.discarding = full;
-                        continue;
+                    let mut start = *rx_len;
+                    let end = start + len;
+                    if self.discard != Discard::Off {
+                        // The rest of an oversized message; the next may start inside.
+                        match self.discard_chunk(&rx[start..end], full) {
+                            Some(n) => start += n,
+                            None => continue,
+                        }
+                        rx.copy_within(start..end, *rx_len);
                     }
-                    *rx_len += len;
+                    *rx_len += end - start;
                     self.last_full = full;
                     self.process(rx, rx_len, dispatch);
                 }
@@ -865,6 +938,33 @@ impl<
             .platform()
             .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
     }
+}
+
+/// For a message `parse` refused with `e`: its msgid, what is wrong and its length if it is
+/// whole MessagePack, if it is a request whose msgid can be read (then it is answered).
+fn malformed_request(
+    buf: &[u8],
+    e: duet_codec::Error,
+) -> Option<(MsgId, &'static str, Option<usize>)> {
+    let mut d = Decoder::new(buf);
+    let n = d.read_array_len().ok()?;
+    if n < 2 || d.read_u64().ok()? != u64::from(rpc::REQUEST) {
+        return None;
+    }
+    let id = MsgId::read(&mut d).ok()?;
+    let what = if n != 4 {
+        "not 4 elements [0, msgid, method, params]"
+    } else {
+        match d.read_str() {
+            Err(duet_codec::Error::InvalidUtf8) => "method is not valid UTF-8",
+            Err(_) => "method is not a string",
+            Ok(_) if d.peek_kind() != Ok(Kind::Array) => "params are not an array",
+            Ok(_) => e.as_str(),
+        }
+    };
+    let mut whole = Decoder::new(buf);
+    let len = whole.skip().ok().map(|()| whole.position());
+    Some((id, what, len))
 }
 
 impl<

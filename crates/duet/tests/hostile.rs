@@ -779,9 +779,6 @@ proptest! {
     /// the engine serves normally afterwards.
     #[test]
     fn requests_around_the_reassembly_limit(len in 1400usize..2700) {
-        // A message that is a whole number of full payloads has no end marker: see
-        // `oversized_message_of_whole_payloads_swallows_the_next_short_payload`.
-        prop_assume!(len <= SMALL_MAX || len % PPB != 0);
         let f = |s: String| s.len() as u32;
         let add = |a: i32, b: i32| a + b;
         let (t, mut peer) = pair_with(64, 1 << 16);
@@ -1095,50 +1092,147 @@ fn request_msgids_of_every_width_are_echoed() {
     assert_eq!(received(&mut peer), want);
 }
 
+/// The reply duet sends to a malformed request: msgid bytes `id`, then what is wrong.
+fn malformed_reply(id: &[u8], what: &str) -> Vec<u8> {
+    let text = format!("{}{}", text::MALFORMED_PREFIX, what);
+    response(id, &mp_str(&text), &[0xc0])
+}
+
 #[test]
-fn malformed_envelopes_are_dropped_and_counted() {
+fn malformed_envelopes_are_counted_and_requests_with_a_msgid_answered() {
     let add = |a: i32, b: i32| a + b;
     let (t, mut peer) = pair();
     let mut rpc: Small = Rpc::new(t);
     rpc.bind("add", &add).unwrap();
-    let bad: Vec<Vec<u8>> = vec![
+    const PARAMS: &str = "params are not an array";
+    const COUNT: &str = "not 4 elements [0, msgid, method, params]";
+    const METHOD: &str = "method is not a string";
+    let arduino_id = [0xce, 0x24, 0x00, 0x1a, 0x30];
+    // Each message, and the reply it gets (msgid bytes, what is wrong), if any.
+    let bad: Vec<(Vec<u8>, Option<(Vec<u8>, &str)>)> = vec![
         // params that are not an array
-        request(&[1], "add", &[0x05]),
-        request(&[1], "add", &[0x82, 0x01, 0x02, 0x03, 0x04]),
-        request(&[1], "add", &[0xc0]),
-        request(&[1], "add", &mp_str("1, 2")),
-        notification("add", &[0x80]),
+        (request(&[1], "add", &[0x05]), Some((vec![1], PARAMS))),
+        (
+            request(&[2], "add", &[0x82, 0x01, 0x02, 0x03, 0x04]),
+            Some((vec![2], PARAMS)),
+        ),
+        (request(&[3], "add", &[0xc0]), Some((vec![3], PARAMS))),
+        (
+            request(&arduino_id, "add", &mp_str("1, 2")),
+            Some((arduino_id.to_vec(), PARAMS)),
+        ),
+        (request(&[0xff], "add", &[0xc1]), Some((vec![0xff], PARAMS))),
+        (notification("add", &[0x80]), None),
         // message type out of range, wrong element counts, msgid not an integer
-        vec![0x94, 0x03, 0x01, 0xa3, b'a', b'd', b'd', 0x90],
-        vec![0x95, 0x00, 0x01, 0xa3, b'a', b'd', b'd', 0x90, 0xc0],
-        vec![0x93, 0x00, 0x01, 0xa3, b'a', b'd', b'd'],
-        vec![0x94, 0x00, 0xc0, 0xa3, b'a', b'd', b'd', 0x90],
-        vec![
-            0x94, 0x00, 0xca, 0, 0, 0x80, 0x3f, 0xa3, b'a', b'd', b'd', 0x90,
-        ],
+        (vec![0x94, 0x03, 0x01, 0xa3, b'a', b'd', b'd', 0x90], None),
+        (
+            vec![0x95, 0x00, 0x04, 0xa3, b'a', b'd', b'd', 0x90, 0xc0],
+            Some((vec![4], COUNT)),
+        ),
+        (
+            vec![0x93, 0x00, 0xcd, 0x01, 0x00, 0xa3, b'a', b'd', b'd'],
+            Some((vec![0xcd, 0x01, 0x00], COUNT)),
+        ),
+        (vec![0x92, 0x00, 0x05], Some((vec![5], COUNT))),
+        (vec![0x91, 0x00], None),
+        (vec![0x93, 0x01, 0x01, 0xc0], None),
+        (vec![0x92, 0x02, 0xa3, b'a', b'd', b'd'], None),
+        (vec![0x94, 0x00, 0xc0, 0xa3, b'a', b'd', b'd', 0x90], None),
+        (
+            vec![
+                0x94, 0x00, 0xca, 0, 0, 0x80, 0x3f, 0xa3, b'a', b'd', b'd', 0x90,
+            ],
+            None,
+        ),
         // method not a str, or not UTF-8
-        vec![0x94, 0x00, 0x01, 0x07, 0x90],
-        vec![0x94, 0x00, 0x01, 0xa2, 0xc3, 0x28, 0x90],
+        (vec![0x94, 0x00, 0x06, 0x07, 0x90], Some((vec![6], METHOD))),
+        (
+            vec![0x94, 0x00, 0x07, 0xc4, 0x01, b'f', 0x90],
+            Some((vec![7], METHOD)),
+        ),
+        (
+            vec![0x94, 0x00, 0x08, 0xa2, 0xc3, 0x28, 0x90],
+            Some((vec![8], "method is not valid UTF-8")),
+        ),
+        (vec![0x93, 0x02, 0x07, 0x90], None),
         // not an array at all; the unused marker
-        vec![0xa3, b'a', b'd', b'd'],
-        vec![0xc1],
+        (vec![0xa3, b'a', b'd', b'd'], None),
+        (vec![0xc1], None),
     ];
-    for b in &bad {
+    for (b, _) in &bad {
         send(&mut peer, b);
     }
     drive(&mut rpc);
     let s = rpc.stats();
     assert_eq!(s.malformed_messages, bad.len() as u32);
     assert_eq!(
-        s.framing_errors + s.unknown_requests + s.ignored_notifications,
+        s.framing_errors + s.unknown_requests + s.ignored_notifications + s.reply_failures,
         0
     );
-    assert_eq!(received(&mut peer), Vec::<Vec<u8>>::new());
+    let want: Vec<Vec<u8>> = bad
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().map(|(id, what)| malformed_reply(id, what)))
+        .collect();
+    assert_eq!(want.len(), 11);
+    assert_eq!(received(&mut peer), want);
+
+    // In one payload: a malformed request that is whole MessagePack is dropped alone (the
+    // request behind it is served); one that is not takes the rest of the payload with it.
+    let stream = [
+        request(&[10], "add", &[0x05]),
+        request(&[11], "add", &pair_params(1, 2)),
+        vec![0x94, 0x00, 0x0c, 0xa3, b'a', b'd', b'd', 0x91, 0xc1],
+        request(&[13], "add", &pair_params(1, 2)),
+    ]
+    .concat();
+    send(&mut peer, &stream);
+    drive(&mut rpc);
+    assert_eq!(
+        received(&mut peer),
+        vec![
+            malformed_reply(&[10], PARAMS),
+            add_reply(&[11], 3),
+            malformed_reply(&[12], duet_codec::Error::InvalidMarker.as_str()),
+        ]
+    );
+    assert_eq!(rpc.stats().malformed_messages, bad.len() as u32 + 2);
     recovers(&mut rpc, &mut peer);
 }
 
+/// A malformed request that the engine meets while it waits for a buffer to send its own
+/// request (its encode buffer is busy, only replies are taken) is kept and answered once it
+/// serves requests again.
 #[test]
-fn params_nested_at_the_depth_limit_are_answered_beyond_it_dropped() {
+fn malformed_request_met_while_sending_is_answered_later() {
+    let (t, mut peer) = pair_with(2, PPB);
+    let mut rpc: Small = Rpc::new(t);
+    rpc.set_timeout(Duration::from_secs(5));
+    // Two calls fill both buffers toward the peer.
+    let first = rpc.call_async::<i32, _>("f", ()).unwrap();
+    let _second = rpc.call_async::<i32, _>("f", ()).unwrap();
+    send(&mut peer, &request(&[9], "add", &[0x05]));
+    send(&mut peer, &response(&[1], &[0xc0], &[0x01]));
+    // The third finds no buffer: it receives while it waits, then times out.
+    rpc.set_timeout(Duration::from_millis(50));
+    assert_eq!(
+        rpc.call_async::<i32, _>("g", ()).err(),
+        Some(Error::Timeout)
+    );
+    assert_eq!(rpc.stats().malformed_messages, 0, "kept for later");
+    assert_eq!(rpc.transport().queued(), 0, "both messages were taken");
+    assert_eq!(received(&mut peer).len(), 2, "the two calls");
+    rpc.set_timeout(Duration::from_secs(5));
+    assert_eq!(finish(&mut rpc, first), Ok(1));
+    drive(&mut rpc);
+    assert_eq!(
+        received(&mut peer),
+        vec![malformed_reply(&[9], "params are not an array")]
+    );
+    assert_eq!(rpc.stats().malformed_messages, 1);
+}
+
+#[test]
+fn params_nested_at_the_depth_limit_are_served_beyond_it_refused() {
     let add = |a: i32, b: i32| a + b;
     let (t, mut peer) = pair();
     let mut rpc: Small = Rpc::new(t);
@@ -1173,7 +1267,9 @@ fn params_nested_at_the_depth_limit_are_answered_beyond_it_dropped() {
     }
     drive(&mut rpc);
     assert_eq!(rpc.stats().malformed_messages, 6);
-    assert_eq!(received(&mut peer), Vec::<Vec<u8>>::new());
+    // The requests are answered (their msgid is readable), the notifications not.
+    let too_deep = malformed_reply(&[3], duet_codec::Error::DepthLimit.as_str());
+    assert_eq!(received(&mut peer), vec![too_deep; 3]);
     recovers(&mut rpc, &mut peer);
 }
 
@@ -1327,12 +1423,11 @@ fn incomplete_tail_after_a_short_payload_is_dropped() {
     recovers(&mut rpc, &mut peer);
 }
 
-/// Documents a limit of the framing: the end of an oversized message is only known from a
-/// short payload, so an oversized message that is a whole number of full payloads takes the
-/// next short payload with it (here a request, which therefore gets no answer). The one after
-/// is served.
+/// An oversized message that is a whole number of full payloads has no short payload to mark
+/// its end: the engine follows its MessagePack structure to the end, so the short payload
+/// after it (a request) is served.
 #[test]
-fn oversized_message_of_whole_payloads_swallows_the_next_short_payload() {
+fn oversized_message_of_whole_payloads_ends_where_its_structure_ends() {
     let f = |s: String| s.len() as u32;
     let add = |a: i32, b: i32| a + b;
     let (t, mut peer) = pair_with(64, PPB);
@@ -1343,13 +1438,100 @@ fn oversized_message_of_whole_payloads_swallows_the_next_short_payload() {
     send_chunked(&mut peer, &msg);
     send(&mut peer, &request(&[2], "add", &pair_params(1, 1)));
     drive(&mut rpc);
-    let got = received(&mut peer);
-    assert_eq!(got.len(), 1);
     assert_eq!(
-        id_and_text(&got[0], 1),
-        (vec![1], text::TOO_LARGE.to_string())
+        received(&mut peer),
+        vec![
+            malformed_or_large(&[1], text::TOO_LARGE),
+            add_reply(&[2], 2)
+        ]
     );
-    assert_eq!(rpc.stats().oversized_messages, 1);
+    let s = rpc.stats();
+    assert_eq!(s.oversized_messages, 1);
+    assert_eq!(s.framing_errors + s.malformed_messages, 0);
+    recovers(&mut rpc, &mut peer);
+}
+
+/// The error response to a request, with `text` and a nil result.
+fn malformed_or_large(id: &[u8], text: &str) -> Vec<u8> {
+    response(id, &mp_str(text), &[0xc0])
+}
+
+/// Messages that start inside the last payload of an oversized message are parsed from there:
+/// a request behind an oversized request or response (several in one payload, the last one
+/// spanning into the next payload) are all served.
+#[test]
+fn messages_behind_an_oversized_one_in_the_same_payload_are_served() {
+    let f = |s: String| s.len() as u32;
+    let add = |a: i32, b: i32| a + b;
+    for tail in [1usize, 100, PPB - 1] {
+        let (t, mut peer) = pair_with(64, PPB);
+        let mut rpc: Small = Rpc::new(t);
+        rpc.bind("len", &f).unwrap();
+        rpc.bind("add", &add).unwrap();
+        let p = rpc.call_async::<i32, _>("f", ()).unwrap();
+        take_request(&mut peer, 1);
+        // An oversized request, then an oversized response whose last payload holds `tail`
+        // of its bytes, two requests and the start of a third.
+        let (big_req, _) = len_request(1, 3000);
+        let err = mp_str(&"e".repeat(2500));
+        let mut big_resp = response(&[0x33], &err, &[0xc0]);
+        let pad = (PPB - (big_req.len() + big_resp.len()) % PPB + tail) % PPB;
+        big_resp = response(&[0x33], &mp_str(&"e".repeat(2500 + pad)), &[0xc0]);
+        let mut stream = [big_req, big_resp].concat();
+        assert_eq!(stream.len() % PPB, tail % PPB, "{tail}");
+        for id in 2..=4u8 {
+            stream.extend(request(&[id], "add", &pair_params(i64::from(id), 10)));
+        }
+        stream.extend(response(&[1], &[0xc0], &[0x07]));
+        send_chunked(&mut peer, &stream);
+        drive(&mut rpc);
+        let want = vec![
+            malformed_or_large(&[1], text::TOO_LARGE),
+            add_reply(&[2], 12),
+            add_reply(&[3], 13),
+            add_reply(&[4], 14),
+        ];
+        assert_eq!(received(&mut peer), want, "tail {tail}");
+        let s = rpc.stats();
+        assert_eq!(s.oversized_messages, 2);
+        assert_eq!(s.framing_errors + s.malformed_messages + s.late_replies, 0);
+        assert_eq!(finish(&mut rpc, p), Ok(7));
+        recovers(&mut rpc, &mut peer);
+    }
+}
+
+/// An oversized message whose structure turns invalid (0xC1 inside its params) cannot be
+/// followed: it is dropped up to the next short payload, and what follows that is served.
+#[test]
+fn oversized_message_with_an_invalid_structure_ends_at_the_short_payload() {
+    let add = |a: i32, b: i32| a + b;
+    let (t, mut peer) = pair_with(64, PPB);
+    let mut rpc: Small = Rpc::new(t);
+    rpc.bind("add", &add).unwrap();
+    // [0, 1, "len", [nil * 2500]] with one nil replaced by 0xC1 far behind the buffer.
+    let mut params = vec![0xdc, 0x09, 0xc4];
+    params.extend(vec![0xc0; 2500]);
+    params[2400] = 0xc1;
+    let msg = request(&[1], "len", &params);
+    let whole = msg.len() / PPB * PPB;
+    send_chunked(&mut peer, &msg[..whole]);
+    // A short payload ends it; it holds a request that is lost with it.
+    let mut last = msg[whole..].to_vec();
+    last.extend(request(&[2], "add", &pair_params(1, 1)));
+    assert!(last.len() < PPB);
+    send(&mut peer, &last);
+    send(&mut peer, &request(&[3], "add", &pair_params(1, 2)));
+    drive(&mut rpc);
+    assert_eq!(
+        received(&mut peer),
+        vec![
+            malformed_or_large(&[1], text::TOO_LARGE),
+            add_reply(&[3], 3)
+        ]
+    );
+    let s = rpc.stats();
+    assert_eq!(s.oversized_messages, 1);
+    assert_eq!(s.framing_errors + s.malformed_messages, 0);
     recovers(&mut rpc, &mut peer);
 }
 

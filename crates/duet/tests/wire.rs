@@ -119,6 +119,26 @@ fn wrong_type_gets_error_text_not_a_crash() {
     );
 }
 
+/// A request with a readable msgid but unusable params is answered (the caller does not hang
+/// until its timeout); the same as a notification is only counted.
+#[test]
+fn malformed_request_gets_an_error_reply() {
+    let add = |a: i32, b: i32| a + b;
+    let (t, mut peer) = pair();
+    let mut rpc: Small = Rpc::new(t);
+    rpc.bind("add", &add).unwrap();
+    // Arduino-style msgid, params 5 instead of an array.
+    let req = b"\x94\x00\xCE\x24\x00\x1A\x30\xA3add\x05";
+    send(&mut peer, Endpoint::Rpc, req);
+    send(&mut peer, Endpoint::Rpc, b"\x93\x02\xA3add\x05");
+    rpc.poll().unwrap();
+    let mut want = b"\x94\x01\xCE\x24\x00\x1A\x30\xD9\x30".to_vec();
+    want.extend_from_slice(b"duet: malformed request: params are not an array\xC0");
+    assert_eq!(reply(&mut peer), want);
+    assert_eq!(rpc.stats().malformed_messages, 2);
+    assert!(peer.recv_wait(Duration::from_millis(10)).is_none());
+}
+
 #[test]
 fn unknown_notification_is_ignored_and_counted() {
     let (t, mut peer) = pair();
