@@ -1109,7 +1109,8 @@ fn malformed_envelopes_are_counted_and_requests_with_a_msgid_answered() {
     const METHOD: &str = "method is not a string";
     let arduino_id = [0xce, 0x24, 0x00, 0x1a, 0x30];
     // Each message, and the reply it gets (msgid bytes, what is wrong), if any.
-    let bad: Vec<(Vec<u8>, Option<(Vec<u8>, &str)>)> = vec![
+    type Reply = Option<(Vec<u8>, &'static str)>;
+    let bad: Vec<(Vec<u8>, Reply)> = vec![
         // params that are not an array
         (request(&[1], "add", &[0x05]), Some((vec![1], PARAMS))),
         (
