@@ -228,6 +228,8 @@ pub(crate) enum Fault {
     Corrupt(Corruption),
     PeerReset,
     InvalidConfig,
+    /// `BufferTooSmall`; the entry point passes the payload length as `len`.
+    TooSmall,
 }
 
 impl Fault {
@@ -240,6 +242,7 @@ impl Fault {
             Fault::Corrupt(c) => Error::Corrupt(c),
             Fault::PeerReset => Error::PeerReset,
             Fault::InvalidConfig => Error::InvalidConfig,
+            Fault::TooSmall => Error::BufferTooSmall { needed: len },
         }
     }
 }
@@ -329,120 +332,6 @@ macro_rules! io {
     };
 }
 pub(crate) use io;
-
-/// An RPMsg header as read from a buffer.
-pub(crate) struct Header {
-    pub src: u32,
-    pub dst: u32,
-    pub len: usize,
-}
-
-pub(crate) fn read_header<M: SharedMemory>(mem: Io<'_, M>, buf: usize) -> Header {
-    Header {
-        src: mem.read_u32(buf + layout::HDR_SRC),
-        dst: mem.read_u32(buf + layout::HDR_DST),
-        len: mem.read_u16(buf + layout::HDR_LEN) as usize,
-    }
-}
-
-/// Bumps the corrupt counter and builds the error.
-pub(crate) fn corrupt(stats: &mut Stats, c: Corruption) -> Fault {
-    stats.corrupt = stats.corrupt.wrapping_add(1);
-    Fault::Corrupt(c)
-}
-
-/// Whether the ring index at `idx_off` has moved past `last` (fence after the read, so the
-/// entries it covers are read after it); `RingIndex` if it moved by more than the ring size.
-pub(crate) fn pending<M: SharedMemory>(
-    m: Io<'_, M>,
-    g: &Geometry,
-    idx_off: usize,
-    last: u16,
-    stats: &mut Stats,
-) -> Result<bool, Fault> {
-    let n = m.read_u16(idx_off).wrapping_sub(last);
-    m.fence();
-    if m.failed() {
-        return Ok(false);
-    }
-    if n > g.num {
-        return Err(corrupt(stats, Corruption::RingIndex));
-    }
-    Ok(n != 0)
-}
-
-/// Checks a received buffer of `len` valid bytes (from `used.len` or `desc.len`) and reads its
-/// header: `DescriptorLength` unless a header fits in `len <= buffer size`, `HeaderLength`
-/// if the payload passes `len`.
-pub(crate) fn check_header<M: SharedMemory>(
-    m: Io<'_, M>,
-    g: &Geometry,
-    buf: usize,
-    len: usize,
-    stats: &mut Stats,
-) -> Result<Header, Fault> {
-    if len > g.buf || len < layout::HDR_SIZE {
-        return Err(corrupt(stats, Corruption::DescriptorLength));
-    }
-    let h = read_header(m, buf);
-    if h.len + layout::HDR_SIZE > len {
-        return Err(corrupt(stats, Corruption::HeaderLength));
-    }
-    Ok(h)
-}
-
-/// Publishes a ring index: fence (the entries first), then the index.
-pub(crate) fn publish<M: SharedMemory>(m: Io<'_, M>, idx_off: usize, idx: u16) {
-    m.fence();
-    m.write_u16(idx_off, idx);
-}
-
-/// Writes the header of every chunk of a message to `ids`' buffers, then runs `fill` (the
-/// caller hands the buffers over and publishes).
-#[inline(never)]
-pub(crate) fn fill_chunks<M: SharedMemory>(
-    w: &mut Writer<'_, M>,
-    src: u32,
-    dst: u32,
-    fill: &mut dyn FnMut(&mut Writer<'_, M>),
-) {
-    let per = w.geo.payload();
-    let mut left = w.len;
-    let mut i = 0;
-    while let Some(h) = w.chunk(i) {
-        let n = left.min(per);
-        for (off, v) in [
-            (layout::HDR_SRC, src),
-            (layout::HDR_DST, dst),
-            (layout::HDR_RESERVED, 0),
-            // n < 2^15 by Config limits; flags (the upper half) = 0.
-            (layout::HDR_LEN, n as u32 & 0xFFFF),
-        ] {
-            w.io.write_u32(h + off, v);
-        }
-        left -= n;
-        i += 1;
-    }
-    fill(w);
-}
-
-/// The end of a send for both roles: publishes the index at `idx_off`, rings the peer and
-/// counts a message of `k` buffers.
-pub(crate) fn sent<P: Platform>(
-    p: &P,
-    oob: &Sticky,
-    stats: &mut Stats,
-    idx_off: usize,
-    idx: u16,
-    k: usize,
-) {
-    let m = Io { m: p.memory(), oob };
-    publish(m, idx_off, idx);
-    m.fence();
-    p.notify();
-    stats.messages_sent = stats.messages_sent.wrapping_add(1);
-    stats.buffers_sent = stats.buffers_sent.wrapping_add(k as u32);
-}
 
 /// `send` for both roles: `try_send` until it stops saying `NoBuffer` or `deadline` passes,
 /// sleeping at most [`POLL_SLICE`] at a time.

@@ -390,26 +390,27 @@ impl Geometry {
         self.ring(r) + layout::DESC_SIZE * i as usize
     }
 
-    /// The avail ring of ring `r`.
-    pub fn avail(&self, r: usize) -> usize {
-        self.ring(r) + layout::DESC_SIZE * self.num as usize
+    /// Part `p` of ring `r`: its avail ring (`p == 0`) or its used ring.
+    pub fn part(&self, r: usize, p: usize) -> usize {
+        self.ring(r)
+            + if p != 0 {
+                self.used
+            } else {
+                layout::DESC_SIZE * self.num as usize
+            }
     }
 
-    /// The used ring of ring `r`.
-    pub fn used(&self, r: usize) -> usize {
-        self.ring(r) + self.used
+    /// The `idx` field of part `p` of ring `r`.
+    pub fn idx(&self, r: usize, p: usize) -> usize {
+        self.part(r, p) + layout::AVAIL_IDX
     }
 
-    /// The avail slot of free-running index `idx` in ring `r`.
-    pub fn avail_slot(&self, r: usize, idx: u16) -> usize {
-        self.avail(r) + layout::AVAIL_RING + 2 * (idx & self.num.wrapping_sub(1)) as usize
-    }
-
-    /// The used element of free-running index `idx` in ring `r`.
-    pub fn used_slot(&self, r: usize, idx: u16) -> usize {
-        self.used(r)
-            + layout::USED_RING
-            + layout::USED_ELEM_SIZE * (idx & self.num.wrapping_sub(1)) as usize
+    /// The entry of free-running index `idx` in part `p` of ring `r` (2 bytes in the avail
+    /// ring, 8 in the used ring).
+    pub fn slot(&self, r: usize, p: usize, idx: u16) -> usize {
+        self.part(r, p)
+            + layout::AVAIL_RING
+            + (((idx & self.num.wrapping_sub(1)) as usize) << (1 + 2 * (p & 1)))
     }
 
     /// The host buffer of descriptor `id` of ring `r` (receive pool for 0, transmit pool for 1).

@@ -19,6 +19,7 @@ pub mod config;
 mod host;
 pub mod platform;
 mod remote;
+mod ring;
 pub mod transport;
 
 pub use common::{connect, Payload, Stats, Writer, POLL_SLICE};
