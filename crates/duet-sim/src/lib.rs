@@ -16,7 +16,7 @@
 //! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
 //! - [`rpc_peer`]: the duet engine as the M4 of a process-mode file, for a host written in
-//!   another language (`duet-sim rpc-peer`; `tests/peers/mpy_host.py` is such a host).
+//!   another language (`duet-sim rpc-remote`; `tests/peers/mpy_host.py` is such a host).
 #![deny(missing_docs)]
 // `duet::Error` carries the peer's error text inline (no heap): about 170 bytes, by design.
 #![allow(clippy::result_large_err)]

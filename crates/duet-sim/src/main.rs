@@ -83,14 +83,11 @@ enum Command {
         #[command(flatten)]
         stress: StressArgs,
     },
-    /// Run the duet RPC engine as one core on a shared-memory file, for a peer written in
-    /// another language (e.g. crates/duet-sim/tests/peers/mpy_host.py). As the remote it binds
-    /// add, echo and done, calls led(true), led(false) and nope_host() on the host, writes a
-    /// line on "raw", echoes raw lines back, and exits 0 once the host calls done().
-    RpcPeer {
-        /// Which core this process is (only `remote` is implemented).
-        #[arg(long, value_enum)]
-        role: RoleArg,
+    /// Run the duet RPC engine as the M4 (RPMsg remote) on a shared-memory file, for a host
+    /// written in another language (e.g. crates/duet-sim/tests/peers/mpy_host.py): binds add,
+    /// echo and done, calls led(true), led(false) and nope_host() on the host, writes a line on
+    /// "raw", echoes raw lines back, and exits 0 once the host calls done().
+    RpcRemote {
         /// The shared-memory file (created by the host; waited for).
         #[arg(long)]
         shm: PathBuf,
@@ -199,13 +196,10 @@ fn run(command: Command, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
                 runner::run_peer(role, &shm, create, &stress.config())?
             );
         }
-        Command::RpcPeer { role, shm, timeout } => match role {
-            RoleArg::Remote => {
-                let t = Duration::from_secs(timeout);
-                duet_sim::rpc_peer::run_remote(&shm, t, &mut |l| println!("{l}"))?;
-            }
-            RoleArg::Host => return Err("rpc-peer: only --role remote is implemented".into()),
-        },
+        Command::RpcRemote { shm, timeout } => {
+            let t = Duration::from_secs(timeout);
+            duet_sim::rpc_peer::run_remote(&shm, t, &mut |l| println!("{l}"))?;
+        }
         Command::Stress { stress } => {
             let [host, remote] = runner::run_threads(&stress.config())?;
             println!("{host}\n{remote}");

@@ -1,4 +1,4 @@
-//! `duet-sim rpc-peer --role remote`: the duet engine as the M4 (RPMsg remote) of a process-mode
+//! `duet-sim rpc-remote`: the duet engine as the M4 (RPMsg remote) of a process-mode
 //! file, for a host written in another language (e.g. `tests/peers/mpy_host.py`, a
 //! MicroPython-style host) to talk to.
 //!

@@ -1,6 +1,6 @@
 //! An independent peer proves PROCESS-MODE.md: `tests/peers/mpy_host.py` (Python 3, standard
 //! library only, written from the document and the wire spec) is the MicroPython-style host
-//! (M7) on a process-mode file, and `duet-sim rpc-peer --role remote` runs the duet engine as
+//! (M7) on a process-mode file, and `duet-sim rpc-remote` runs the duet engine as
 //! the M4 on the same file. Needs `python3` on PATH (the tests fail, not skip, without it).
 
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ fn python(shm: &Path, extra: &[&str]) -> Child {
 
 fn remote(shm: &Path) -> Child {
     Command::new(BIN)
-        .args(["rpc-peer", "--role", "remote", "--timeout", "20", "--shm"])
+        .args(["rpc-remote", "--timeout", "20", "--shm"])
         .arg(shm)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,7 +10,7 @@ both vrings, pre-posts the 64 receive buffers, sets DRIVER_OK last and rings HSE
 the remote's name-service announcements ("raw" then "rpc"), binds 0x400/0x401 and sends the
 throw-away byte 0x00 on each; then speaks MessagePack-RPC on "rpc" as MicroPython's msgpackrpc
 does (msgids from 0) and reads/writes bytes on "raw". The duet remote it talks to is
-`duet-sim rpc-peer --role remote --shm FILE`.
+`duet-sim rpc-remote --shm FILE`.
 
 Every check prints "ok: ..." or "FAIL: ..."; the exit code is 0 only if all passed.
 """
