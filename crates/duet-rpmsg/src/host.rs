@@ -164,21 +164,23 @@ impl<P: Platform> Core<P> {
             m: self.platform.memory(),
             oob: &self.oob,
         };
-        let word = |i: usize| m.read_u32(off + 4 * i);
         // The name needs a NUL within its 32 bytes.
-        let nul = (0..l::NS_NAME_LEN / 4)
-            .any(|i| word(i).wrapping_sub(0x0101_0101) & !word(i) & 0x8080_8080 != 0);
-        let addr = word(l::NS_REC_ADDR / 4);
-        let flags = word(l::NS_REC_FLAGS / 4);
+        let mut nul = 0;
+        for i in 0..l::NS_NAME_LEN / 4 {
+            let w = m.read_u32(off + 4 * i);
+            nul |= w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080;
+        }
+        let addr = m.read_u32(off + l::NS_REC_ADDR);
+        let flags = m.read_u32(off + l::NS_REC_FLAGS);
         if len != l::NS_RECORD_SIZE
-            || !nul
+            || nul == 0
             || flags > l::NS_DESTROY
             || addr < l::RESERVED_ADDRESSES
             || addr == l::ADDR_ANY
         {
             return Err(self.bad(C::NameService));
         }
-        let name = word(0);
+        let name = m.read_u32(off);
         let Some(&ep) = Endpoint::ALL
             .iter()
             .find(|e| name == ns_word(e.name().as_bytes()))

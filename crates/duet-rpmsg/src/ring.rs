@@ -273,15 +273,11 @@ impl<P: Platform> Core<P> {
         let mut i = 0;
         while let Some(h) = w.chunk(i) {
             let n = left.min(per);
-            for (off, v) in [
-                (l::HDR_SRC, src),
-                (l::HDR_DST, dst),
-                (l::HDR_RESERVED, 0),
-                // n < 2^15 by Config limits; flags (the upper half) = 0.
-                (l::HDR_LEN, n as u32 & 0xFFFF),
-            ] {
-                w.io.write_u32(h + off, v);
-            }
+            w.io.write_u32(h + l::HDR_SRC, src);
+            w.io.write_u32(h + l::HDR_DST, dst);
+            w.io.write_u32(h + l::HDR_RESERVED, 0);
+            // n < 2^15 by Config limits; flags (the upper half) = 0.
+            w.io.write_u32(h + l::HDR_LEN, n as u32);
             left -= n;
             i += 1;
         }
