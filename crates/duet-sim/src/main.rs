@@ -85,8 +85,14 @@ enum Command {
     },
     /// Run the duet RPC engine as the M4 (RPMsg remote) on a shared-memory file, for a host
     /// written in another language (e.g. crates/duet-sim/tests/peers/mpy_host.py): binds add,
-    /// echo and done, calls led(true), led(false) and nope_host() on the host, writes a line on
-    /// "raw", echoes raw lines back, and exits 0 once the host calls done().
+    /// echo, blob(n) (n bytes, byte i = i mod 251, n <= 2000) and done, calls led(true),
+    /// led(false) and nope_host() on the host, writes a line on "raw", echoes raw lines back,
+    /// and exits 0 once the host calls done().
+    ///
+    /// Transport: the Arduino profile with max_message_len = 2048. A message over 496 bytes
+    /// goes out as consecutive 496-byte buffers (the last shorter) on one endpoint, so the host
+    /// must reassemble "rpc" by MessagePack completeness (MicroPython's streaming=True); the
+    /// host may send such messages too (requests up to 1984 bytes).
     RpcRemote {
         /// The shared-memory file (created by the host; waited for).
         #[arg(long)]

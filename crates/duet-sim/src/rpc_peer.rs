@@ -2,9 +2,16 @@
 //! file, for a host written in another language (e.g. `tests/peers/mpy_host.py`, a
 //! MicroPython-style host) to talk to.
 //!
+//! Transport: [`config`], i.e. `Config::arduino()` with `max_message_len` = [`MAX_MESSAGE`]
+//! (2048): a message larger than one buffer's payload (496 bytes) goes out as consecutive
+//! buffers on the same endpoint, 496 bytes each but the last (MicroPython's `streaming=True`
+//! framing), so the host must reassemble `"rpc"` by MessagePack completeness. Incoming
+//! messages are reassembled the same way, up to [`RX_BUF`] bytes (see [`PeerRpc`]).
+//!
 //! What the remote does, in order (the host must expect exactly this):
 //! 1. attaches to the file as the M4 (waiting for it to be created) and binds
-//!    `add(i32, i32) -> i32`, `echo(str) -> str` and `done() -> true`;
+//!    `add(i32, i32) -> i32`, `echo(str) -> str`, `blob(u32) -> bin` ([`blob`]: `n` bytes of
+//!    [`blob_byte`], at most [`BLOB_MAX`], else an error text) and `done() -> true`;
 //! 2. waits until the host has bound `"raw"` and `"rpc"` (the throw-away byte on each);
 //! 3. calls `led(true)` (must return `true`), `led(false)` (must return `false`) and
 //!    `nope_host()` (must fail as an unknown method) on the host;
@@ -30,6 +37,53 @@ pub const GREETING: &str = "hello from duet remote\n";
 
 /// How long one call to the host may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest message the remote sends; one over 496 bytes is split into 496-byte buffers,
+/// the last shorter.
+pub const MAX_MESSAGE: usize = 2048;
+
+/// The engine's reassembly (and encode) buffer: a request that starts a buffer is accepted up
+/// to `floor(RX_BUF / 496) * 496` = 1984 bytes, one behind other messages in its first buffer
+/// up to `RX_BUF - 495` = 1553 bytes (duet's `Rpc` docs).
+pub const RX_BUF: usize = 2048;
+
+/// The largest `n` that [`blob`] serves: its reply (`n` + at most 11 bytes) fits [`MAX_MESSAGE`].
+pub const BLOB_MAX: u32 = 2000;
+
+/// The engine as the remote runs it: 16 handlers, 8 calls, [`RX_BUF`] bytes of reassembly.
+pub type PeerRpc<'a> = Rpc<'a, Remote<SimPlatform>, 16, 8, RX_BUF>;
+
+/// The transport configuration: `Config::arduino()` with `max_message_len` = [`MAX_MESSAGE`].
+pub fn config() -> Config {
+    Config {
+        max_message_len: MAX_MESSAGE,
+        ..Config::arduino()
+    }
+}
+
+/// Byte `i` of every [`blob`]: `i mod 251` (a prime, so the pattern never lines up with the
+/// 496-byte buffers and a misplaced or repeated buffer shows).
+pub fn blob_byte(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+/// `n` bytes of [`blob_byte`], sent as MessagePack bin; over [`BLOB_MAX`]: an error text.
+pub fn blob(n: u32) -> Result<Bytes, String> {
+    if n > BLOB_MAX {
+        return Err(format!("blob: n = {n} is over {BLOB_MAX}"));
+    }
+    Ok(Bytes((0..n as usize).map(blob_byte).collect()))
+}
+
+/// Owned bytes that serialize as MessagePack bin (what [`blob`] returns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl serde::Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
 
 /// Why the remote failed.
 #[derive(Debug)]
@@ -98,11 +152,16 @@ pub fn run_remote(
         done.set(true);
         true
     };
-    let mut rpc: Rpc<'_, Remote<SimPlatform>> = Rpc::new(Remote::new(platform, Config::arduino()));
+    let blob_fn = |n: u32| {
+        served.set(served.get() + 1);
+        blob(n)
+    };
+    let mut rpc: PeerRpc<'_> = Rpc::new(Remote::new(platform, config()));
     rpc.set_timeout(CALL_TIMEOUT);
     for r in [
         rpc.bind("add", &add),
         rpc.bind("echo", &echo),
+        rpc.bind("blob", &blob_fn),
         rpc.bind("done", &done_fn),
     ] {
         r.map_err(|_| PeerError::RouterFull)?;
@@ -168,11 +227,16 @@ pub fn run_remote(
     // One more pass, so buffers of the last exchange are returned before detaching.
     rpc.poll().map_err(at("serve"))?;
     log(&format!("remote: done; served {} calls", served.get()));
+    let st = rpc.stats();
+    log(&format!(
+        "remote: stats: {} framing errors, {} oversized, {} malformed, {} reply failures",
+        st.framing_errors, st.oversized_messages, st.malformed_messages, st.reply_failures
+    ));
     Ok(served.get())
 }
 
-/// Writes `bytes` on `"raw"` and flushes (one message per buffer).
-fn write_raw(rpc: &mut Rpc<'_, Remote<SimPlatform>>, bytes: &[u8]) -> Result<(), PeerError> {
+/// Writes `bytes` on `"raw"` and flushes.
+fn write_raw(rpc: &mut PeerRpc<'_>, bytes: &[u8]) -> Result<(), PeerError> {
     use embedded_io::Write;
     let mut serial = rpc.serial();
     serial

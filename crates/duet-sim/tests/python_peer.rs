@@ -2,6 +2,10 @@
 //! library only, written from the document and the wire spec) is the MicroPython-style host
 //! (M7) on a process-mode file, and `duet-sim rpc-remote` runs the duet engine as
 //! the M4 on the same file. Needs `python3` on PATH (the tests fail, not skip, without it).
+//!
+//! Messages over one buffer go both ways: the host sends them as consecutive 496-byte payloads
+//! (the last shorter) and reassembles `"rpc"` by MessagePack completeness, MicroPython's
+//! `streaming=True`; the remote's transport allows 2048-byte messages.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -101,15 +105,33 @@ fn python_host_and_duet_remote_exchange_messages() {
         "ok: echo(str) returns it",
         "ok: 100 more add calls all correct",
         "ok: 60 pipelined add calls all correct (msgids matched)",
+        "ok: echo(1500-char str): request in 4 buffers, 1508-byte reply back intact in \
+         [496, 496, 496, 20]",
+        "ok: echo: 495-byte request in 1 buffer answered intact",
+        "ok: echo: 496-byte request in 1 buffer answered intact",
+        "ok: echo: 497-byte request in 2 buffers answered intact",
+        "ok: echo: 992-byte request in 2 buffers answered intact",
+        "ok: echo: 993-byte request in 3 buffers answered intact",
+        "ok: blob(495): 503-byte reply in 2 buffers [496, 7], every byte right",
+        "ok: blob(496): 504-byte reply in 2 buffers [496, 8], every byte right",
+        "ok: blob(497): 505-byte reply in 2 buffers [496, 9], every byte right",
+        "ok: blob(992): 1000-byte reply in 3 buffers [496, 496, 8], every byte right",
+        "ok: blob(1800): 1808-byte reply in 4 buffers [496, 496, 496, 320], every byte right",
+        "ok: blob(488): 496-byte reply in 1 buffer [496], every byte right",
+        "ok: blob(489): 497-byte reply in 2 buffers [496, 1], every byte right",
+        "ok: blob(984): 992-byte reply in 2 buffers [496, 496], every byte right",
+        "ok: blob(985): 993-byte reply in 3 buffers [496, 496, 1], every byte right",
+        "ok: blob(5000) fails with duet's error text",
+        "ok: 6 pipelined multi-buffer calls (echo 1500 / blob 1800) all intact",
         "ok: raw: remote's line received",
         "ok: raw: our line echoed back",
         "ok: remote called led(True), led(False), nope_host()",
         "ok: done() returns True",
-        "messages received, all 64 rx buffers posted again",
+        "payloads received, all 64 rx buffers posted again",
         "ok: every used.len is 512 (the buffer's desc.len)",
         "ok: every rpmsg header valid",
-        "host: sent 171, received 172, reclaimed 171, re-posted 172",
-        "mpy_host: all 21 checks passed",
+        "host: sent 209, received 229, reclaimed 209, re-posted 229",
+        "mpy_host: all 38 checks passed",
     ] {
         assert!(pt.contains(line), "missing {line:?} in\n{pt}");
     }
@@ -119,7 +141,8 @@ fn python_host_and_duet_remote_exchange_messages() {
         "remote: led(false) -> false",
         "remote: nope_host() -> unknown method: Unbound function called nope_host",
         "remote: raw from host: hello from python",
-        "remote: done; served 163 calls",
+        "remote: done; served 185 calls",
+        "remote: stats: 0 framing errors, 0 oversized, 0 malformed, 0 reply failures",
     ] {
         assert!(rt.contains(line), "missing {line:?} in\n{rt}");
     }
@@ -143,8 +166,33 @@ fn python_host_reports_a_wrong_result() {
     let (pt, rt) = (text(&p), text(&r));
     assert!(!p.status.success(), "{pt}");
     assert!(pt.contains("FAIL: add(1, 2) == 4 (got 3)"), "{pt}");
-    assert!(pt.contains("1 of 21 checks FAILED"), "{pt}");
+    assert!(pt.contains("1 of 38 checks FAILED"), "{pt}");
     assert!(r.status.success(), "{rt}");
+}
+
+#[test]
+fn short_non_final_payloads_break_the_framing() {
+    // With 400-byte payloads the first part of the 1500-char echo request is not a full
+    // buffer, so the duet remote must drop it as a framing error (only a full buffer says
+    // "more follows"); the call gets no reply and the host's deadline fails the exchange.
+    let shm = tmp("chunk.shm");
+    let r = remote(&shm);
+    std::thread::sleep(Duration::from_millis(20));
+    let p = finish(python(&shm, &["--chunk", "400", "--timeout", "3"]));
+    let mut r = r;
+    let _ = r.kill(); // it waits for done() until its own timeout
+    let r = r.wait_with_output().unwrap();
+    let (pt, rt) = (text(&p), text(&r));
+    assert!(!p.status.success(), "{pt}");
+    assert!(
+        pt.contains("ok: 60 pipelined add calls all correct"),
+        "{pt}"
+    );
+    assert!(
+        pt.contains("FAIL: exchange completed (no reply to echo('<1500 chars>',))"),
+        "{pt}\nremote:\n{rt}"
+    );
+    assert!(!rt.contains("remote: done"), "{rt}");
 }
 
 #[test]

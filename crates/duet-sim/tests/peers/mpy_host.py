@@ -3,14 +3,19 @@
 process mode, written only from crates/duet-sim/PROCESS-MODE.md and the wire spec
 (arduino-rpc-wire.md sections 1, 3, 4, 7). Standard library only.
 
-    python3 mpy_host.py FILE [--attach] [--timeout S] [--expect-sum N] [--calls N]
+    python3 mpy_host.py FILE [--attach] [--timeout S] [--expect-sum N] [--calls N] [--chunk N]
 
 It creates (or with --attach, attaches to) the process-mode file, writes the resource table and
 both vrings, pre-posts the 64 receive buffers, sets DRIVER_OK last and rings HSEM 0; waits for
 the remote's name-service announcements ("raw" then "rpc"), binds 0x400/0x401 and sends the
 throw-away byte 0x00 on each; then speaks MessagePack-RPC on "rpc" as MicroPython's msgpackrpc
-does (msgids from 0) and reads/writes bytes on "raw". The duet remote it talks to is
+does with streaming=True (msgids from 0; incoming payloads are concatenated and complete
+messages decoded from the front; a message over 496 bytes is sent as consecutive 496-byte
+payloads, the last shorter) and reads/writes bytes on "raw". The duet remote it talks to is
 `duet-sim rpc-remote --shm FILE`.
+
+--chunk N sends multi-buffer messages in N-byte payloads instead of 496 (a framing error for
+N < 496: only a full buffer says "more follows"; used to show the checks can fail).
 
 Every check prints "ok: ..." or "FAIL: ..."; the exit code is 0 only if all passed.
 """
@@ -68,6 +73,10 @@ class Fatal(Exception):
     """A failure after which the exchange cannot go on."""
 
 
+class Truncated(ValueError):
+    """The data ends inside a value: more payloads may complete it."""
+
+
 # ---- minimal MessagePack (the forms msgpackrpc and rpclib use) ----
 
 def pack(v):
@@ -118,13 +127,13 @@ def pack(v):
 def unpack(data, i=0):
     """Decodes one value at data[i:]; returns (value, next index). Raises ValueError."""
     if i >= len(data):
-        raise ValueError("truncated")
+        raise Truncated("truncated")
     t = data[i]
     i += 1
 
     def take(n):
         if i + n > len(data):
-            raise ValueError("truncated")
+            raise Truncated("truncated")
         return data[i:i + n]
 
     if t < 0x80:
@@ -161,7 +170,7 @@ def unpack(data, i=0):
         if kind == "map":
             return unpack_map(data, i, n)
         if i + n > len(data):
-            raise ValueError("truncated")
+            raise Truncated("truncated")
         raw = bytes(data[i:i + n])
         return (raw if kind == "bin" else raw.decode()), i + n
     raise ValueError("unsupported type byte 0x%02x" % t)
@@ -293,6 +302,7 @@ class Host:
         self.ns = []                   # (name, addr, flags) in arrival order
         self.remote = {}               # endpoint name -> remote address
         self.inbox = {"raw": [], "rpc": []}
+        self.chunk = PAYLOAD_MAX       # payload size of multi-buffer messages (--chunk)
 
     def init(self):
         s = self.s
@@ -413,6 +423,15 @@ class Host:
             self.tx_free.append(bid)
             self.reclaimed += 1
 
+    def send_message(self, name, data, deadline):
+        """Sends `data` as consecutive payloads of self.chunk (PAYLOAD_MAX) bytes, the last
+        shorter (streaming=True framing); returns how many buffers it took."""
+        n = self.chunk
+        chunks = [data[k:k + n] for k in range(0, len(data), n)] or [b""]
+        for chunk in chunks:
+            self.send(name, chunk, deadline)
+        return len(chunks)
+
     def send(self, name, payload, deadline):
         if len(payload) > PAYLOAD_MAX:
             raise Fatal("payload over one buffer")
@@ -463,6 +482,11 @@ class Rpc:
         self.functions = {}
         self.served = []              # (method, args, msgid) of requests from the remote
         self.raw = bytearray()
+        # streaming=True reassembly: payloads are appended, messages decoded from the front.
+        self.buf = bytearray()
+        self.buf_pos = 0              # stream offset of buf[0]
+        self.chunks = []              # (start, end) stream offsets of payloads still in buf
+        self.spans = {}               # msgid of a response -> its payloads' lengths
 
     def bind(self, name, fn):
         self.functions[name] = fn
@@ -472,21 +496,43 @@ class Rpc:
         for data in self.h.inbox["raw"]:
             self.raw += data
         self.h.inbox["raw"].clear()
-        msgs, self.h.inbox["rpc"] = self.h.inbox["rpc"], []
-        for data in msgs:
+        payloads, self.h.inbox["rpc"] = self.h.inbox["rpc"], []
+        for payload in payloads:
+            end = self.buf_pos + len(self.buf)
+            self.chunks.append((end, end + len(payload)))
+            self.buf += payload
+        while self.buf:
             try:
-                msg, end = unpack(data)
+                msg, end = unpack(self.buf)
+            except Truncated:
+                break                 # a partial tail: wait for the next payload
             except ValueError as e:
-                self.c.check(False, "message on rpc decodes", "%s: %s" % (e, data.hex()))
-                continue
-            if end != len(data) or not isinstance(msg, list) or len(msg) not in (3, 4):
+                self.c.check(False, "message on rpc decodes", "%s: %s" % (e, self.buf.hex()))
+                self.take(len(self.buf))
+                break
+            data = self.take(end)
+            if not isinstance(msg, list) or len(msg) not in (3, 4):
                 self.c.check(False, "message on rpc is one msgpack-rpc array", data.hex())
                 continue
             if msg[0] == 0 and len(msg) == 4:
                 self.serve(msg[1], msg[2], msg[3], data)
             elif msg[0] == 1 and len(msg) == 4:
                 self.responses[msg[1]] = (data, msg)
+                self.spans[msg[1]] = self.last_span
             # type 2 (notification) is ignored, as msgpackrpc does
+
+    def take(self, n):
+        """Removes n bytes from the front of buf; sets last_span to the lengths of the
+        payloads they came in (whole payloads only if the message started one)."""
+        start, end = self.buf_pos, self.buf_pos + n
+        self.last_span = [e - s for s, e in self.chunks if s < end and e > start]
+        if self.chunks and self.chunks[0][0] != start:
+            self.last_span = None     # it began inside a payload, behind another message
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        self.buf_pos = end
+        self.chunks = [(s, e) for s, e in self.chunks if e > end]
+        return data
 
     def serve(self, msgid, method, args, data):
         self.served.append((method, args, msgid, data))
@@ -495,12 +541,13 @@ class Rpc:
             reply = [1, msgid, "Unbound function called %s" % method, None]
         else:
             reply = [1, msgid, None, fn(*args)]
-        self.h.send("rpc", pack(reply), self.deadline)
+        self.h.send_message("rpc", pack(reply), self.deadline)
 
     def call_async(self, method, *args):
         msgid = self.next_id
         self.next_id += 1
-        self.h.send("rpc", pack([0, msgid, method, list(args)]), self.deadline)
+        self.sent_buffers = self.h.send_message("rpc", pack([0, msgid, method, list(args)]),
+                                                self.deadline)
         return msgid
 
     def call_raw(self, method, *args):
@@ -528,17 +575,20 @@ def main(argv):
     timeout = 10.0
     expect_sum = 3
     calls = 100
+    chunk = PAYLOAD_MAX
     i = 1
     while i < len(argv):
         a = argv[i]
         if a == "--attach":
             create = False
-        elif a in ("--timeout", "--expect-sum", "--calls") and i + 1 < len(argv):
+        elif a in ("--timeout", "--expect-sum", "--calls", "--chunk") and i + 1 < len(argv):
             i += 1
             if a == "--timeout":
                 timeout = float(argv[i])
             elif a == "--expect-sum":
                 expect_sum = int(argv[i])
+            elif a == "--chunk":
+                chunk = min(max(1, int(argv[i])), PAYLOAD_MAX)
             else:
                 calls = int(argv[i])
         elif path is None and not a.startswith("--"):
@@ -555,7 +605,7 @@ def main(argv):
     deadline = time.monotonic() + timeout
     shm = Shm(path, create, timeout)
     try:
-        run(shm, c, deadline, expect_sum, calls)
+        run(shm, c, deadline, expect_sum, calls, chunk)
     except Fatal as e:
         c.check(False, "exchange completed", str(e))
     finally:
@@ -568,8 +618,90 @@ def main(argv):
     return 0
 
 
-def run(shm, c, deadline, expect_sum, calls):
+def pattern_str(n, seed):
+    return "".join(chr(0x20 + (k * 7 + seed) % 95) for k in range(n))
+
+
+def blob_bytes(n):
+    """What duet's blob(n) returns: byte k is k mod 251."""
+    return bytes(k % 251 for k in range(n))
+
+
+def bufs(k):
+    return "%d buffer%s" % (k, "" if k == 1 else "s")
+
+
+def whole(length):
+    """The payload lengths of a `length`-byte message: 496 each, the last shorter."""
+    k = max(1, -(-length // PAYLOAD_MAX))
+    return [PAYLOAD_MAX] * (k - 1) + [length - PAYLOAD_MAX * (k - 1)]
+
+
+def multi_buffer(rpc, c):
+    """Messages over one buffer, both ways (streaming=True framing)."""
+    # A 1500-character str: the request spans 4 buffers, so does the reply.
+    big = pattern_str(1500, 0)
+    msgid = rpc.call_async("echo", big)
+    req_bufs = rpc.sent_buffers
+    data, msg = rpc.join(msgid, "echo", ("<1500 chars>",))
+    span = rpc.spans.get(msgid)
+    c.check(req_bufs == 4 and msg[2] is None and msg[3] == big and span == whole(len(data)),
+            "echo(1500-char str): request in %s, %d-byte reply back intact in %r"
+            % (bufs(req_bufs), len(data), span),
+            "reply %r, error %r, %d chars" % (span, msg[2], len(msg[3] or "")))
+
+    # Requests whose encoded length sits on a buffer edge (a full last buffer, one byte over).
+    for target in (495, 496, 497, 992, 993):
+        over = len(pack([0, rpc.next_id, "echo", ["x" * 300]])) - 300
+        text = pattern_str(target - over, target)
+        msgid = rpc.call_async("echo", text)
+        sent, req_bufs = len(pack([0, msgid, "echo", [text]])), rpc.sent_buffers
+        data, msg = rpc.join(msgid, "echo", ("<%d chars>" % len(text),))
+        c.check(sent == target and req_bufs == len(whole(target)) and msg[3] == text,
+                "echo: %d-byte request in %s answered intact" % (sent, bufs(req_bufs)),
+                "%r" % (msg[2],))
+
+    # Replies around the buffer size: n from the list, then n giving a reply of exactly
+    # 496, 497, 992, 993 bytes.
+    def blob(n):
+        msgid = rpc.call_async("blob", n)
+        data, msg = rpc.join(msgid, "blob", (n,))
+        span = rpc.spans.get(msgid)
+        ok = msg[2] is None and msg[3] == blob_bytes(n) and span == whole(len(data))
+        bad = "error %r" % (msg[2],)
+        if isinstance(msg[3], bytes):
+            wrong = [k for k, (x, y) in enumerate(zip(msg[3], blob_bytes(n))) if x != y]
+            bad += ", %d bytes, first wrong at %r" % (len(msg[3]), wrong[:1])
+        c.check(ok, "blob(%d): %d-byte reply in %s %r, every byte right"
+                % (n, len(data), bufs(len(span or [])), span), bad + ", buffers %r" % (span,))
+
+    for n in (495, 496, 497, 992, 1800):
+        blob(n)
+    for target in (496, 497, 992, 993):
+        blob(target - (len(pack([1, rpc.next_id, None, b"x" * 300])) - 300))
+
+    data, msg = rpc.call_raw("blob", 5000)
+    c.check(msg[2] == "blob: n = 5000 is over 2000" and msg[3] is None,
+            "blob(5000) fails with duet's error text", repr(msg[2]))
+
+    # Pipelined: several multi-buffer requests and replies in flight at once.
+    calls = []
+    for k in range(6):
+        if k % 2:
+            calls.append((rpc.call_async("blob", 1800 - k), blob_bytes(1800 - k)))
+        else:
+            text = pattern_str(1500 - k, k)
+            calls.append((rpc.call_async("echo", text), text))
+    got = [(rpc.join(i)[1], rpc.spans.get(i)) for i, _ in calls]
+    c.check(all(m[2] is None and m[3] == want and span is not None and len(span) == 4
+                for (m, span), (_, want) in zip(got, calls)),
+            "6 pipelined multi-buffer calls (echo 1500 / blob 1800) all intact",
+            repr([(m[2], span) for m, span in got]))
+
+
+def run(shm, c, deadline, expect_sum, calls, chunk):
     h = Host(shm, c)
+    h.chunk = chunk
     h.init()
     print("host: resource table and vrings written, 64 rx buffers posted, DRIVER_OK set, "
           "HSEM 0 rung", flush=True)
@@ -629,6 +761,8 @@ def run(shm, c, deadline, expect_sum, calls):
     print("host: burst of %d calls; %d buffers in flight after the last send, %d allocated"
           % (burst, peak, h.tx_allocated), flush=True)
 
+    multi_buffer(rpc, c)
+
     h.send("raw", b"hello from python\n", deadline)
 
     greeting, echoed = b"hello from duet remote\n", b"echo: hello from python\n"
@@ -661,10 +795,10 @@ def run(shm, c, deadline, expect_sum, calls):
             "all %d transmit buffers reclaimed" % h.tx_allocated,
             "%d still in flight" % len(h.tx_inflight))
     c.check(h.tx_allocated <= TX_MAX and h.tx_count > h.tx_allocated,
-            "%d messages sent through %d buffers (reused after reclaim)"
+            "%d payloads sent through %d buffers (reused after reclaim)"
             % (h.tx_count, h.tx_allocated))
     c.check(len(h.rx_out) == NUM and h.rx_count > NUM,
-            "%d messages received, all 64 rx buffers posted again" % h.rx_count,
+            "%d payloads received, all 64 rx buffers posted again" % h.rx_count,
             "%d posted" % len(h.rx_out))
     c.check(h.used_len_bad == 0, "every used.len is 512 (the buffer's desc.len)",
             "%d entries differ" % h.used_len_bad)
