@@ -34,6 +34,18 @@ const PROBES: &[Probe] = &[
         target: Some(3 * 1024),
         limit: Some(24 * 256),
     },
+    Probe {
+        bin: "rpmsg_host",
+        what: "duet-rpmsg: host role alone (the M7 image)",
+        target: None,
+        limit: None,
+    },
+    Probe {
+        bin: "rpmsg_remote",
+        what: "duet-rpmsg: remote role alone (the M4 image)",
+        target: None,
+        limit: None,
+    },
 ];
 
 /// Sizes of the loadable code and constant data of one image.
@@ -82,7 +94,7 @@ pub fn run(check: bool) -> Result<(), String> {
     )?;
     let base = measure("baseline")?;
     println!(
-        "{:<8} {:>7} {:>7} {:>7} {:>7}  path (bytes over the empty image; opt-level z, LTO, {TARGET})",
+        "{:<12} {:>7} {:>7} {:>7} {:>7}  path (bytes over the empty image; opt-level z, LTO, {TARGET})",
         "probe", ".text", ".rodata", "target", "limit"
     );
     let mut over = Vec::new();
@@ -96,7 +108,7 @@ pub fn run(check: bool) -> Result<(), String> {
         };
         let show = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         println!(
-            "{:<8} {:>7} {:>7} {:>7} {:>7}  {}{mark}",
+            "{:<12} {:>7} {:>7} {:>7} {:>7}  {}{mark}",
             p.bin,
             text,
             rodata,

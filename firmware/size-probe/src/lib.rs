@@ -24,3 +24,101 @@ pub fn sink<T>(v: T) {
     // SAFETY: `cell` is a live local; the volatile read only forces it to exist.
     let _ = unsafe { core::ptr::read_volatile(&cell) };
 }
+
+/// The chip's side of the transport for the rpmsg probes: SRAM4 through volatile accesses (as
+/// the chip platform does), a doorbell and clock the optimiser cannot see through, and one
+/// round of poll/send/receive.
+pub mod chip {
+    use super::{opaque_u8, sink};
+    use duet_rpmsg::{Endpoint, Instant, OutOfBounds, Platform, SharedMemory, Transport};
+
+    /// SRAM4 as seen by the firmware.
+    pub struct Sram4;
+
+    const BASE: usize = 0x3800_0000;
+    const SIZE: usize = 0x1_0000;
+
+    fn check(offset: usize, len: usize, align: usize) -> Result<usize, OutOfBounds> {
+        match offset.checked_add(len) {
+            Some(end) if end <= SIZE && offset.is_multiple_of(align) => Ok(BASE + offset),
+            _ => Err(OutOfBounds { offset, len }),
+        }
+    }
+
+    impl SharedMemory for Sram4 {
+        fn size(&self) -> usize {
+            SIZE
+        }
+        fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+            let a = check(offset, buf.len(), 1)?;
+            for (i, b) in buf.iter_mut().enumerate() {
+                // SAFETY: `check` keeps the access inside SRAM4, which is always mapped.
+                *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
+            }
+            Ok(())
+        }
+        fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+            let a = check(offset, data.len(), 1)?;
+            for (i, b) in data.iter().enumerate() {
+                // SAFETY: `check` keeps the access inside SRAM4, which is always mapped.
+                unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
+            }
+            Ok(())
+        }
+        fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
+            let a = check(offset, 2, 2)?;
+            // SAFETY: in bounds and 2-aligned.
+            Ok(unsafe { core::ptr::read_volatile(a as *const u16) })
+        }
+        fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
+            let a = check(offset, 2, 2)?;
+            // SAFETY: in bounds and 2-aligned.
+            unsafe { core::ptr::write_volatile(a as *mut u16, value) };
+            Ok(())
+        }
+        fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
+            let a = check(offset, 4, 4)?;
+            // SAFETY: in bounds and 4-aligned.
+            Ok(unsafe { core::ptr::read_volatile(a as *const u32) })
+        }
+        fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
+            let a = check(offset, 4, 4)?;
+            // SAFETY: in bounds and 4-aligned.
+            unsafe { core::ptr::write_volatile(a as *mut u32, value) };
+            Ok(())
+        }
+        fn fence(&self) {
+            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    pub struct Chip;
+
+    impl Platform for Chip {
+        type Memory = Sram4;
+        fn memory(&self) -> &Sram4 {
+            &Sram4
+        }
+        fn notify(&self) {
+            sink(opaque_u8(0));
+        }
+        fn wait(&self, _deadline: Instant) -> bool {
+            true
+        }
+        fn now(&self) -> Instant {
+            Instant::from_micros(u64::from(opaque_u8(0)))
+        }
+    }
+
+    pub fn exercise<T: Transport>(t: &mut T) {
+        let mut buf = [0u8; 496];
+        let _ = t.poll();
+        if t.is_ready(Endpoint::Rpc) {
+            let n = usize::from(opaque_u8(16));
+            let _ = t.try_send(Endpoint::Rpc, &buf[..n]);
+        }
+        if let Ok(Some(r)) = t.try_recv(&mut buf) {
+            sink(r.len);
+        }
+    }
+}
