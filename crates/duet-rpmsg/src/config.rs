@@ -262,8 +262,9 @@ impl Config {
 
     /// The region offsets of this config; `num == 0` if it breaks a limit (then only `buf`
     /// and `max_msg` are meaningful). One pass with no early exit, so the result is written
-    /// straight into the caller's slot.
-    #[inline(never)]
+    /// straight into the caller's slot. Always inlined: with a constant config (the usual
+    /// `Config::arduino()`) the optimiser folds most of it away.
+    #[inline(always)]
     pub(crate) fn geometry(&self) -> Geometry {
         let num = self.num_descriptors;
         let tx = self.host_tx_buffers;
