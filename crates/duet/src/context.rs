@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{text, RemoteError};
 use crate::handler::{Request, TypedFn};
+use crate::reply::Text;
 use crate::{Doorbell, Error, Stats};
 
 /// What a call slot holds when asked for its reply.
@@ -333,8 +334,9 @@ impl<'c> Context<'c> {
 
     /// Answers the request being handled with `value` (a `Result` sends its `Err` in the error
     /// field). Does nothing outside a request handler or after the first answer (or a
-    /// [`defer`](Self::defer)). A result too large to send is replaced by an error text, so the
-    /// caller is never left waiting.
+    /// [`defer`](Self::defer)). A result too large to send is replaced by the error text
+    /// [`text::RESULT_TOO_LARGE`], one whose serialization fails by
+    /// [`text::RESULT_UNENCODABLE_PREFIX`] and the reason, so the caller is never left waiting.
     pub fn respond<T: Serialize + ?Sized>(&mut self, value: &T) {
         self.answer(&mut |e| crate::reply::encode_reply(e, value));
     }
@@ -366,8 +368,8 @@ impl<'c> Context<'c> {
     /// field), waiting for a free buffer up to the default timeout. Works from any context:
     /// another handler, a nested one, or outside handlers. Errors: `PeerReset` if the peer was
     /// reset since the request came (nothing sent), else why sending failed (`Timeout` without
-    /// a buffer, `NotReady`); the caller then times out. A result too large to send is replaced
-    /// by an error text, as with [`respond`](Self::respond).
+    /// a buffer, `NotReady`); the caller then times out. A result too large to send (or that fails
+    /// to serialize) is replaced by an error text, as with [`respond`](Self::respond).
     pub fn respond_deferred<T: Serialize + ?Sized>(
         &mut self,
         d: Deferred,
@@ -424,10 +426,17 @@ impl<'c> Context<'c> {
             .link
             .send_rpc(self.rx, self.rx_len, &mut build, deadline);
         let r = match r {
-            Err(Error::MessageTooLarge { .. }) | Err(Error::Encode(_)) => {
+            Err(Error::MessageTooLarge { .. }) => {
                 let mut build = |buf: &mut [u8]| {
                     rpc::encode_response(buf, id, Some(text::RESULT_TOO_LARGE), &())
                 };
+                self.link
+                    .send_rpc(self.rx, self.rx_len, &mut build, deadline)
+            }
+            Err(Error::Encode(e)) => {
+                let why = format_args!("{}{}", text::RESULT_UNENCODABLE_PREFIX, e);
+                let mut build =
+                    |buf: &mut [u8]| rpc::encode_response(buf, id, Some(&Text(&why)), &());
                 self.link
                     .send_rpc(self.rx, self.rx_len, &mut build, deadline)
             }

@@ -191,6 +191,9 @@ pub mod text {
     pub const TOO_LARGE: &str = "duet: message too large for the receive buffer";
     /// duet's text for a result too large to send.
     pub const RESULT_TOO_LARGE: &str = "duet: result too large to send";
+    /// duet's text for a result whose serialization failed starts with this (then the
+    /// encoder's reason, e.g. `error reported by a serde implementation`).
+    pub const RESULT_UNENCODABLE_PREFIX: &str = "duet: result could not be encoded: ";
     /// duet's text for a request whose msgid can be read but whose envelope, method or params
     /// cannot be used starts with this (then what is wrong, e.g. `params are not an array`).
     pub const MALFORMED_PREFIX: &str = "duet: malformed request: ";

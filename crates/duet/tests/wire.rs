@@ -235,6 +235,36 @@ fn message_larger_than_the_buffer_is_dropped_with_an_error_reply() {
     assert_eq!(rpc.stats().oversized_messages, 1);
 }
 
+/// A result whose `Serialize` fails (not a size problem) is answered with the encoder's
+/// reason, not with the "too large" text.
+#[test]
+fn result_that_cannot_be_encoded_gets_the_encode_error_text() {
+    struct Fails;
+    impl serde::Serialize for Fails {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no"))
+        }
+    }
+    let get = || Fails;
+    let (t, mut peer) = pair();
+    let mut rpc: Small = Rpc::new(t);
+    rpc.bind("get", &get).unwrap();
+    let mut buf = [0u8; 32];
+    let n = duet_codec::rpc::encode_request(&mut buf, 9u32.into(), "get", &()).unwrap();
+    send(&mut peer, Endpoint::Rpc, &buf[..n]);
+    rpc.poll().unwrap();
+    let r = reply(&mut peer);
+    assert_eq!(&r[..3], &[0x94, 0x01, 0x09]);
+    assert_eq!(
+        error_text(&r),
+        format!(
+            "{}{}",
+            duet::error::text::RESULT_UNENCODABLE_PREFIX,
+            duet_codec::Error::Custom
+        )
+    );
+}
+
 #[test]
 fn outgoing_message_over_the_limit_is_refused_not_truncated() {
     let (t, mut peer) = pair();
