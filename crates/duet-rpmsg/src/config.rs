@@ -262,10 +262,10 @@ impl Config {
 
     /// The region offsets of this config; `num == 0` if it breaks a limit (then only `buf`
     /// and `max_msg` are meaningful). One pass with no early exit, so the result is written
-    /// straight into the caller's slot. Always inlined: with a constant config (the usual
-    /// `Config::arduino()`) the optimiser folds most of it away.
+    /// straight into the caller's slot. A `const fn`: the [`Arduino`] profile is computed at
+    /// compile time; always inlined, so a constant runtime config folds too.
     #[inline(always)]
-    pub(crate) fn geometry(&self) -> Geometry {
+    pub(crate) const fn geometry(&self) -> Geometry {
         let num = self.num_descriptors;
         let tx = self.host_tx_buffers;
         let n = num as usize;
@@ -280,36 +280,45 @@ impl Config {
             && align >= 4
             && buf.wrapping_sub(64) <= 0x8000 - 64
             && tx <= num;
-        let (used, ring_len) = match ok {
-            true => (layout::used_offset(n, align), layout::vring_size(n, align)),
-            false => (0, 0),
+        let (used, ring_len) = if ok {
+            (layout::used_offset(n, align), layout::vring_size(n, align))
+        } else {
+            (0, 0)
         };
         let size = self.region_size as usize;
         let base = self.shm_base;
         let rsc = base.checked_add(self.rsc_table_offset);
         ok &= rsc.is_some();
+        let rsc_addr = match rsc {
+            Some(a) => a,
+            None => 0,
+        };
         // Each area: region offset 4-aligned, `len` bytes inside the region.
-        let mut o = [0usize; 5];
-        for (slot, (addr, len)) in o.iter_mut().zip([
-            (rsc.unwrap_or(0), layout::RSC_TABLE_AREA),
+        let areas = [
+            (rsc_addr, layout::RSC_TABLE_AREA),
             (self.vring0_addr, ring_len),
             (self.vring1_addr, ring_len),
             (self.pool_addr, buf.wrapping_mul(n)),
             (self.host_tx_pool_addr, buf.wrapping_mul(tx as usize)),
-        ]) {
+        ];
+        let mut o = [0usize; 5];
+        let mut i = 0;
+        while i < 5 {
+            let (addr, len) = areas[i];
             let x = addr.wrapping_sub(base) as usize;
             ok &= addr >= base && x & 3 == 0 && x <= size && len <= size - x;
-            *slot = x;
+            o[i] = x;
+            i += 1;
         }
         let [rsc, r0, r1, pool, txp] = o;
         let da = self.da_base.wrapping_sub(base) as usize;
+        let tx_max = if tx > 1 { tx as usize } else { 1 };
         // The last: ceil(max / payload) <= max(tx, 1), as a product (exact when `ok`).
         ok &= self.da_base >= base
             && txp >= pool
             && txp.wrapping_sub(pool) & buf.wrapping_sub(1) == 0
             && da <= pool
-            && self.max_message_len
-                <= (tx.max(1) as usize).wrapping_mul(buf.wrapping_sub(layout::HDR_SIZE));
+            && self.max_message_len <= tx_max.wrapping_mul(buf.wrapping_sub(layout::HDR_SIZE));
         Geometry {
             num: if ok { num } else { 0 },
             tx_count: tx,
@@ -335,109 +344,197 @@ impl Default for Config {
     }
 }
 
-/// A validated [`Config`] as region offsets. Ring `r` is vring`r` (0: remote -> host, 1: host
-/// -> remote); `num == 0` marks an invalid config.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Geometry {
-    pub num: u16,
-    pub tx_count: u16,
-    pub shm_base: u32,
-    pub align: u32,
-    pub rsc: usize,
-    /// Descriptor table offset of vring0 and vring1.
-    pub ring: [usize; 2],
-    /// Offset of the used ring within a ring.
-    pub used: usize,
-    pub ring_len: usize,
-    pub buf: usize,
-    /// Buffer pool start (the host's receive buffers) and the region's end.
-    pub pool: usize,
-    pub end: usize,
-    pub da: usize,
-    /// First buffer of the host's transmit pool.
-    pub tx: usize,
-    pub max_msg: usize,
-}
+/// How a role learns its layout: a profile fixed at compile time ([`Arduino`]: its offsets
+/// become constants in the code and its validation happens in `const` evaluation) or a runtime
+/// [`Config`] (validated when the role is created, kept in the role). Sealed: only these two.
+pub trait Profile: sealed::Sealed {}
 
-impl Geometry {
-    /// A copy made field by field (each a word move): a whole-struct copy becomes a call to
-    /// `memcpy`, which would otherwise not be linked at all.
-    pub fn copy_words(&self) -> Geometry {
-        Geometry {
-            num: self.num,
-            tx_count: self.tx_count,
-            shm_base: self.shm_base,
-            align: self.align,
-            rsc: self.rsc,
-            ring: [self.ring[0], self.ring[1]],
-            used: self.used,
-            ring_len: self.ring_len,
-            buf: self.buf,
-            pool: self.pool,
-            end: self.end,
-            da: self.da,
-            tx: self.tx,
-            max_msg: self.max_msg,
+/// The Arduino / MicroPython profile as a compile-time constant (the same layout as
+/// [`Config::arduino()`]); `Host::new(platform, Arduino)` gives a `Host<_, Arduino>`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Arduino;
+
+impl Profile for Arduino {}
+impl Profile for Config {}
+
+pub(crate) use sealed::Geometry;
+
+/// The Arduino layout, computed and checked at compile time.
+const ARDUINO: Geometry = {
+    let g = Config::arduino().geometry();
+    assert!(g.num != 0, "the Arduino profile breaks a Config limit");
+    g
+};
+
+pub(crate) mod sealed {
+    use super::{div_ceil, layout, Arduino, Config, ARDUINO};
+
+    /// A validated [`Config`] as region offsets. Ring `r` is vring`r` (0: remote -> host, 1: host
+    /// -> remote); `num == 0` marks an invalid config.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Geometry {
+        pub num: u16,
+        pub tx_count: u16,
+        pub shm_base: u32,
+        pub align: u32,
+        pub rsc: usize,
+        /// Descriptor table offset of vring0 and vring1.
+        pub ring: [usize; 2],
+        /// Offset of the used ring within a ring.
+        pub used: usize,
+        pub ring_len: usize,
+        pub buf: usize,
+        /// Buffer pool start (the host's receive buffers) and the region's end.
+        pub pool: usize,
+        pub end: usize,
+        pub da: usize,
+        /// First buffer of the host's transmit pool.
+        pub tx: usize,
+        pub max_msg: usize,
+    }
+
+    impl Geometry {
+        /// A copy made field by field (each a word move): a whole-struct copy becomes a call to
+        /// `memcpy`, which would otherwise not be linked at all.
+        pub fn copy_words(&self) -> Geometry {
+            Geometry {
+                num: self.num,
+                tx_count: self.tx_count,
+                shm_base: self.shm_base,
+                align: self.align,
+                rsc: self.rsc,
+                ring: [self.ring[0], self.ring[1]],
+                used: self.used,
+                ring_len: self.ring_len,
+                buf: self.buf,
+                pool: self.pool,
+                end: self.end,
+                da: self.da,
+                tx: self.tx,
+                max_msg: self.max_msg,
+            }
+        }
+
+        /// Offset of ring `r` (0 or 1; only the low bit counts).
+        #[inline(always)]
+        pub fn ring(&self, r: usize) -> usize {
+            self.ring[r & 1]
+        }
+
+        /// Descriptor `i` of ring `r`.
+        #[inline(always)]
+        pub fn desc(&self, r: usize, i: u16) -> usize {
+            self.ring(r) + layout::DESC_SIZE * i as usize
+        }
+
+        /// Part `p` of ring `r`: its avail ring (`p == 0`) or its used ring.
+        #[inline(always)]
+        pub fn part(&self, r: usize, p: usize) -> usize {
+            self.ring(r)
+                + if p != 0 {
+                    self.used
+                } else {
+                    layout::DESC_SIZE * self.num as usize
+                }
+        }
+
+        /// The `idx` field of part `p` of ring `r`.
+        #[inline(always)]
+        pub fn idx(&self, r: usize, p: usize) -> usize {
+            self.part(r, p) + layout::AVAIL_IDX
+        }
+
+        /// The entry of free-running index `idx` in part `p` of ring `r` (2 bytes in the avail
+        /// ring, 8 in the used ring).
+        #[inline(always)]
+        pub fn slot(&self, r: usize, p: usize, idx: u16) -> usize {
+            self.part(r, p)
+                + layout::AVAIL_RING
+                + (((idx & self.num.wrapping_sub(1)) as usize) << (1 + 2 * (p & 1)))
+        }
+
+        /// The host buffer of descriptor `id` of ring `r` (receive pool for 0, transmit pool for 1).
+        #[inline(always)]
+        pub fn host_buf(&self, r: usize, id: u16) -> usize {
+            (if r & 1 == 0 { self.pool } else { self.tx }) + id as usize * self.buf
+        }
+
+        /// Payload bytes per buffer.
+        #[inline(always)]
+        pub fn payload(&self) -> usize {
+            self.buf.saturating_sub(layout::HDR_SIZE)
+        }
+
+        /// Region offset of a buffer from a descriptor address, if inside the pool and aligned.
+        #[inline(never)]
+        pub fn buffer_at(&self, lo: u32, hi: u32) -> Option<usize> {
+            let o = self.da.checked_add(lo as usize)?;
+            (hi == 0
+                && o >= self.pool
+                && (o - self.pool) & (self.buf - 1) == 0
+                && o.checked_add(self.buf)? <= self.end)
+                .then_some(o)
+        }
+
+        /// Number of buffers a message of `len` bytes needs (at least one).
+        #[inline(always)]
+        pub fn chunks(&self, len: usize) -> usize {
+            div_ceil(len, self.payload()).unwrap_or(usize::MAX)
         }
     }
 
-    /// Offset of ring `r` (0 or 1; only the low bit counts).
-    pub fn ring(&self, r: usize) -> usize {
-        self.ring[r & 1]
+    /// The layout a role keeps: nothing for a compile-time profile, the offsets otherwise.
+    pub trait Layout {
+        /// The offsets (`num == 0` if the config was invalid).
+        fn get(&self) -> &Geometry;
+        /// A copy made word by word (a whole-struct copy would link `memcpy`).
+        fn copy(&self) -> Self;
     }
 
-    /// Descriptor `i` of ring `r`.
-    pub fn desc(&self, r: usize, i: u16) -> usize {
-        self.ring(r) + layout::DESC_SIZE * i as usize
+    /// What a profile turns into when a role is created.
+    pub trait Sealed {
+        /// The layout the role keeps.
+        type Layout: Layout;
+        /// The layout of this profile.
+        fn layout(&self) -> Self::Layout;
     }
 
-    /// Part `p` of ring `r`: its avail ring (`p == 0`) or its used ring.
-    pub fn part(&self, r: usize, p: usize) -> usize {
-        self.ring(r)
-            + if p != 0 {
-                self.used
-            } else {
-                layout::DESC_SIZE * self.num as usize
-            }
+    impl Layout for Geometry {
+        #[inline(always)]
+        fn get(&self) -> &Geometry {
+            self
+        }
+        #[inline(always)]
+        fn copy(&self) -> Self {
+            self.copy_words()
+        }
     }
 
-    /// The `idx` field of part `p` of ring `r`.
-    pub fn idx(&self, r: usize, p: usize) -> usize {
-        self.part(r, p) + layout::AVAIL_IDX
+    impl Layout for Arduino {
+        #[inline(always)]
+        fn get(&self) -> &Geometry {
+            &ARDUINO
+        }
+        #[inline(always)]
+        fn copy(&self) -> Self {
+            Arduino
+        }
     }
 
-    /// The entry of free-running index `idx` in part `p` of ring `r` (2 bytes in the avail
-    /// ring, 8 in the used ring).
-    pub fn slot(&self, r: usize, p: usize, idx: u16) -> usize {
-        self.part(r, p)
-            + layout::AVAIL_RING
-            + (((idx & self.num.wrapping_sub(1)) as usize) << (1 + 2 * (p & 1)))
+    impl Sealed for Config {
+        type Layout = Geometry;
+        #[inline(always)]
+        fn layout(&self) -> Geometry {
+            self.geometry()
+        }
     }
 
-    /// The host buffer of descriptor `id` of ring `r` (receive pool for 0, transmit pool for 1).
-    pub fn host_buf(&self, r: usize, id: u16) -> usize {
-        (if r & 1 == 0 { self.pool } else { self.tx }) + id as usize * self.buf
-    }
-
-    /// Payload bytes per buffer.
-    pub fn payload(&self) -> usize {
-        self.buf.saturating_sub(layout::HDR_SIZE)
-    }
-
-    /// Region offset of a buffer from a descriptor address, if inside the pool and aligned.
-    #[inline(never)]
-    pub fn buffer_at(&self, lo: u32, hi: u32) -> Option<usize> {
-        let o = self.da.checked_add(lo as usize)?;
-        (hi == 0
-            && o >= self.pool
-            && (o - self.pool) & (self.buf - 1) == 0
-            && o.checked_add(self.buf)? <= self.end)
-            .then_some(o)
-    }
-
-    /// Number of buffers a message of `len` bytes needs (at least one).
-    pub fn chunks(&self, len: usize) -> usize {
-        div_ceil(len, self.payload()).unwrap_or(usize::MAX)
+    impl Sealed for Arduino {
+        type Layout = Arduino;
+        #[inline(always)]
+        fn layout(&self) -> Arduino {
+            Arduino
+        }
     }
 }
 

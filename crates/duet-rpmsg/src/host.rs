@@ -2,7 +2,8 @@
 
 use crate::common::{finish, send_until, Fault, Sticky, NO_FAULT};
 use crate::common::{Bits, Io, Payload, Stats, Writer};
-use crate::config::{layout as l, Config, Geometry};
+use crate::config::sealed::Layout;
+use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
 use crate::ring::{bump, ns_word, put_desc, Core, Ep};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
@@ -22,16 +23,20 @@ use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 /// fix is [`Host::reinit`]. Receive buffers are re-posted with the full buffer size, whatever
 /// `used.len` says (OpenAMP re-posts with `used.len`; a conforming remote writes the full size,
 /// so the bytes are the same, and a faulty one cannot shrink the buffers).
-pub struct Host<P: Platform> {
-    core: Core<P>,
+///
+/// The profile `C` is a runtime [`Config`] (the default) or a compile-time one such as
+/// [`Arduino`](crate::Arduino), whose offsets the compiler folds into the code (smaller).
+pub struct Host<P: Platform, C: Profile = Config> {
+    core: Core<P, C::Layout>,
 }
 
-impl<P: Platform> Host<P> {
-    /// Validates `config`, then zeroes and writes the resource table and both rings, pre-posts
-    /// the receive buffers and sets `DRIVER_OK` last. `InvalidConfig` or `Memory` on failure.
-    pub fn new(platform: P, config: Config) -> Result<Self, Error> {
-        let geo = config.geometry();
-        if geo.num == 0 {
+impl<P: Platform, C: Profile> Host<P, C> {
+    /// Validates `profile` (a [`Config`] at run time; [`Arduino`](crate::Arduino) at compile
+    /// time), then zeroes and writes the resource table and both rings, pre-posts the receive
+    /// buffers and sets `DRIVER_OK` last. `InvalidConfig` or `Memory` on failure.
+    pub fn new(platform: P, profile: C) -> Result<Self, Error> {
+        let geo = profile.layout();
+        if geo.get().num == 0 {
             return Err(Error::InvalidConfig);
         }
         let oob = Sticky::new(NO_FAULT);
@@ -45,7 +50,7 @@ impl<P: Platform> Host<P> {
         finish(&oob, Ok(()), 0, 0)?;
         // Built as the result directly (no move of the whole struct afterwards).
         Ok(Host {
-            core: Core::new(platform, geo.copy_words(), 1, oob),
+            core: Core::new(platform, geo.copy(), 1, oob),
         })
     }
 
@@ -63,7 +68,7 @@ impl<P: Platform> Host<P> {
             m: c.platform.memory(),
             oob: &c.oob,
         };
-        m.write(c.geo.rsc + l::VDEV_STATUS, &[0]);
+        m.write(c.geo.get().rsc + l::VDEV_STATUS, &[0]);
         m.fence();
         c.eps = [Ep::default(); 2];
         c.up = 0;
@@ -100,7 +105,7 @@ impl<P: Platform> Host<P> {
 
     /// Receive buffers currently posted to the remote (`num_descriptors` when none is held).
     pub fn rx_buffers_posted(&self) -> usize {
-        self.core.geo.num as usize - self.core.own[0].count()
+        self.core.geo.get().num as usize - self.core.own[0].count()
     }
 
     /// The local address of `endpoint` (0x400 or 0x401 in announcement order), if bound.
@@ -142,7 +147,7 @@ impl<P: Platform> Host<P> {
     }
 }
 
-impl<P: Platform> Core<P> {
+impl<P: Platform, G: Layout> Core<P, G> {
     /// Lays everything out and resets the host's state (see [`Host::reinit`]).
     fn reinit(&mut self) {
         let m = Io {
@@ -152,8 +157,11 @@ impl<P: Platform> Core<P> {
         lay_out(m, &self.geo);
         self.eps = [Ep::default(); 2];
         self.seen = [0; 2];
-        self.next = [self.geo.num, 0];
-        self.own = [Bits::default(), Bits::of(Bits::first(self.geo.tx_count))];
+        self.next = [self.geo.get().num, 0];
+        self.own = [
+            Bits::default(),
+            Bits::of(Bits::first(self.geo.get().tx_count)),
+        ];
         self.up = 1;
     }
 
@@ -220,7 +228,7 @@ impl<P: Platform> Core<P> {
     }
 }
 
-impl<P: Platform> Transport for Host<P> {
+impl<P: Platform, C: Profile> Transport for Host<P, C> {
     type Platform = P;
 
     fn platform(&self) -> &P {
@@ -236,11 +244,11 @@ impl<P: Platform> Transport for Host<P> {
     }
 
     fn max_message_len(&self) -> usize {
-        self.core.geo.max_msg
+        self.core.geo.get().max_msg
     }
 
     fn payload_per_buffer(&self) -> usize {
-        self.core.geo.payload()
+        self.core.geo.get().payload()
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
@@ -259,7 +267,8 @@ impl<P: Platform> Transport for Host<P> {
 /// Lays out the resource table and both rings: clears `DRIVER_OK` first, posts every receive
 /// buffer, sets `DRIVER_OK` last.
 #[inline(never)]
-fn lay_out<M: SharedMemory>(m: Io<'_, M>, g: &Geometry) {
+fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
+    let g = geo.get();
     m.write(g.rsc + l::VDEV_STATUS, &[0]);
     m.fence();
     zero(m, g.rsc, l::RSC_TABLE_AREA);

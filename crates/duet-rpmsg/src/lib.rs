@@ -23,7 +23,7 @@ mod ring;
 pub mod transport;
 
 pub use common::{connect, Payload, Stats, Writer, POLL_SLICE};
-pub use config::{layout, Config, MAX_DESCRIPTORS};
+pub use config::{layout, Arduino, Config, Profile, MAX_DESCRIPTORS};
 pub use host::Host;
 pub use platform::{Instant, OutOfBounds, Platform, SharedMemory};
 pub use remote::Remote;

@@ -1,7 +1,8 @@
 //! The remote role: the virtio device (the M4 in the Arduino profile).
 
 use crate::common::{send_until, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT};
-use crate::config::{layout as l, Config};
+use crate::config::sealed::Layout;
+use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform};
 use crate::ring::{bump, Core, Ep};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
@@ -24,21 +25,19 @@ use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 /// writes would land in the fresh rings); a host on another core therefore uses
 /// [`Host::begin_reset`](crate::Host::begin_reset), waits at least one poll period of this side,
 /// then [`Host::reinit`](crate::Host::reinit).
-pub struct Remote<P: Platform> {
-    core: Core<P>,
+///
+/// The profile `C` is a runtime [`Config`] (the default) or a compile-time one such as
+/// [`Arduino`](crate::Arduino), whose offsets the compiler folds into the code (smaller).
+pub struct Remote<P: Platform, C: Profile = Config> {
+    core: Core<P, C::Layout>,
 }
 
-impl<P: Platform> Remote<P> {
-    /// A remote that has not looked at shared memory yet. An invalid `config` makes every
-    /// later call fail with `InvalidConfig`.
-    pub fn new(platform: P, config: Config) -> Self {
+impl<P: Platform, C: Profile> Remote<P, C> {
+    /// A remote that has not looked at shared memory yet. An invalid `profile` (only a runtime
+    /// [`Config`] can be one) makes every later call fail with `InvalidConfig`.
+    pub fn new(platform: P, profile: C) -> Self {
         Remote {
-            core: Core::new(
-                platform,
-                config.geometry().copy_words(),
-                0,
-                Sticky::new(NO_FAULT),
-            ),
+            core: Core::new(platform, profile.layout().copy(), 0, Sticky::new(NO_FAULT)),
         }
     }
 
@@ -89,7 +88,7 @@ impl<P: Platform> Remote<P> {
     }
 }
 
-impl<P: Platform> Core<P> {
+impl<P: Platform, G: Layout> Core<P, G> {
     /// Forgets the rings and endpoints (the host went away).
     fn forget(&mut self) {
         self.up = 0;
@@ -102,7 +101,7 @@ impl<P: Platform> Core<P> {
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
     /// away. `Ok(true)` while running.
     pub(crate) fn check_host(&mut self) -> Result<bool, Fault> {
-        let g = &self.geo;
+        let g = self.geo.get();
         if g.num == 0 {
             return Err(Fault::InvalidConfig);
         }
@@ -142,7 +141,7 @@ impl<P: Platform> Core<P> {
     }
 }
 
-impl<P: Platform> Transport for Remote<P> {
+impl<P: Platform, C: Profile> Transport for Remote<P, C> {
     type Platform = P;
 
     fn platform(&self) -> &P {
@@ -158,11 +157,11 @@ impl<P: Platform> Transport for Remote<P> {
     }
 
     fn max_message_len(&self) -> usize {
-        self.core.geo.max_msg
+        self.core.geo.get().max_msg
     }
 
     fn payload_per_buffer(&self) -> usize {
-        self.core.geo.payload()
+        self.core.geo.get().payload()
     }
 
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {

@@ -9,6 +9,7 @@
 use crate::common::{
     finish, ids, io, lowest, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT,
 };
+use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
 
 use crate::platform::{Platform, SharedMemory};
@@ -33,10 +34,10 @@ impl Ep {
 }
 
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
-pub(crate) struct Core<P: Platform> {
+pub(crate) struct Core<P: Platform, G: Layout> {
     pub platform: P,
-    /// The validated config (`num == 0` if it was invalid; only the remote can hold one).
-    pub geo: Geometry,
+    /// The layout (`num == 0` if the config was invalid; only the remote can hold one).
+    pub geo: G,
     /// 1 for the host, 0 for the remote.
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
@@ -69,6 +70,7 @@ fn desc_flags(r: usize) -> u16 {
 
 /// Writes descriptor `id` of ring `r` as the host's fresh buffer and puts it in avail slot `at`
 /// (the caller publishes the index).
+#[inline(always)]
 pub(crate) fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id: u16, at: u16) {
     let d = g.desc(r, id);
     m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
@@ -78,14 +80,14 @@ pub(crate) fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id
     m.write_u16(g.slot(r, 0, at), id);
 }
 
-impl<P: Platform> Core<P> {
+impl<P: Platform, G: Layout> Core<P, G> {
     /// A core in its initial state: the host's (`host == 1`: rings laid out, every receive
     /// buffer posted, the transmit pool free) or the remote's (nothing seen yet). Inlined, so
     /// that the geometry is written straight into its final place (no `memcpy`).
     #[inline(always)]
-    pub fn new(platform: P, geo: Geometry, host: u32, oob: Sticky) -> Self {
-        let num = geo.num;
-        let tx = geo.tx_count;
+    pub fn new(platform: P, geo: G, host: u32, oob: Sticky) -> Self {
+        let num = geo.get().num;
+        let tx = geo.get().tx_count;
         Core {
             platform,
             geo,
@@ -105,7 +107,7 @@ impl<P: Platform> Core<P> {
 
     /// The public result of an operation (`len`: the length of the message being sent, if any).
     pub fn done(&self, r: Result<(), Fault>, len: usize) -> Result<(), Error> {
-        finish(&self.oob, r, len, self.geo.max_msg)
+        finish(&self.oob, r, len, self.geo.get().max_msg)
     }
 
     /// Bumps the corrupt counter and builds the error.
@@ -131,7 +133,7 @@ impl<P: Platform> Core<P> {
         if self.up == 0 {
             return Ok(None);
         }
-        let g = &self.geo;
+        let g = self.geo.get();
         let m = io!(self);
         let p = self.host as usize;
         let last = self.seen[r & 1];
@@ -169,7 +171,7 @@ impl<P: Platform> Core<P> {
     /// `DescriptorLength` unless `min <= len <= buffer size`.
     #[inline(never)]
     fn resolve(&mut self, r: usize, id: u16, min: usize) -> Result<(usize, usize), Fault> {
-        let g = &self.geo;
+        let g = self.geo.get();
         let m = io!(self);
         let (buf, len, flags) = if self.host != 0 {
             let e = g.slot(r, 1, self.seen[r & 1]);
@@ -195,7 +197,7 @@ impl<P: Platform> Core<P> {
     /// descriptor and an avail slot; remote: a used element with `len` = the buffer size).
     /// The caller publishes.
     fn put(&mut self, r: usize, id: u16) {
-        let g = &self.geo;
+        let g = self.geo.get();
         let m = io!(self);
         let n = &mut self.next[r & 1];
         if self.host != 0 {
@@ -213,7 +215,10 @@ impl<P: Platform> Core<P> {
     fn publish(&self, r: usize) {
         let m = io!(self);
         m.fence();
-        m.write_u16(self.geo.idx(r, 1 - self.host as usize), self.next[r & 1]);
+        m.write_u16(
+            self.geo.get().idx(r, 1 - self.host as usize),
+            self.next[r & 1],
+        );
     }
 
     /// Consumes the peeked entry `id` of the receive ring `r` and gives the buffer back
@@ -230,7 +235,11 @@ impl<P: Platform> Core<P> {
     #[inline(never)]
     pub fn refill(&mut self) -> Result<(), Fault> {
         let r = self.tx();
-        let min = if self.host != 0 { 0 } else { self.geo.buf };
+        let min = if self.host != 0 {
+            0
+        } else {
+            self.geo.get().buf
+        };
         while let Some(id) = self.peek(r)? {
             let res = self.resolve(r, id, min);
             let s = &mut self.seen[r];
@@ -253,7 +262,7 @@ impl<P: Platform> Core<P> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Fault> {
-        let k = self.geo.chunks(len);
+        let k = self.geo.get().chunks(len);
         self.refill()?;
         let r = self.tx();
         let Some(set) = lowest(self.own[r].get(), k) else {
@@ -262,7 +271,7 @@ impl<P: Platform> Core<P> {
         };
         let mut w = Writer {
             io: io!(self),
-            geo: &self.geo,
+            geo: self.geo.get(),
             ids: set,
             host: self.host != 0,
             len,
@@ -300,10 +309,10 @@ impl<P: Platform> Core<P> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Fault> {
-        if self.geo.num == 0 {
+        if self.geo.get().num == 0 {
             return Err(Fault::InvalidConfig);
         }
-        if len > self.geo.max_msg {
+        if len > self.geo.get().max_msg {
             return Err(Fault::TooLarge);
         }
         let e = self.eps[endpoint as usize & 1];

@@ -4,19 +4,24 @@
 mod common;
 
 use common::*;
-use duet_rpmsg::{Config, Corruption as C, Endpoint, Error, Transport};
+use duet_rpmsg::{Arduino, Config, Corruption as C, Endpoint, Error, Profile, Transport};
 
 const VRING1: usize = 0x400;
 const VRING0: usize = 0x1400;
 const AVAIL: usize = 0x400;
 const USED: usize = 0x4A0;
 
+/// Corrupts a field: (pair, entry or descriptor offset, buffer offset).
+type Patch<P> = fn(&Pair<P>, usize, usize);
+/// Corrupts a name-service record: (pair, record offset).
+type NsPatch<P> = fn(&Pair<P>, usize);
+
 fn corrupt(c: C) -> Error {
     Error::Corrupt(c)
 }
 
 /// After an error the pair still carries a message each way.
-fn still_works(p: &mut Pair) {
+fn still_works<P: Profile>(p: &mut Pair<P>) {
     p.host.try_send(Endpoint::Rpc, b"ping").unwrap();
     assert_eq!(
         recv_all(&mut p.remote),
@@ -30,14 +35,14 @@ fn still_works(p: &mut Pair) {
 }
 
 /// The buffer offset of the latest remote -> host message.
-fn last_to_host(p: &Pair) -> (usize, usize) {
+fn last_to_host<P: Profile>(p: &Pair<P>) -> (usize, usize) {
     let idx = p.mem.u16(VRING0 + USED + 2).wrapping_sub(1) as usize % 64;
     let e = VRING0 + USED + 4 + 8 * idx;
     (e, 0x2400 + 512 * p.mem.u32(e) as usize)
 }
 
 /// The descriptor and buffer of the latest host -> remote message.
-fn last_to_remote(p: &Pair) -> (usize, usize) {
+fn last_to_remote<P: Profile>(p: &Pair<P>) -> (usize, usize) {
     let idx = p.mem.u16(VRING1 + AVAIL + 2).wrapping_sub(1) as usize % 64;
     let d = VRING1 + 16 * p.mem.u16(VRING1 + AVAIL + 4 + 2 * idx) as usize;
     (d, 0x400 + p.mem.u32(d) as usize)
@@ -45,10 +50,15 @@ fn last_to_remote(p: &Pair) -> (usize, usize) {
 
 #[test]
 fn host_side_fields() {
-    let mut p = pair(Config::arduino());
+    host_side_fields_with(Config::arduino());
+    host_side_fields_with(Arduino);
+}
+
+/// Run with the runtime Arduino config and with the compile-time profile: same errors.
+fn host_side_fields_with<P: Profile + Copy>(profile: P) {
+    let mut p = pair_with(profile, 0x1_0000);
     // (field patcher, expected error) for a message the remote just published.
-    type Patch = fn(&Pair, usize, usize);
-    let cases: &[(Patch, Error)] = &[
+    let cases: &[(Patch<P>, Error)] = &[
         (|p, e, _| p.mem.set32(e, 64), corrupt(C::DescriptorIndex)),
         // An id the remote holds but did not fill: its stale buffer names no endpoint. (A
         // used id the host does not hold cannot occur here: the host re-posts at once.)
@@ -127,9 +137,14 @@ fn host_side_fields() {
 
 #[test]
 fn host_name_service_records() {
-    let mut p = pair(Config::arduino());
-    type Patch = fn(&Pair, usize);
-    let cases: &[(Patch, Option<Error>)] = &[
+    host_name_service_records_with(Config::arduino());
+    host_name_service_records_with(Arduino);
+}
+
+/// Run with the runtime Arduino config and with the compile-time profile: same errors.
+fn host_name_service_records_with<P: Profile + Copy>(profile: P) {
+    let mut p = pair_with(profile, 0x1_0000);
+    let cases: &[(NsPatch<P>, Option<Error>)] = &[
         (|p, r| p.mem.set16(r - 4, 39), Some(corrupt(C::NameService))),
         (
             |p, r| (0..32).for_each(|i| p.mem.set8(r + i, b'a')),
@@ -176,9 +191,14 @@ fn host_name_service_records() {
 
 #[test]
 fn remote_side_fields() {
-    let mut p = pair(Config::arduino());
-    type Patch = fn(&Pair, usize, usize);
-    let cases: &[(Patch, Error)] = &[
+    remote_side_fields_with(Config::arduino());
+    remote_side_fields_with(Arduino);
+}
+
+/// Run with the runtime Arduino config and with the compile-time profile: same errors.
+fn remote_side_fields_with<P: Profile + Copy>(profile: P) {
+    let mut p = pair_with(profile, 0x1_0000);
+    let cases: &[(Patch<P>, Error)] = &[
         (
             |p, d, _| p.mem.set32(d, 0x2001),
             corrupt(C::DescriptorAddress),
@@ -250,7 +270,13 @@ fn remote_side_fields() {
 
 #[test]
 fn remote_tx_buffers_from_host() {
-    let mut p = pair(Config::arduino());
+    remote_tx_buffers_from_host_with(Config::arduino());
+    remote_tx_buffers_from_host_with(Arduino);
+}
+
+/// Run with the runtime Arduino config and with the compile-time profile: same errors.
+fn remote_tx_buffers_from_host_with<P: Profile + Copy>(profile: P) {
+    let mut p = pair_with(profile, 0x1_0000);
     // Each case: the remote sends one message, the host receives it and re-posts the buffer;
     // the test poisons that re-posted descriptor before the remote looks at it.
     let cases: [(usize, u32, Error); 4] = [
@@ -298,7 +324,13 @@ fn remote_tx_buffers_from_host() {
 
 #[test]
 fn resource_table_status_and_da() {
-    let mut p = pair(Config::arduino());
+    resource_table_status_and_da_with(Config::arduino());
+    resource_table_status_and_da_with(Arduino);
+}
+
+/// Run with the runtime Arduino config and with the compile-time profile: same errors.
+fn resource_table_status_and_da_with<P: Profile + Copy>(profile: P) {
+    let mut p = pair_with(profile, 0x1_0000);
     // Status drop: PeerReset, then not ready until the host re-initialises.
     p.mem.set8(48, 0);
     assert_eq!(p.remote.poll(), Err(Error::PeerReset));
@@ -317,7 +349,7 @@ fn resource_table_status_and_da() {
     assert_eq!(p.remote.stats().peer_resets, 2);
     // A table with DRIVER_OK but a different vring0: refused, remote stays down.
     p.host.reinit().unwrap();
-    let mut fresh = duet_rpmsg::Remote::new(p.remote.platform().clone(), Config::arduino());
+    let mut fresh = duet_rpmsg::Remote::new(p.remote.platform().clone(), profile);
     p.mem.set32(52, 0x3800_2000);
     assert_eq!(fresh.poll(), Err(corrupt(C::ResourceTable)));
     assert!(!fresh.is_running());

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use duet_rpmsg::{Config, Endpoint, Host, Transport};
+use duet_rpmsg::{Arduino, Config, Endpoint, Host, Transport};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -198,4 +198,56 @@ fn data_message_bytes() {
         recv_all(&mut p.host),
         vec![(Endpoint::Raw, b"abc".to_vec())]
     );
+}
+
+/// The compile-time `Arduino` profile writes exactly the bytes of the runtime
+/// `Config::arduino()`: after the handshake, after traffic both ways on both endpoints (the
+/// rings wrap), after a pool exhausted, and after a host re-initialisation.
+#[test]
+fn arduino_profile_writes_the_same_bytes_as_the_runtime_config() {
+    let mut a = pair_with(Config::arduino(), 0x1_0000);
+    let mut b = pair_with(Arduino, 0x1_0000);
+    assert_eq!(a.mem.snapshot(), b.mem.snapshot());
+    assert_eq!(b.host.max_message_len(), 496);
+    assert_eq!(b.remote.payload_per_buffer(), 496);
+    let mut rng = Rng(7);
+    for i in 0..300 {
+        let len = rng.below(497) as usize;
+        let msg: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let ep = Endpoint::ALL[i % 2];
+        if i % 3 == 0 {
+            assert_eq!(a.remote.try_send(ep, &msg), b.remote.try_send(ep, &msg));
+        } else {
+            assert_eq!(a.host.try_send(ep, &msg), b.host.try_send(ep, &msg));
+        }
+        if i % 5 == 4 {
+            assert_eq!(recv_all(&mut a.remote), recv_all(&mut b.remote));
+            assert_eq!(recv_all(&mut a.host), recv_all(&mut b.host));
+        }
+        assert_eq!(a.mem.snapshot(), b.mem.snapshot(), "after message {i}");
+    }
+    // Exhaust the host's transmit pool: the same backpressure.
+    loop {
+        let (ra, rb) = (
+            a.host.try_send(Endpoint::Raw, b"x"),
+            b.host.try_send(Endpoint::Raw, b"x"),
+        );
+        assert_eq!(ra, rb);
+        if ra.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        a.host.try_send(Endpoint::Raw, &[0; 497]),
+        b.host.try_send(Endpoint::Raw, &[0; 497])
+    );
+    assert_eq!(a.mem.snapshot(), b.mem.snapshot());
+    a.host.reinit().unwrap();
+    b.host.reinit().unwrap();
+    assert_eq!(a.remote.poll(), b.remote.poll());
+    handshake(&mut a);
+    handshake(&mut b);
+    assert_eq!(a.mem.snapshot(), b.mem.snapshot());
+    assert_eq!(a.host.stats(), b.host.stats());
+    assert_eq!(a.remote.stats(), b.remote.stats());
 }

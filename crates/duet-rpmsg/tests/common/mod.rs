@@ -5,7 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use duet_rpmsg::{
-    Config, Endpoint, Error, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
+    Config, Endpoint, Error, Host, Instant, OutOfBounds, Platform, Profile, Remote, SharedMemory,
+    Transport,
 };
 
 /// A region of `size` bytes behind a `RefCell` (one thread; both roles share it via `Rc`).
@@ -141,24 +142,30 @@ impl Platform for Plat {
 }
 
 /// A host and a remote on one region (offset 0 = 0x3800_0000), both endpoints bound.
-pub struct Pair {
+/// The profile is a runtime `Config` unless named (`Pair<Arduino>`: the compile-time profile).
+pub struct Pair<C: Profile = Config> {
     pub mem: Rc<Mem>,
-    pub host: Host<Plat>,
-    pub remote: Remote<Plat>,
+    pub host: Host<Plat, C>,
+    pub remote: Remote<Plat, C>,
 }
 
 pub fn pair(config: Config) -> Pair {
-    let mem = Mem::new(config.region_size as usize);
+    pair_with(config, config.region_size as usize)
+}
+
+/// A bound pair with profile `profile` on a region of `size` bytes.
+pub fn pair_with<C: Profile + Copy>(profile: C, size: usize) -> Pair<C> {
+    let mem = Mem::new(size);
     let clock = Rc::new(Cell::new(0));
-    let host = Host::new(Plat::new(&mem, &clock), config).unwrap();
-    let remote = Remote::new(Plat::new(&mem, &clock), config);
+    let host = Host::new(Plat::new(&mem, &clock), profile).unwrap();
+    let remote = Remote::new(Plat::new(&mem, &clock), profile);
     let mut p = Pair { mem, host, remote };
     handshake(&mut p);
     p
 }
 
 /// Interleaves polls until both sides have both endpoints.
-pub fn handshake(p: &mut Pair) {
+pub fn handshake<C: Profile>(p: &mut Pair<C>) {
     for _ in 0..10 {
         p.remote.poll().unwrap();
         p.host.poll().unwrap();

@@ -4,14 +4,14 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use duet_rpmsg::{Config, Host, Remote};
+use duet_rpmsg::{Arduino, Host, Remote};
 use size_probe::chip::{exercise, Chip};
 use size_probe::opaque_u8;
 
 #[entry]
 fn main() -> ! {
     if opaque_u8(0) == 0 {
-        let Ok(mut host) = Host::new(Chip, Config::arduino()) else {
+        let Ok(mut host) = Host::new(Chip, Arduino) else {
             loop {
                 core::hint::spin_loop();
             }
@@ -20,7 +20,7 @@ fn main() -> ! {
             exercise(&mut host);
         }
     } else {
-        let mut remote = Remote::new(Chip, Config::arduino());
+        let mut remote = Remote::new(Chip, Arduino);
         loop {
             exercise(&mut remote);
         }

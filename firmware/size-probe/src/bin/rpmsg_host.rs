@@ -3,12 +3,12 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use duet_rpmsg::{Config, Host};
+use duet_rpmsg::{Arduino, Host};
 use size_probe::chip::{exercise, Chip};
 
 #[entry]
 fn main() -> ! {
-    let Ok(mut host) = Host::new(Chip, Config::arduino()) else {
+    let Ok(mut host) = Host::new(Chip, Arduino) else {
         loop {
             core::hint::spin_loop();
         }

@@ -3,12 +3,12 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use duet_rpmsg::{Config, Remote};
+use duet_rpmsg::{Arduino, Remote};
 use size_probe::chip::{exercise, Chip};
 
 #[entry]
 fn main() -> ! {
-    let mut remote = Remote::new(Chip, Config::arduino());
+    let mut remote = Remote::new(Chip, Arduino);
     loop {
         exercise(&mut remote);
     }
