@@ -145,12 +145,6 @@ impl Bits {
     pub fn get(self) -> u64 {
         self.lo as u64 | (self.hi as u64) << 32
     }
-    pub fn of(v: u64) -> Self {
-        Bits {
-            lo: v as u32,
-            hi: (v >> 32) as u32,
-        }
-    }
     /// The 32-bit half holding `id`, and its bit there.
     fn word(&mut self, id: u16) -> (&mut u32, u32) {
         let bit = 1u32.checked_shl(id as u32 & 31).unwrap_or(0);
@@ -177,13 +171,16 @@ impl Bits {
     pub fn count(self) -> usize {
         (self.lo.count_ones() + self.hi.count_ones()) as usize
     }
-    /// The ids `0..n` (`n <= 64`).
-    pub fn first(n: u16) -> u64 {
-        let mut b = Bits::default();
-        for id in 0..n {
-            b.put(id, true);
+    /// The ids `0..n` (all 64 if `n > 64`), without a loop (folds for a constant `n`).
+    pub fn first(n: u16) -> Bits {
+        let mask = |k: u16| {
+            1u32.checked_shl(k.min(32) as u32)
+                .map_or(u32::MAX, |b| b - 1)
+        };
+        Bits {
+            lo: mask(n),
+            hi: mask(n.saturating_sub(32)),
         }
-        b.get()
     }
 }
 

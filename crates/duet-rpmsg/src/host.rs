@@ -158,10 +158,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         self.eps = [Ep::default(); 2];
         self.seen = [0; 2];
         self.next = [self.geo.get().num, 0];
-        self.own = [
-            Bits::default(),
-            Bits::of(Bits::first(self.geo.get().tx_count)),
-        ];
+        self.own = [Bits::default(), Bits::first(self.geo.get().tx_count)];
         self.up = 1;
     }
 

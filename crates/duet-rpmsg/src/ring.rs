@@ -98,7 +98,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             next: [num & (0u16.wrapping_sub(host as u16)), 0],
             own: [
                 Bits::default(),
-                Bits::of(Bits::first(tx & (0u16.wrapping_sub(host as u16)))),
+                Bits::first(tx & (0u16.wrapping_sub(host as u16))),
             ],
             stats: Stats::default(),
             oob,
@@ -262,7 +262,14 @@ impl<P: Platform, G: Layout> Core<P, G> {
         len: usize,
         fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Fault> {
-        let k = self.geo.get().chunks(len);
+        let g = self.geo.get();
+        // Callers keep `len <= max(max_msg, payload)`: one buffer unless the profile allows
+        // more (a constant for a compile-time profile).
+        let k = if g.max_msg <= g.payload() {
+            1
+        } else {
+            g.chunks(len)
+        };
         self.refill()?;
         let r = self.tx();
         let Some(set) = lowest(self.own[r].get(), k) else {
@@ -279,8 +286,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         // Every chunk's header, then the caller's bytes.
         let per = w.geo.payload();
         let mut left = len;
-        let mut i = 0;
-        while let Some(h) = w.chunk(i) {
+        for i in 0..k {
+            let Some(h) = w.chunk(i) else { break };
             let n = left.min(per);
             w.io.write_u32(h + l::HDR_SRC, src);
             w.io.write_u32(h + l::HDR_DST, dst);
@@ -288,7 +295,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
             // n < 2^15 by Config limits; flags (the upper half) = 0.
             w.io.write_u32(h + l::HDR_LEN, n as u32);
             left -= n;
-            i += 1;
         }
         fill(&mut w);
         for id in ids(set) {
