@@ -87,9 +87,14 @@ impl Deferred {
 }
 
 /// A call in flight, returned by `call_async`; finish it with `join`, `poll_pending` or `wait`
-/// (a `Future`). Dropping it abandons the call: its slot is reclaimed at its deadline and a late
-/// reply is dropped.
-#[must_use = "a pending call holds a slot until it is joined or its deadline passes"]
+/// (a `Future`).
+///
+/// Its slot is freed when its result is taken, or at its deadline if no reply has come by
+/// then (a reply after that is dropped as late). A reply that came in time is kept until taken,
+/// however late that is. So dropping a `Pending` whose reply has already arrived (or whose call
+/// failed with a reset) leaves its slot occupied for good: join or poll every `Pending`, or
+/// later calls fail with [`Error::TooManyCalls`] once all `CALLS` slots are held this way.
+#[must_use = "a pending call holds a slot until its result is taken (or its deadline passes unanswered)"]
 #[derive(Debug)]
 pub struct Pending<R> {
     pub(crate) slot: u16,
@@ -104,7 +109,8 @@ impl<R> Pending<R> {
         self.id
     }
 
-    /// The deadline after which the slot is reclaimed (unless `join` extends it).
+    /// The deadline after which the slot is reclaimed if no reply has arrived (`join` replaces
+    /// it).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

@@ -575,12 +575,12 @@ impl<
         self.transport.payload_per_buffer().max(1)
     }
 
+    /// Frees the slots of calls still waiting for their reply at their deadline. A completed
+    /// slot (`Done`/`Failed`) stays until its result is taken: its reply came in time.
     fn reclaim(&mut self, now: Instant) {
         for s in self.slots.iter_mut() {
-            if !matches!(s.state, SlotState::Free) && now >= s.deadline {
-                if matches!(s.state, SlotState::Waiting) {
-                    self.stats.expired_calls = self.stats.expired_calls.wrapping_add(1);
-                }
+            if matches!(s.state, SlotState::Waiting) && now >= s.deadline {
+                self.stats.expired_calls = self.stats.expired_calls.wrapping_add(1);
                 s.state = SlotState::Free;
                 s.waker = None;
             }

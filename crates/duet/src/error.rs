@@ -110,7 +110,8 @@ pub enum Error {
     WrongArgType(RemoteError),
     /// The peer's handler returned an error (any other error value).
     Remote(RemoteError),
-    /// All call slots are in use (the capacity is the `CALLS` const generic).
+    /// All call slots are in use (the capacity is the `CALLS` const generic), counting calls
+    /// whose reply arrived but was not taken yet (see [`Pending`](crate::Pending)).
     TooManyCalls,
     /// The transport has not bound the `"rpc"` (or `"raw"`) endpoint with the peer yet.
     NotReady,

@@ -1040,6 +1040,50 @@ fn late_reply_after_a_timeout_is_dropped_and_counted() {
     recovers(&mut rpc, &mut peer);
 }
 
+/// A reply that arrived before the call's deadline is kept until it is taken, even when that
+/// is after the deadline and other calls were opened meanwhile; until then the slot stays busy.
+#[test]
+fn reply_in_time_is_kept_until_taken_after_the_deadline() {
+    let (t, mut peer) = pair();
+    let mut rpc: Small = Rpc::new(t);
+    rpc.set_timeout(Duration::from_millis(300));
+    let p = rpc.call_async::<i32, _>("f", ()).unwrap();
+    take_request(&mut peer, 1);
+    send(&mut peer, &response(&[1], &[0xc0], &[0x2a]));
+    drive(&mut rpc);
+    assert_eq!(rpc.stats().late_replies, 0, "the reply came in time");
+    std::thread::sleep(Duration::from_millis(400));
+    // The next call reclaims expired slots; the answered one is not expired.
+    rpc.set_timeout(Duration::from_secs(5));
+    let q = rpc.call_async::<i32, _>("g", ()).unwrap();
+    take_request(&mut peer, 2);
+    drive(&mut rpc);
+    assert_eq!(finish(&mut rpc, p), Ok(42));
+    send(&mut peer, &response(&[2], &[0xc0], &[0x07]));
+    assert_eq!(finish(&mut rpc, q), Ok(7));
+    assert_eq!(rpc.stats().expired_calls, 0);
+    assert_eq!(rpc.stats().late_replies, 0);
+
+    // With one slot, an answered call not yet taken makes the next call TooManyCalls.
+    let (t, mut peer) = pair();
+    let mut rpc: One = Rpc::new(t);
+    rpc.set_timeout(Duration::from_millis(300));
+    let p = rpc.call_async::<i32, _>("f", ()).unwrap();
+    take_request(&mut peer, 1);
+    send(&mut peer, &response(&[1], &[0xc0], &[0x05]));
+    drive(&mut rpc);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        rpc.call_async::<i32, _>("g", ()).map(|_| ()),
+        Err(Error::TooManyCalls)
+    );
+    assert_eq!(finish(&mut rpc, p), Ok(5));
+    let q = rpc.call_async::<i32, _>("g", ()).unwrap();
+    take_request(&mut peer, 2);
+    send(&mut peer, &response(&[2], &[0xc0], &[0x06]));
+    assert_eq!(finish(&mut rpc, q), Ok(6));
+}
+
 /// With one call slot, every call reuses it; the msgid counter keeps a stale or guessed
 /// answer from reaching the new occupant.
 #[test]
