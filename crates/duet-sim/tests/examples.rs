@@ -240,7 +240,7 @@ fn m7_serves(core: M7) -> examples::Outcome {
     } = core;
     let mut rpc: duet_sim::machine::M7Rpc<'_> = duet::Rpc::new(transport);
     rpc.start(&mut boot, 0x0810_0000, examples::BOOT_TIMEOUT)?;
-    examples::m7_serve(&mut rpc, &boot, &board, &serial)?;
+    examples::m7_serve(&mut rpc, &boot, &board, &serial, examples::BOOT_TIMEOUT)?;
     Ok(())
 }
 
@@ -275,6 +275,49 @@ fn a_failing_program_is_reported_as_an_error_value() {
         Err(ExampleError::M4(e)) => assert!(e.contains("'missing'"), "{e}"),
         other => panic!("expected the M4's error, got {:?}", other.err()),
     }
+}
+
+fn m7_serves_briefly(core: M7) -> examples::Outcome {
+    let M7 {
+        transport,
+        mut boot,
+        board,
+        serial,
+        ..
+    } = core;
+    let mut rpc: duet_sim::machine::M7Rpc<'_> = duet::Rpc::new(transport);
+    rpc.start(&mut boot, 0x0810_0000, examples::BOOT_TIMEOUT)?;
+    let limit = std::time::Duration::from_millis(200);
+    examples::m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
+    Ok(())
+}
+
+fn m4_serves_until_power_off(core: M4) -> examples::Outcome {
+    let mut rpc: duet_sim::machine::M4Rpc<'_> = duet::Rpc::new(core.transport);
+    examples::m4_begin(&mut rpc)?;
+    examples::m4_serve(&mut rpc, &core.board)?;
+    Ok(())
+}
+
+/// An M4 program that never ends makes the M7's serve loop give up with an error value
+/// (instead of waiting forever); the M4 then stops with the power.
+#[test]
+fn m7_serve_gives_up_when_the_m4_runs_past_its_limit() {
+    let console = Console::new(false);
+    let endless = Example {
+        name: "endless",
+        title: "",
+        m4_address: 0x0810_0000,
+        m7: m7_serves_briefly,
+        m4: m4_serves_until_power_off,
+    };
+    let limit = std::time::Duration::from_millis(200);
+    assert_eq!(
+        examples::run(&endless, &console, 1000).err(),
+        Some(ExampleError::M7(
+            examples::M4StillRunning { limit }.to_string()
+        ))
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! asks `cpu_id()` which core it is on and blinks that core's LED (M7: blue every 100 ms,
 //! M4: green every 500 ms), saying which core it is.
 
+use std::time::Duration;
+
 use duet::{CpuId, Rpc};
 
 use crate::board::{Board, Pin, HIGH, LEDB, LEDG, LOW};
@@ -66,7 +68,8 @@ pub fn m7(core: M7) -> Outcome {
         blink(&board, led, ms);
         forward_serial(&mut rpc, &serial);
     }
-    m7_serve(&mut rpc, &boot, &board, &serial)?;
+    let limit = Duration::from_millis(BLINK_FOR_MS) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
     Ok(())
 }
 

@@ -177,17 +177,42 @@ pub fn forward_serial<T: Transport>(rpc: &mut Rpc<'_, T>, monitor: &Console) {
     }
 }
 
+/// The M4 program was still running when [`m7_serve`]'s time limit passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct M4StillRunning {
+    /// The limit that passed (real time).
+    pub limit: Duration,
+}
+
+impl std::fmt::Display for M4StillRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the M4 program was still running after {:?}", self.limit)
+    }
+}
+
+impl std::error::Error for M4StillRunning {}
+
 /// The M7's `loop()` in most examples: serve the M4's calls and forward its RPC serial output,
 /// until the M4 program ends (on the chip: forever). Then forwards what is left.
+///
+/// Gives up after `limit` of real time (the platform clock) with [`M4StillRunning`], so a stuck
+/// M4 cannot hang the simulator: pass the example's length in chip time (at least its real
+/// length at any speed) plus a margin such as [`BOOT_TIMEOUT`]. Errors of `poll` are returned
+/// as they are.
 pub fn m7_serve<T: Transport>(
     rpc: &mut Rpc<'_, T>,
     boot: &Boot,
     board: &Board,
     monitor: &Console,
-) -> Result<(), duet::Error> {
+    limit: Duration,
+) -> Outcome {
+    let end = deadline(rpc, limit);
     while !boot.m4_finished() {
         rpc.poll()?;
         forward_serial(rpc, monitor);
+        if rpc.transport().platform().now() >= end {
+            return Err(M4StillRunning { limit }.into());
+        }
         board.idle();
     }
     rpc.poll()?;

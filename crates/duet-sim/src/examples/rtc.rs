@@ -1,6 +1,8 @@
 //! RTC: the M4 sets the real-time clock and reads it back every second, sending each reading
 //! to the M7 (a notification, no reply); the M7 prints the time.
 
+use std::time::Duration;
+
 use duet::Rpc;
 
 use crate::board::ctime;
@@ -35,7 +37,8 @@ pub fn m7(core: M7) -> Outcome {
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
     rpc.bind("rtcTime", &show_time)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
-    m7_serve(&mut rpc, &boot, &board, &serial)?;
+    let limit = Duration::from_millis(u64::from(READINGS) * 1000) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
     Ok(())
 }
 

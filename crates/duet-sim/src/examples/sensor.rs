@@ -1,6 +1,8 @@
 //! RPC sensor: the M7 binds `sensorRead`, which reads the potentiometer on A0; the M4 calls it
 //! every second and prints the value through RPC serial.
 
+use std::time::Duration;
+
 use duet::Rpc;
 
 use crate::board::A0;
@@ -33,7 +35,8 @@ pub fn m7(core: M7) -> Outcome {
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
     rpc.bind("sensorRead", &sensor_read)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
-    m7_serve(&mut rpc, &boot, &board, &serial)?;
+    let limit = Duration::from_millis(u64::from(READINGS) * 1000) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
     Ok(())
 }
 

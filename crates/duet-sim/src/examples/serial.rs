@@ -2,6 +2,8 @@
 //! (`RPC.println` on the M4, `RPC.read` + `Serial.write` on the M7). duet sends whole buffers
 //! and applies backpressure, so a burst arrives complete and in order.
 
+use std::time::Duration;
+
 use duet::Rpc;
 
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
@@ -39,7 +41,8 @@ pub fn m7(core: M7) -> Outcome {
     } = core;
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
-    m7_serve(&mut rpc, &boot, &board, &serial)?;
+    let limit = Duration::from_millis(u64::from(SLOW_LINES) * 1000) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! RPC servo: the M7 drives the servo and binds `servoMove(angle)`; the M4 sweeps it by calling
 //! that function. The M7 clamps the angle to 0..=180 and returns where the servo went.
 
+use std::time::Duration;
+
 use duet::Rpc;
 
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
@@ -36,7 +38,8 @@ pub fn m7(core: M7) -> Outcome {
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
     rpc.bind("servoMove", &servo_move)?;
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
-    m7_serve(&mut rpc, &boot, &board, &serial)?;
+    let limit = Duration::from_millis(SWEEP.len() as u64 * 500) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
     Ok(())
 }
 
