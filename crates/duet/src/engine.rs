@@ -14,7 +14,7 @@ use crate::context::{CallFuture, Context, Deferred, Link, Pending, Take};
 use crate::error::text;
 use crate::handler::{Handler, Object, Request, Typed, TypedFn};
 use crate::reply::Text;
-use crate::serial::{Serial, SerialState};
+use crate::serial::{Serial, SerialState, TTY_OVERHEAD};
 use crate::{BootRemote, Core, CpuId, Doorbell, Error};
 
 /// The largest payload of one buffer in the Arduino/MicroPython profile.
@@ -898,13 +898,17 @@ impl<
         let _ = self.serial_send_once();
     }
 
-    /// One attempt to send the serial transmit buffer; `Ok(true)` when it is empty afterwards.
+    /// One attempt to send the serial transmit buffer (in tty mode at most one payload's
+    /// notification of it); `Ok(true)` when it is empty afterwards.
     pub(crate) fn serial_send_once(&mut self) -> Result<bool, Error> {
-        let n = self.serial.tx_len;
+        let mut n = self.serial.tx_len;
         if n == 0 {
             return Ok(true);
         }
         let r = if self.serial.tty {
+            // Bytes buffered in raw mode may exceed what one notification holds.
+            let room = self.ppb().min(MAX_PAYLOAD).saturating_sub(TTY_OVERHEAD);
+            n = n.min(room.max(1));
             let data = &self.serial.tx[..n];
             let mut e = duet_codec::Encoder::new(&mut self.tx);
             let enc = e
@@ -922,8 +926,10 @@ impl<
         };
         match r {
             Ok(()) => {
-                self.serial.tx_len = 0;
-                Ok(true)
+                let len = self.serial.tx_len;
+                self.serial.tx.copy_within(n..len, 0);
+                self.serial.tx_len = len - n;
+                Ok(self.serial.tx_len == 0)
             }
             Err(duet_rpmsg::Error::NoBuffer) => Ok(false),
             Err(e) => Err(e.into()),

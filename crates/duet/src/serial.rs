@@ -38,7 +38,7 @@ pub enum SerialOverflow {
 }
 
 /// Bytes of `[2, "tty", [bin]]` around the data of one `"tty"` notification (bin16 header).
-const TTY_OVERHEAD: usize = 1 + 1 + 4 + 1 + 3;
+pub(crate) const TTY_OVERHEAD: usize = 1 + 1 + 4 + 1 + 3;
 
 /// A byte ring.
 pub(crate) struct Ring<const N: usize> {
@@ -192,6 +192,9 @@ impl<
 
     /// `true`: send as SerialRPC `[2,"tty",[bin]]` notifications on `"rpc"` and accept incoming
     /// `"tty"` notifications into the receive ring. `false` (default): raw bytes on `"raw"`.
+    ///
+    /// Bytes still buffered are sent in the new mode, in order; a raw buffer fuller than one
+    /// notification holds (486 bytes of data with 496-byte payloads) goes out as two.
     pub fn set_tty(&mut self, tty: bool) {
         self.rpc.engine.serial.tty = tty;
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::{pair, MemTransport};
 use duet::{Endpoint, Rpc, SerialOverflow, Transport};
-use embedded_io::Read;
+use duet_codec::rpc::{parse, Message};
+use embedded_io::{Read, Write};
 use suite::serial::read_exactly;
 
 type R<'a> = suite::serial::R<'a, MemTransport>;
@@ -78,4 +79,43 @@ fn backpressure_policy_holds_rpc_behind_unread_serial_data() {
     rpc.poll().unwrap();
     let (_, r) = peer.recv_wait(Duration::from_secs(1)).unwrap();
     assert_eq!(r, [0x94, 0x01, 0x01, 0xC0, 0x04]);
+}
+
+/// A full raw buffer (496 bytes) written while no transport buffer is free, then a switch to
+/// tty mode: the bytes go out as two `"tty"` notifications that each fit one payload.
+#[test]
+fn switching_to_tty_with_a_full_raw_buffer_sends_it_split() {
+    let (a, mut peer) = pair();
+    let mut rpc: R = Rpc::new(a);
+    let data = suite::pattern(496);
+    peer.shared
+        .capacity
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(rpc.serial().write(&data), Ok(496));
+    assert_eq!(rpc.serial().pending_tx(), 496);
+    rpc.serial().set_tty(true);
+    peer.shared
+        .capacity
+        .store(64, std::sync::atomic::Ordering::SeqCst);
+    rpc.serial().flush().unwrap();
+    assert_eq!(rpc.serial().pending_tx(), 0);
+    let mut got = Vec::new();
+    let mut sizes = Vec::new();
+    while let Some((ep, msg)) = peer.recv_wait(Duration::from_millis(50)) {
+        assert_eq!(ep, Endpoint::Rpc);
+        assert!(msg.len() <= 496);
+        match parse(&msg).unwrap() {
+            (Message::Notification { method, params }, used) => {
+                assert_eq!((method, used), ("tty", msg.len()));
+                let mut d = params.decoder();
+                assert_eq!(d.read_array_len(), Ok(1));
+                let bin = d.read_bin().unwrap();
+                sizes.push(bin.len());
+                got.extend_from_slice(bin);
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+    assert_eq!(sizes, [486, 10]);
+    assert_eq!(got, data);
 }
