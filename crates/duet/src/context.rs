@@ -479,7 +479,8 @@ impl<R: DeserializeOwned> Future for CallFuture<'_, R> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Some(b) = this.ctx.link.doorbell() {
-            b.take();
+            // Its own flag: the server's ring stays for `run()`.
+            b.take_client();
         }
         if let Poll::Ready(r) = this.ctx.poll_pending(&this.p) {
             return Poll::Ready(r);
@@ -492,7 +493,7 @@ impl<R: DeserializeOwned> Future for CallFuture<'_, R> {
         match this.ctx.link.doorbell() {
             Some(b) => {
                 b.register_client(cx.waker());
-                if b.is_rung() {
+                if b.is_rung_client() {
                     cx.waker().wake_by_ref();
                 }
             }

@@ -11,12 +11,14 @@ use atomic_waker::AtomicWaker;
 /// and awaited by [`Rpc::run`](crate::Rpc::run) and by pending-call futures.
 ///
 /// `ring` is safe to call from an interrupt handler (atomics only, no lock). A ring is never
-/// lost: it sets a flag that the next wait sees. Two slots: one for the task running
-/// [`Rpc::run`](crate::Rpc::run) (the "server"), one for the latest task awaiting a call. With
-/// several tasks awaiting calls, also run `run()`: it drives delivery, and each delivered
-/// reply wakes the task that owns it.
+/// lost: it sets a flag that the next wait sees. Two slots, each with its own flag so neither
+/// consumes a ring meant for the other: one for the task running [`Rpc::run`](crate::Rpc::run)
+/// (the "server": [`wait`](Self::wait), [`take`](Self::take), [`is_rung`](Self::is_rung)), one
+/// for the latest task awaiting a call. With several tasks awaiting calls, also run `run()`:
+/// it drives delivery, and each delivered reply wakes the task that owns it.
 pub struct Doorbell {
     rung: AtomicBool,
+    client_rung: AtomicBool,
     server: AtomicWaker,
     client: AtomicWaker,
 }
@@ -32,6 +34,7 @@ impl Doorbell {
     pub const fn new() -> Self {
         Doorbell {
             rung: AtomicBool::new(false),
+            client_rung: AtomicBool::new(false),
             server: AtomicWaker::new(),
             client: AtomicWaker::new(),
         }
@@ -40,11 +43,12 @@ impl Doorbell {
     /// Records a ring and wakes the waiting tasks. Call it from the doorbell interrupt.
     pub fn ring(&self) {
         self.rung.store(true, Ordering::SeqCst);
+        self.client_rung.store(true, Ordering::SeqCst);
         self.server.wake();
         self.client.wake();
     }
 
-    /// Clears the flag and reports whether it was set.
+    /// Clears the server's flag and reports whether it was set (call futures keep their own).
     pub fn take(&self) -> bool {
         self.rung.swap(false, Ordering::SeqCst)
     }
@@ -52,6 +56,16 @@ impl Doorbell {
     /// Whether a ring happened since the last [`take`](Self::take).
     pub fn is_rung(&self) -> bool {
         self.rung.load(Ordering::SeqCst)
+    }
+
+    /// Clears the call futures' flag and reports whether it was set.
+    pub(crate) fn take_client(&self) -> bool {
+        self.client_rung.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether a ring happened since the last [`take_client`](Self::take_client).
+    pub(crate) fn is_rung_client(&self) -> bool {
+        self.client_rung.load(Ordering::SeqCst)
     }
 
     /// Registers the waker of a task awaiting a call (woken by the next ring).
