@@ -46,7 +46,9 @@ pub struct Stats {
     pub expired_calls: u32,
     /// Incomplete messages dropped because the chunk that ended them was not a full buffer.
     pub framing_errors: u32,
-    /// Messages larger than the receive buffer (dropped; a request gets an error reply).
+    /// Messages larger than the receive buffer (dropped; a request whose msgid can be read
+    /// gets an error reply if a transport buffer is free at once, else `reply_failures` counts
+    /// it and the caller times out).
     pub oversized_messages: u32,
     /// Data on `"rpc"` that was not a MessagePack-RPC message (dropped; a request whose msgid
     /// can be read gets an error reply).
@@ -57,7 +59,8 @@ pub struct Stats {
     pub unknown_requests: u32,
     /// Requests refused because handlers were nested [`MAX_NESTING`] deep.
     pub nesting_refused: u32,
-    /// Responses that could not be sent (no buffer before the deadline, peer not ready).
+    /// Responses that could not be sent (no buffer before the deadline, or none free at once
+    /// for the refusal of an oversized request; peer not ready).
     pub reply_failures: u32,
     /// Serial bytes dropped (only with [`SerialOverflow::Drop`](crate::SerialOverflow), or
     /// `"tty"` data beyond the receive ring).
@@ -138,7 +141,8 @@ impl<const N: usize> Slot<N> {
 ///   per buffer, 496) is pulled only while `p` bytes are free, so an incoming message that
 ///   starts a payload is accepted up to `floor(BUF / p) * p` bytes, and one that starts inside
 ///   a payload (behind other messages) is guaranteed up to `BUF - p + 1` bytes. Larger ones
-///   are dropped and counted (a request gets an error reply); reception resumes behind them.
+///   are dropped and counted (a request gets an error reply if a transport buffer is free at
+///   that moment, see [`Stats::oversized_messages`]); reception resumes behind them.
 ///   Outgoing messages over `BUF` or the transport's `max_message_len` are refused with
 ///   [`Error::MessageTooLarge`], never truncated.
 /// - `REPLY`: bytes of `error` + `result` kept per call slot until the caller takes them.
@@ -486,7 +490,10 @@ impl<
             let t = &mut self.engine.transport;
             match t.poll() {
                 Err(duet_rpmsg::Error::PeerReset) | Ok(()) => {}
-                Err(_) => self.engine.stats.transport_errors += 1,
+                Err(_) => {
+                    self.engine.stats.transport_errors =
+                        self.engine.stats.transport_errors.wrapping_add(1)
+                }
             }
             if t.is_ready(Endpoint::Raw) && t.is_ready(Endpoint::Rpc) {
                 return Ok(());
@@ -496,7 +503,7 @@ impl<
                 return Err(Error::NotReady);
             }
             t.platform()
-                .wait(min(deadline, now.saturating_add(Duration::from_millis(10))));
+                .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
         }
     }
 
@@ -724,7 +731,10 @@ impl<
         }
     }
 
-    /// Answers the start of an oversized request (if its msgid can be read) with an error.
+    /// Answers the start of an oversized request (if its msgid can be read) with an error, only
+    /// if a transport buffer is free now. It cannot wait like other replies: waiting must keep
+    /// receiving (else two cores both waiting to send stall until the deadline), and this runs
+    /// on the receive path while the dropped message still fills the reassembly buffer.
     fn refuse_oversized(&mut self, start: &[u8]) {
         let mut d = Decoder::new(start);
         let id = (|| {

@@ -1417,6 +1417,31 @@ fn reassembly_just_below_at_and_above_the_buffer() {
     recovers(&mut rpc, &mut peer);
 }
 
+/// The refusal of an oversized request is sent only if a buffer is free at once (it is made on
+/// the receive path, which cannot wait); otherwise it counts as a reply failure.
+#[test]
+fn oversized_request_without_a_free_buffer_is_a_reply_failure() {
+    let f = |s: String| s.len() as u32;
+    let add = |a: i32, b: i32| a + b;
+    let (t, mut peer) = pair_with(64, PPB);
+    let mut rpc: Exact = Rpc::new(t);
+    rpc.bind("len", &f).unwrap();
+    rpc.bind("add", &add).unwrap();
+    let (msg, _) = len_request(3, 1985);
+    send_chunked(&mut peer, &msg);
+    peer.shared
+        .capacity
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    drive(&mut rpc);
+    peer.shared
+        .capacity
+        .store(64, std::sync::atomic::Ordering::SeqCst);
+    assert!(received(&mut peer).is_empty());
+    let s = rpc.stats();
+    assert_eq!((s.oversized_messages, s.reply_failures), (1, 1));
+    recovers(&mut rpc, &mut peer);
+}
+
 #[test]
 fn incomplete_tail_after_a_short_payload_is_dropped() {
     let f = |s: String| s.len() as u32;
