@@ -125,13 +125,6 @@ impl<M: SharedMemory> Writer<'_, M> {
         let hi = self.io.m.read_u32(d + layout::DESC_ADDR + 4).ok()?;
         self.geo.buffer_at(lo, hi)
     }
-
-    /// Writes the little-endian word `v` at message offset `at` of the first buffer.
-    pub(crate) fn put_u32(&self, at: usize, v: u32) {
-        if let Some(b) = self.chunk(0) {
-            self.io.write_u32(b + layout::HDR_SIZE + at, v);
-        }
-    }
 }
 
 /// A set of descriptor ids (up to 64), 4-aligned so that clearing it never needs `memclr8`.
@@ -298,6 +291,9 @@ impl<M: SharedMemory> Io<'_, M> {
     }
     pub fn write(self, off: usize, data: &[u8]) {
         self.ck(self.m.write(off, data))
+    }
+    pub fn read(self, off: usize, buf: &mut [u8]) {
+        self.ck(self.m.read(off, buf))
     }
     pub fn fence(self) {
         self.m.fence()

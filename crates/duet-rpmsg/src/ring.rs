@@ -6,9 +6,7 @@
 //! and receives on vring1. The part a side reads is `p = host` (0: avail, 1: used) and the part
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
-use crate::common::{
-    finish, ids, io, lowest, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT,
-};
+use crate::common::{finish, ids, io, lowest, Bits, Fault, Io, Payload, Stats, Sticky, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
 
@@ -106,7 +104,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// The public result of an operation (`len`: the length of the message being sent, if any).
-    pub fn done(&self, r: Result<(), Fault>, len: usize) -> Result<(), Error> {
+    pub fn done<T>(&self, r: Result<T, Fault>, len: usize) -> Result<T, Error> {
         finish(&self.oob, r, len, self.geo.get().max_msg)
     }
 
@@ -252,38 +250,31 @@ impl<P: Platform, G: Layout> Core<P, G> {
         Ok(())
     }
 
-    /// Sends a message of `len` bytes from `src` to `dst` in the lowest free transmit buffers;
-    /// `NoBuffer` if there are not enough.
-    #[inline(never)]
-    fn send(
-        &mut self,
-        src: u32,
-        dst: u32,
-        len: usize,
-        fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
-    ) -> Result<(), Fault> {
+    /// Buffers a message of `len` bytes needs: one unless the profile allows more (a constant
+    /// for a compile-time profile). Callers keep `len <= max(max_msg, payload)`.
+    #[inline(always)]
+    fn needs(&self, len: usize) -> usize {
         let g = self.geo.get();
-        // Callers keep `len <= max(max_msg, payload)`: one buffer unless the profile allows
-        // more (a constant for a compile-time profile).
-        let k = if g.max_msg <= g.payload() {
+        if g.max_msg <= g.payload() {
             1
         } else {
             g.chunks(len)
-        };
+        }
+    }
+
+    /// Starts a message of `len` bytes from `src` to `dst`: takes the lowest free transmit
+    /// buffers and writes their headers; the caller fills the payload through
+    /// [`Core::writer`], then calls [`Core::commit`]. `NoBuffer` if there are not enough.
+    #[inline]
+    fn start(&mut self, src: u32, dst: u32, len: usize) -> Result<u64, Fault> {
+        let k = self.needs(len);
         self.refill()?;
-        let r = self.tx();
-        let Some(set) = lowest(self.own[r].get(), k) else {
+        let Some(set) = lowest(self.own[self.tx()].get(), k) else {
             bump(&mut self.stats.no_buffer);
             return Err(Fault::NoBuffer);
         };
-        let mut w = Writer {
-            io: io!(self),
-            geo: self.geo.get(),
-            ids: set,
-            host: self.host != 0,
-            len,
-        };
-        // Every chunk's header, then the caller's bytes.
+        let w = self.writer(set, len);
+        // Every chunk's header.
         let per = w.geo.payload();
         let mut left = len;
         for i in 0..k {
@@ -296,7 +287,24 @@ impl<P: Platform, G: Layout> Core<P, G> {
             w.io.write_u32(h + l::HDR_LEN, n as u32);
             left -= n;
         }
-        fill(&mut w);
+        Ok(set)
+    }
+
+    /// The writer of a message started with [`Core::start`].
+    fn writer(&self, set: u64, len: usize) -> Writer<'_, P::Memory> {
+        Writer {
+            io: io!(self),
+            geo: self.geo.get(),
+            ids: set,
+            host: self.host != 0,
+            len,
+        }
+    }
+
+    /// Hands the buffers of a started message to the peer, publishes and rings.
+    #[inline]
+    fn commit(&mut self, set: u64, len: usize) {
+        let r = self.tx();
         for id in ids(set) {
             self.put(r, id);
         }
@@ -304,17 +312,22 @@ impl<P: Platform, G: Layout> Core<P, G> {
         io!(self).fence();
         self.platform.notify();
         bump(&mut self.stats.messages_sent);
+        let k = self.needs(len);
         self.stats.buffers_sent = self.stats.buffers_sent.wrapping_add(k as u32);
+    }
+
+    /// Sends `data` from `src` to `dst` (see [`Core::start`]).
+    #[inline(never)]
+    fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<(), Fault> {
+        let set = self.start(src, dst, data.len())?;
+        let _ = self.writer(set, data.len()).write(0, data);
+        self.commit(set, data.len());
         Ok(())
     }
 
-    /// Sends data on `endpoint` (checks in the order: config, length, binding, peer).
-    pub fn send_data(
-        &mut self,
-        endpoint: Endpoint,
-        len: usize,
-        fill: &mut dyn FnMut(&mut Writer<'_, P::Memory>),
-    ) -> Result<(), Fault> {
+    /// Checks that data can go out on `endpoint` (in the order: config, length, binding,
+    /// peer); the addresses to send from and to.
+    pub fn send_data(&mut self, endpoint: Endpoint, len: usize) -> Result<(u32, u32), Fault> {
         if self.geo.get().num == 0 {
             return Err(Fault::InvalidConfig);
         }
@@ -325,7 +338,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         if !e.ready() || (self.host == 0 && !self.check_host()?) {
             return Err(Fault::NotReady);
         }
-        self.send(e.local, e.dest, len, fill)
+        Ok((e.local, e.dest))
     }
 
     /// The handshake messages still due, in endpoint order; stops quietly on `NoBuffer`.
@@ -352,27 +365,20 @@ impl<P: Platform, G: Layout> Core<P, G> {
                     ns_word(ep.name().as_bytes()),
                 )
             };
-            // Word by word: the record (name, addr, flags 0), or the byte 0.
-            match self.send(src, dst, len, &mut |w| {
-                for j in 0..len.div_ceil(4) {
-                    let v = match j {
-                        0 => name,
-                        8 => src,
-                        _ => 0,
-                    };
-                    w.put_u32(4 * j, v);
-                }
-            }) {
-                Ok(()) => {
-                    self.eps[i] = Ep {
-                        local: src,
-                        dest: if host { dst } else { l::ADDR_ANY },
-                        hello: 0,
-                    }
-                }
+            // The record (name, addr, flags 0), or the byte 0.
+            let mut rec = [0u8; l::NS_RECORD_SIZE];
+            rec[..4].copy_from_slice(&name.to_le_bytes());
+            rec[l::NS_REC_ADDR..l::NS_REC_ADDR + 4].copy_from_slice(&src.to_le_bytes());
+            match self.send(src, dst, &rec[..len]) {
+                Ok(()) => {}
                 Err(Fault::NoBuffer) => return Ok(()),
                 Err(e) => return Err(e),
             }
+            self.eps[i] = Ep {
+                local: src,
+                dest: if host { dst } else { l::ADDR_ANY },
+                hello: 0,
+            };
         }
         Ok(())
     }
@@ -409,40 +415,43 @@ impl<P: Platform, G: Layout> Core<P, G> {
         Err(self.bad(C::HeaderAddress))
     }
 
-    /// The receive loop: handles control messages, hands the first data payload to `f`
-    /// (consumed if `f` returns true). `Ok(true)` if a payload was consumed.
+    /// The receive ring (host: vring0, remote: vring1).
+    fn rx(&self) -> usize {
+        1 - self.tx()
+    }
+
+    /// The receive loop: handles control messages and stops at the first data payload, left
+    /// in place: `(endpoint, offset, length, id)`; [`Core::take`] consumes it.
     #[inline(never)]
-    pub fn recv(
-        &mut self,
-        f: &mut dyn FnMut(Endpoint, Payload<'_, P::Memory>) -> bool,
-    ) -> Result<bool, Fault> {
+    pub fn recv(&mut self) -> Result<Option<(Endpoint, usize, usize, u16)>, Fault> {
         if self.host == 0 && !self.check_host()? {
-            return Ok(false);
+            return Ok(None);
         }
-        let r = 1 - self.tx();
+        let r = self.rx();
         while let Some(id) = self.peek(r)? {
-            match self.classify(r, id) {
-                Ok(Some((ep, offset, len))) => {
-                    let p = Payload {
-                        mem: self.platform.memory(),
-                        offset,
-                        len,
-                    };
-                    if !f(ep, p) {
-                        return Ok(false);
-                    }
-                    bump(&mut self.stats.buffers_received);
-                    self.release(r, id);
-                    return Ok(true);
-                }
-                Ok(None) => self.release(r, id),
-                Err(e) => {
-                    self.release(r, id);
-                    return Err(e);
-                }
+            let c = self.classify(r, id);
+            if let Ok(Some((ep, offset, len))) = c {
+                return Ok(Some((ep, offset, len, id)));
             }
+            self.release(r, id);
+            c?;
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Consumes the data entry `id` that [`Core::recv`] returned.
+    fn take(&mut self, id: u16) {
+        bump(&mut self.stats.buffers_received);
+        self.release(self.rx(), id);
+    }
+
+    /// The payload view of a data entry.
+    fn payload(&self, offset: usize, len: usize) -> Payload<'_, P::Memory> {
+        Payload {
+            mem: self.platform.memory(),
+            offset,
+            len,
+        }
     }
 
     /// `Transport::poll` of both roles: take returned buffers (host) or look at the table
@@ -455,48 +464,37 @@ impl<P: Platform, G: Layout> Core<P, G> {
             self.check_host()
         };
         let r = r.and_then(|up| if up { self.greet() } else { Ok(()) });
-        let r = r.and_then(|_| self.recv(&mut |_, _| false));
+        let r = r.and_then(|_| self.recv());
         self.done(r.map(|_| ()), 0)
     }
 
     /// `Transport::try_send` of both roles.
     #[inline(never)]
     pub fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
-        let r = self.send_data(endpoint, data.len(), &mut |w| {
-            let _ = w.write(0, data);
-        });
+        let r = self
+            .send_data(endpoint, data.len())
+            .and_then(|(src, dst)| self.send(src, dst, data));
         self.done(r, data.len())
     }
 
     /// `Transport::try_recv` of both roles.
     #[inline(never)]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
-        let mut got = None;
         // The payload length if it did not fit (then it stays queued).
         let mut need = 0;
-        let mut fail = NO_FAULT;
-        let r = self.recv(&mut |endpoint, p| {
-            let Some(dst) = buf.get_mut(..p.len) else {
-                need = p.len;
-                return false;
+        let r = self.recv().and_then(|got| {
+            let Some((endpoint, offset, len, id)) = got else {
+                return Ok(None);
             };
-            if let Err(e) = p.read(0, dst) {
-                fail = e;
-            }
-            got = Some(Received {
-                endpoint,
-                len: p.len,
-            });
-            true
+            let Some(dst) = buf.get_mut(..len) else {
+                need = len;
+                return Err(Fault::TooSmall);
+            };
+            // A refused payload read is reported as `Memory`.
+            io!(self).read(offset, dst);
+            self.take(id);
+            Ok(Some(Received { endpoint, len }))
         });
-        // A refused payload read is reported as `Memory` (the first refused access wins).
-        if self.oob.get().len == 0 {
-            self.oob.set(fail);
-        }
-        let r = match r {
-            Ok(_) if need != 0 => Err(Fault::TooSmall),
-            r => r.map(|_| got),
-        };
         finish(&self.oob, r, need, 0)
     }
 
@@ -505,16 +503,14 @@ impl<P: Platform, G: Layout> Core<P, G> {
         &mut self,
         f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
     ) -> Result<Option<R>, Error> {
-        let mut f = Some(f);
-        let mut out = None;
-        let r = self.recv(&mut |ep, p| {
-            if let Some(f) = f.take() {
-                out = Some(f(ep, p));
-            }
-            true
+        let r = self.recv().map(|got| {
+            got.map(|(ep, offset, len, id)| {
+                let out = f(ep, self.payload(offset, len));
+                self.take(id);
+                out
+            })
         });
-        self.done(r.map(|_| ()), 0)?;
-        Ok(out)
+        self.done(r, 0)
     }
 
     /// `send_with` of both roles.
@@ -524,12 +520,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
         len: usize,
         f: impl FnOnce(&mut Writer<'_, P::Memory>),
     ) -> Result<(), Error> {
-        let mut f = Some(f);
-        let r = self.send_data(endpoint, len, &mut |w| {
-            if let Some(f) = f.take() {
-                f(w)
-            }
-        });
+        let r = self
+            .send_data(endpoint, len)
+            .and_then(|(src, dst)| self.start(src, dst, len))
+            .map(|set| {
+                f(&mut self.writer(set, len));
+                self.commit(set, len);
+            });
         self.done(r, len)
     }
 }
