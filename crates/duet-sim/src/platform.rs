@@ -98,6 +98,12 @@ impl SimPlatform {
 
     /// Like [`SimPlatform::open_file`] without `create`, but retries every 10 ms while the file
     /// is missing or not initialised yet, for up to `timeout` (then returns the last error).
+    ///
+    /// Limit: it cannot tell a file left by an earlier run from this run's: it attaches to a
+    /// leftover at once and sees its old resource table, rings and `DRIVER_OK` until the
+    /// creator re-creates the file (which the attached side then sees as a peer reset, with
+    /// the risks `PROCESS-MODE.md` describes). Delete a leftover file before starting either
+    /// side, or attach only after the creator has signalled that it created the file.
     pub fn attach_file(
         path: impl AsRef<Path>,
         core: CpuId,

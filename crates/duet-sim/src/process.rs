@@ -146,6 +146,8 @@ pub(crate) fn map_file(path: &Path, create: bool) -> Result<Arc<Mapping>, OpenEr
 }
 
 /// Initialises an open file as an empty duet-sim file (see `PROCESS-MODE.md`, "Creating").
+/// A side that attached to the file before this (a leftover from an earlier run) saw the old
+/// contents until now; see "Leftover files" there.
 fn init_file(file: &File) -> Result<(), OpenError> {
     // Never shrink below FILE_SIZE while a peer may have it mapped: only grow or keep.
     if file.metadata()?.len() < FILE_SIZE as u64 {

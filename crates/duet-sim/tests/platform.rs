@@ -314,6 +314,32 @@ fn attach_waits_for_the_creator() {
     assert_eq!(m4.memory().read_u32(0x10), Ok(0xA5A5_0001));
 }
 
+/// The documented limit and its remedy: an attacher takes a leftover file at once, with the
+/// old run's contents; after the leftover is deleted it waits for this run's creator.
+#[test]
+fn leftover_file_is_attached_at_once_deleting_it_makes_attach_wait() {
+    let path = tmp("leftover");
+    {
+        let old = SimPlatform::open_file(&path, CpuId::Cm7, true).unwrap();
+        old.memory().write_u32(0x30, 0x0000_0004).unwrap();
+    }
+    let stale = SimPlatform::attach_file(&path, CpuId::Cm4, Duration::from_millis(30)).unwrap();
+    assert_eq!(stale.memory().read_u32(0x30), Ok(4), "the old run's bytes");
+    drop(stale);
+
+    std::fs::remove_file(&path).unwrap();
+    let p2 = path.clone();
+    let attacher = std::thread::spawn(move || {
+        SimPlatform::attach_file(&p2, CpuId::Cm4, Duration::from_secs(30))
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let m7 = SimPlatform::open_file(&path, CpuId::Cm7, true).unwrap();
+    let m4 = attacher.join().unwrap().unwrap();
+    assert_eq!(m4.memory().read_u32(0x30), Ok(0), "only this run's bytes");
+    m7.memory().write_u32(0x30, 7).unwrap();
+    assert_eq!(m4.memory().read_u32(0x30), Ok(7));
+}
+
 #[test]
 fn platform_is_send_and_core_ids_match_hsem() {
     fn is_send<T: Send>() {}
