@@ -262,35 +262,27 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
     }
 
-    /// Starts a message of `len` bytes from `src` to `dst`: takes the lowest free transmit
-    /// buffers and writes their headers; the caller fills the payload through
-    /// [`Core::writer`], then calls [`Core::commit`]. `NoBuffer` if there are not enough.
+    /// Whether every message fits one buffer (a constant for a compile-time profile).
+    #[inline(always)]
+    fn single(&self) -> bool {
+        self.needs(usize::MAX) == 1
+    }
+
+    /// Takes the lowest free transmit buffers for a message of `len` bytes; the caller writes
+    /// the headers and payload through [`Core::writer`], then calls [`Core::commit`].
+    /// `NoBuffer` if there are not enough.
     #[inline]
-    fn start(&mut self, src: u32, dst: u32, len: usize) -> Result<u64, Fault> {
+    fn reserve(&mut self, len: usize) -> Result<u64, Fault> {
         let k = self.needs(len);
         self.refill()?;
         let Some(set) = lowest(self.own[self.tx()].get(), k) else {
             bump(&mut self.stats.no_buffer);
             return Err(Fault::NoBuffer);
         };
-        let w = self.writer(set, len);
-        // Every chunk's header.
-        let per = w.geo.payload();
-        let mut left = len;
-        for i in 0..k {
-            let Some(h) = w.chunk(i) else { break };
-            let n = left.min(per);
-            w.io.write_u32(h + l::HDR_SRC, src);
-            w.io.write_u32(h + l::HDR_DST, dst);
-            w.io.write_u32(h + l::HDR_RESERVED, 0);
-            // n < 2^15 by Config limits; flags (the upper half) = 0.
-            w.io.write_u32(h + l::HDR_LEN, n as u32);
-            left -= n;
-        }
         Ok(set)
     }
 
-    /// The writer of a message started with [`Core::start`].
+    /// The writer of a message reserved with [`Core::reserve`].
     fn writer(&self, set: u64, len: usize) -> Writer<'_, P::Memory> {
         Writer {
             io: io!(self),
@@ -301,12 +293,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
     }
 
-    /// Hands the buffers of a started message to the peer, publishes and rings.
+    /// Hands the buffers of a reserved message to the peer, publishes and rings.
     #[inline]
     fn commit(&mut self, set: u64, len: usize) {
         let r = self.tx();
-        for id in ids(set) {
-            self.put(r, id);
+        if self.single() {
+            self.put(r, set.trailing_zeros() as u16);
+        } else {
+            for id in ids(set) {
+                self.put(r, id);
+            }
         }
         self.publish(r);
         io!(self).fence();
@@ -316,20 +312,23 @@ impl<P: Platform, G: Layout> Core<P, G> {
         self.stats.buffers_sent = self.stats.buffers_sent.wrapping_add(k as u32);
     }
 
-    /// Sends `data` from `src` to `dst` (see [`Core::start`]).
+    /// Sends `data` from `src` to `dst` (see [`Core::reserve`]).
     #[inline(never)]
     fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<(), Fault> {
-        let set = self.start(src, dst, data.len())?;
-        let mut w = self.writer(set, data.len());
-        if self.needs(usize::MAX) == 1 {
-            // One buffer (a constant for a compile-time profile): its payload, straight.
+        let len = data.len();
+        let set = self.reserve(len)?;
+        let mut w = self.writer(set, len);
+        if self.single() {
+            // One buffer: its header and payload, straight.
             if let Some(b) = w.chunk(0) {
+                header(w.io, b, src, dst, len);
                 w.io.write(b + l::HDR_SIZE, data);
             }
         } else {
+            headers(&w, src, dst);
             let _ = w.write(0, data);
         }
-        self.commit(set, data.len());
+        self.commit(set, len);
         Ok(())
     }
 
@@ -532,12 +531,36 @@ impl<P: Platform, G: Layout> Core<P, G> {
     ) -> Result<(), Error> {
         let r = self
             .send_data(endpoint, len)
-            .and_then(|(src, dst)| self.start(src, dst, len))
-            .map(|set| {
-                f(&mut self.writer(set, len));
+            .and_then(|(src, dst)| self.reserve(len).map(|set| (src, dst, set)))
+            .map(|(src, dst, set)| {
+                let mut w = self.writer(set, len);
+                headers(&w, src, dst);
+                f(&mut w);
                 self.commit(set, len);
             });
         self.done(r, len)
+    }
+}
+
+/// Writes the RPMsg header of a buffer at `h` carrying `n` payload bytes (`n < 2^15` by
+/// `Config` limits; flags, the upper half of the last word, are 0).
+fn header<M: SharedMemory>(io: Io<'_, M>, h: usize, src: u32, dst: u32, n: usize) {
+    io.write_u32(h + l::HDR_SRC, src);
+    io.write_u32(h + l::HDR_DST, dst);
+    io.write_u32(h + l::HDR_RESERVED, 0);
+    io.write_u32(h + l::HDR_LEN, n as u32);
+}
+
+/// Writes the header of every chunk of the message `w` writes.
+fn headers<M: SharedMemory>(w: &Writer<'_, M>, src: u32, dst: u32) {
+    let per = w.geo.payload();
+    let mut left = w.len;
+    let mut i = 0;
+    while let Some(h) = w.chunk(i) {
+        let n = left.min(per);
+        header(w.io, h, src, dst, n);
+        left -= n;
+        i += 1;
     }
 }
 
