@@ -121,8 +121,8 @@ impl<M: SharedMemory> Writer<'_, M> {
             return Some(self.geo.host_buf(1, id));
         }
         let d = self.geo.desc(0, id);
-        let lo = self.io.m.read_u32(d + layout::DESC_ADDR).ok()?;
-        let hi = self.io.m.read_u32(d + layout::DESC_ADDR + 4).ok()?;
+        let lo = self.io.read_u32(d + layout::DESC_ADDR);
+        let hi = self.io.read_u32(d + layout::DESC_ADDR + 4);
         self.geo.buffer_at(lo, hi)
     }
 }
