@@ -114,17 +114,27 @@ impl<M: SharedMemory> Writer<'_, M> {
     }
 
     /// The buffer (header start) of chunk `i`, re-validated if the peer posted it.
-    #[inline(never)]
     pub(crate) fn chunk(&self, i: usize) -> Option<usize> {
-        let id = nth(self.ids, i)?;
-        if self.host {
-            return Some(self.geo.host_buf(1, id));
-        }
-        let d = self.geo.desc(0, id);
-        let lo = self.io.read_u32(d + layout::DESC_ADDR);
-        let hi = self.io.read_u32(d + layout::DESC_ADDR + 4);
-        self.geo.buffer_at(lo, hi)
+        tx_buf(self.io, self.geo, self.host, nth(self.ids, i)?)
     }
+}
+
+/// The buffer (header start) of transmit descriptor `id`: the host's own, or the one the host
+/// posted (re-validated, so a peer that rewrote the descriptor cannot redirect the write).
+#[inline(never)]
+pub(crate) fn tx_buf<M: SharedMemory>(
+    io: Io<'_, M>,
+    g: &Geometry,
+    host: bool,
+    id: u16,
+) -> Option<usize> {
+    if host {
+        return Some(g.host_buf(1, id));
+    }
+    let d = g.desc(0, id);
+    let lo = io.read_u32(d + layout::DESC_ADDR);
+    let hi = io.read_u32(d + layout::DESC_ADDR + 4);
+    g.buffer_at(lo, hi)
 }
 
 /// A set of descriptor ids (up to 64), 4-aligned so that clearing it never needs `memclr8`.
@@ -158,6 +168,16 @@ impl Bits {
     pub fn put(&mut self, id: u16, on: bool) {
         let (w, b) = self.word(id);
         *w = if on { *w | b } else { *w & !b };
+    }
+    /// The lowest id in the set, if any.
+    pub fn lowest(self) -> Option<u16> {
+        if self.lo != 0 {
+            Some(self.lo.trailing_zeros() as u16)
+        } else if self.hi != 0 {
+            Some(32 + self.hi.trailing_zeros() as u16)
+        } else {
+            None
+        }
     }
     /// Number of ids in the set.
     #[inline(never)]

@@ -5,7 +5,7 @@ use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
-use crate::ring::{bump, ns_word, put_desc, Core, Ep};
+use crate::ring::{bump, desc_flags, ns_word, Core, Ep};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -266,14 +266,15 @@ impl<P: Platform, C: Profile> Transport for Host<P, C> {
 #[inline(never)]
 fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
     let g = geo.get();
-    m.write(g.rsc + l::VDEV_STATUS, &[0]);
+    // The status byte shares its word with `num_of_vrings` (constant) and two reserved bytes.
+    let status = g.rsc + l::VDEV_STATUS;
+    m.write_u32(status, STATUS_WORD);
     m.fence();
     zero(m, g.rsc, l::RSC_TABLE_AREA);
     // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
-    for (off, v) in RSC_WORDS {
+    for &(off, v) in RSC_WORDS.iter() {
         m.write_u32(g.rsc + off as usize, v as u32);
     }
-    m.write(g.rsc + l::VDEV_NUM_VRINGS, &[l::NUM_VRINGS]);
     for r in 0..2 {
         let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
         m.write_u32(
@@ -283,25 +284,41 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
         m.write_u32(info + l::VRING_INFO_ALIGN, g.align);
         m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
         zero(m, g.ring(r), g.ring_len);
-        for i in 0..g.num {
-            let next = if i + 1 < g.num {
-                i + 1
-            } else {
-                l::DESC_CHAIN_END
-            };
-            m.write_u16(g.desc(r, i) + l::DESC_NEXT, next);
-        }
     }
+    // Every descriptor's flags and next (one word); vring0's also get their buffer and an
+    // avail slot (the upper address words stay 0).
     for i in 0..g.num {
-        put_desc(m, g, 0, i, i);
+        let next = if i + 1 < g.num {
+            i + 1
+        } else {
+            l::DESC_CHAIN_END
+        };
+        for r in 0..2 {
+            m.write_u32(
+                g.desc(r, i) + l::DESC_FLAGS,
+                desc_flags(r) as u32 | (next as u32) << 16,
+            );
+        }
+        let d = g.desc(0, i);
+        m.write_u32(d + l::DESC_ADDR, (g.host_buf(0, i) - g.da) as u32);
+        m.write_u32(d + l::DESC_LEN, g.buf as u32);
+        m.write_u16(g.slot(0, 0, i), i);
     }
     m.write_u16(g.part(1, 0) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT);
     m.fence();
     m.write_u16(g.idx(0, 0), g.num);
     m.fence();
-    m.write(g.rsc + l::VDEV_STATUS, &[l::DRIVER_OK]);
+    m.write_u32(status, STATUS_WORD | l::DRIVER_OK as u32);
     m.fence();
 }
+
+// Flags and next of a descriptor form its last word.
+const _: () = assert!(l::DESC_NEXT == l::DESC_FLAGS + 2 && l::DESC_FLAGS.is_multiple_of(4));
+// The status byte is the low byte of a word.
+const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS.is_multiple_of(4));
+
+/// The vdev word holding `status` (0 here) and `num_of_vrings`.
+const STATUS_WORD: u32 = (l::NUM_VRINGS as u32) << 8;
 
 /// Zeroes `len` bytes at `off` (both 2-aligned) word by word.
 fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {

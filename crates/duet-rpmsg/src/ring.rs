@@ -6,7 +6,9 @@
 //! and receives on vring1. The part a side reads is `p = host` (0: avail, 1: used) and the part
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
-use crate::common::{finish, ids, io, lowest, Bits, Fault, Io, Payload, Stats, Sticky, Writer};
+use crate::common::{
+    finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer,
+};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
 
@@ -58,7 +60,7 @@ pub(crate) fn bump(c: &mut u32) {
 }
 
 /// The flags of every descriptor of ring `r`: device-writable on vring0, read-only on vring1.
-fn desc_flags(r: usize) -> u16 {
+pub(crate) fn desc_flags(r: usize) -> u16 {
     if r & 1 == 0 {
         l::VRING_DESC_F_WRITE
     } else {
@@ -69,7 +71,7 @@ fn desc_flags(r: usize) -> u16 {
 /// Writes descriptor `id` of ring `r` as the host's fresh buffer and puts it in avail slot `at`
 /// (the caller publishes the index).
 #[inline(always)]
-pub(crate) fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id: u16, at: u16) {
+fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id: u16, at: u16) {
     let d = g.desc(r, id);
     m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
     m.write_u32(d + l::DESC_ADDR + 4, 0);
@@ -296,14 +298,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// Hands the buffers of a reserved message to the peer, publishes and rings.
     #[inline]
     fn commit(&mut self, set: u64, len: usize) {
-        let r = self.tx();
-        if self.single() {
-            self.put(r, set.trailing_zeros() as u16);
-        } else {
-            for id in ids(set) {
-                self.put(r, id);
-            }
+        for id in ids(set) {
+            self.put(self.tx(), id);
         }
+        self.ship(len);
+    }
+
+    /// Publishes the transmit ring, rings and counts a message of `len` bytes.
+    #[inline]
+    fn ship(&mut self, len: usize) {
+        let r = self.tx();
         self.publish(r);
         io!(self).fence();
         self.platform.notify();
@@ -316,19 +320,28 @@ impl<P: Platform, G: Layout> Core<P, G> {
     #[inline(never)]
     fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<(), Fault> {
         let len = data.len();
-        let set = self.reserve(len)?;
-        let mut w = self.writer(set, len);
         if self.single() {
-            // One buffer: its header and payload, straight.
-            if let Some(b) = w.chunk(0) {
-                header(w.io, b, src, dst, len);
-                w.io.write(b + l::HDR_SIZE, data);
+            // One buffer (the lowest free one): its header and payload, straight.
+            self.refill()?;
+            let r = self.tx();
+            let Some(id) = self.own[r].lowest() else {
+                bump(&mut self.stats.no_buffer);
+                return Err(Fault::NoBuffer);
+            };
+            let m = io!(self);
+            if let Some(b) = tx_buf(m, self.geo.get(), self.host != 0, id) {
+                header(m, b, src, dst, len);
+                m.write(b + l::HDR_SIZE, data);
             }
+            self.put(r, id);
+            self.ship(len);
         } else {
+            let set = self.reserve(len)?;
+            let mut w = self.writer(set, len);
             headers(&w, src, dst);
             let _ = w.write(0, data);
+            self.commit(set, len);
         }
-        self.commit(set, len);
         Ok(())
     }
 
