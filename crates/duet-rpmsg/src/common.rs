@@ -32,6 +32,18 @@ pub struct Stats {
     pub peer_resets: u32,
 }
 
+/// All counters 0 (a constant, so creating a role is plain stores).
+pub(crate) const NO_STATS: Stats = Stats {
+    messages_sent: 0,
+    buffers_sent: 0,
+    buffers_received: 0,
+    control_received: 0,
+    no_buffer: 0,
+    corrupt: 0,
+    ns_ignored: 0,
+    peer_resets: 0,
+};
+
 /// A received payload, still in shared memory. Read it with [`Payload::read`]; it is never a
 /// Rust reference into shared memory. Valid until the callback that got it returns.
 pub struct Payload<'a, M: SharedMemory> {
@@ -145,6 +157,8 @@ pub(crate) struct Bits {
 }
 
 impl Bits {
+    /// The empty set.
+    pub const NONE: Bits = Bits { lo: 0, hi: 0 };
     pub fn get(self) -> u64 {
         self.lo as u64 | (self.hi as u64) << 32
     }

@@ -5,7 +5,7 @@ use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
-use crate::ring::{bump, desc_flags, ns_word, Core, Ep};
+use crate::ring::{bump, desc_flags, ns_word, Core, Ep, NO_EPS};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -70,7 +70,7 @@ impl<P: Platform, C: Profile> Host<P, C> {
         };
         m.write(c.geo.get().rsc + l::VDEV_STATUS, &[0]);
         m.fence();
-        c.eps = [Ep::default(); 2];
+        c.eps = NO_EPS;
         c.up = 0;
         c.done(Ok(()), 0)
     }
@@ -155,10 +155,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
             oob: &self.oob,
         };
         lay_out(m, &self.geo);
-        self.eps = [Ep::default(); 2];
+        self.eps = NO_EPS;
         self.seen = [0; 2];
         self.next = [self.geo.get().num, 0];
-        self.own = [Bits::default(), Bits::first(self.geo.get().tx_count)];
+        self.own = [Bits::NONE, Bits::first(self.geo.get().tx_count)];
         self.up = 1;
     }
 

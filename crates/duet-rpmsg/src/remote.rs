@@ -4,7 +4,7 @@ use crate::common::{send_until, Bits, Fault, Io, Payload, Stats, Sticky, Writer,
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform};
-use crate::ring::{bump, Core, Ep};
+use crate::ring::{bump, Core, NO_EPS};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The remote side (virtio device, the M4): waits for the host's table, announces `"raw"`
@@ -92,10 +92,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// Forgets the rings and endpoints (the host went away).
     fn forget(&mut self) {
         self.up = 0;
-        self.eps = [Ep::default(); 2];
+        self.eps = NO_EPS;
         self.seen = [0; 2];
         self.next = [0; 2];
-        self.own = [Bits::default(); 2];
+        self.own = [Bits::NONE; 2];
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went

@@ -7,7 +7,7 @@
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
 use crate::common::{
-    finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer,
+    finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_STATS,
 };
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
@@ -25,6 +25,13 @@ pub(crate) struct Ep {
     /// Host: the throw-away first byte is still to be sent (0 or 1; no `bool`, so no niche).
     pub hello: u32,
 }
+
+/// Both endpoints unbound (a constant, so clearing them is plain stores).
+pub(crate) const NO_EPS: [Ep; 2] = [Ep {
+    local: 0,
+    dest: 0,
+    hello: 0,
+}; 2];
 
 impl Ep {
     /// Whether data can flow: bound, first byte sent, peer address known.
@@ -93,14 +100,14 @@ impl<P: Platform, G: Layout> Core<P, G> {
             geo,
             host,
             up: host,
-            eps: [Ep::default(); 2],
+            eps: NO_EPS,
             seen: [0; 2],
             next: [num & (0u16.wrapping_sub(host as u16)), 0],
             own: [
-                Bits::default(),
+                Bits::NONE,
                 Bits::first(tx & (0u16.wrapping_sub(host as u16))),
             ],
-            stats: Stats::default(),
+            stats: NO_STATS,
             oob,
         }
     }
