@@ -133,7 +133,7 @@ impl<M: SharedMemory> Writer<'_, M> {
 
 /// The buffer (header start) of transmit descriptor `id`: the host's own, or the one the host
 /// posted (re-validated, so a peer that rewrote the descriptor cannot redirect the write).
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn tx_buf<M: SharedMemory>(
     io: Io<'_, M>,
     g: &Geometry,
@@ -143,7 +143,18 @@ pub(crate) fn tx_buf<M: SharedMemory>(
     if host {
         return Some(g.host_buf(1, id));
     }
-    let d = g.desc(0, id);
+    desc_buf(io, g, 0, id)
+}
+
+/// The buffer descriptor `id` of ring `r` points to, if it is one of the pool's.
+#[inline(never)]
+pub(crate) fn desc_buf<M: SharedMemory>(
+    io: Io<'_, M>,
+    g: &Geometry,
+    r: usize,
+    id: u16,
+) -> Option<usize> {
+    let d = g.desc(r, id);
     let lo = io.read_u32(d + layout::DESC_ADDR);
     let hi = io.read_u32(d + layout::DESC_ADDR + 4);
     g.buffer_at(lo, hi)

@@ -7,7 +7,8 @@
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
 use crate::common::{
-    finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_STATS,
+    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer,
+    NO_STATS,
 };
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
@@ -38,6 +39,16 @@ impl Ep {
     pub fn ready(&self) -> bool {
         self.local != 0 && self.hello == 0 && self.dest != l::ADDR_ANY
     }
+}
+
+/// A data entry [`Core::recv`] found: payload offset and length, descriptor id, endpoint
+/// (small fields, so a result carrying it fits two registers).
+#[derive(Clone, Copy)]
+pub(crate) struct Got {
+    pub offset: usize,
+    pub len: u16,
+    pub id: u8,
+    pub ep: Endpoint,
 }
 
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
@@ -185,10 +196,12 @@ impl<P: Platform, G: Layout> Core<P, G> {
             (Some(g.host_buf(r, id)), m.read_u32(e + 4), desc_flags(r))
         } else {
             let d = g.desc(r, id);
-            let lo = m.read_u32(d + l::DESC_ADDR);
-            let hi = m.read_u32(d + l::DESC_ADDR + 4);
-            let len = m.read_u32(d + l::DESC_LEN);
-            (g.buffer_at(lo, hi), len, m.read_u16(d + l::DESC_FLAGS))
+            let b = desc_buf(m, g, r, id);
+            (
+                b,
+                m.read_u32(d + l::DESC_LEN),
+                m.read_u16(d + l::DESC_FLAGS),
+            )
         };
         let len = len as usize;
         let c = match buf {
@@ -448,9 +461,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// The receive loop: handles control messages and stops at the first data payload, left
-    /// in place: `(endpoint, offset, length, id)`; [`Core::take`] consumes it.
+    /// in place; [`Core::take`] consumes it.
     #[inline(never)]
-    pub fn recv(&mut self) -> Result<Option<(Endpoint, usize, usize, u16)>, Fault> {
+    pub fn recv(&mut self) -> Result<Option<Got>, Fault> {
         if self.host == 0 && !self.check_host()? {
             return Ok(None);
         }
@@ -458,7 +471,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
             if let Ok(Some((ep, offset, len))) = c {
-                return Ok(Some((ep, offset, len, id)));
+                // `len` fits a buffer (at most 32 KiB), `id` the ring (at most 64 entries).
+                return Ok(Some(Got {
+                    offset,
+                    len: len as u16,
+                    id: id as u8,
+                    ep,
+                }));
             }
             self.release(r, id);
             c?;
@@ -510,15 +529,18 @@ impl<P: Platform, G: Layout> Core<P, G> {
         // The payload length if it did not fit (then it stays queued).
         let mut need = 0;
         let r = match self.recv() {
-            Ok(Some((endpoint, offset, len, id))) => match buf.get_mut(..len) {
+            Ok(Some(got)) => match buf.get_mut(..got.len as usize) {
                 Some(dst) => {
                     // A refused payload read is reported as `Memory`.
-                    io!(self).read(offset, dst);
-                    self.take(id);
-                    Ok(Some(Received { endpoint, len }))
+                    io!(self).read(got.offset, dst);
+                    self.take(got.id as u16);
+                    Ok(Some(Received {
+                        endpoint: got.ep,
+                        len: dst.len(),
+                    }))
                 }
                 None => {
-                    need = len;
+                    need = got.len as usize;
                     Err(Fault::TooSmall)
                 }
             },
@@ -533,9 +555,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
     ) -> Result<Option<R>, Error> {
         let r = self.recv().map(|got| {
-            got.map(|(ep, offset, len, id)| {
-                let out = f(ep, self.payload(offset, len));
-                self.take(id);
+            got.map(|g| {
+                let out = f(g.ep, self.payload(g.offset, g.len as usize));
+                self.take(g.id as u16);
                 out
             })
         });
