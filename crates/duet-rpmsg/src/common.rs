@@ -173,22 +173,21 @@ impl Bits {
     pub fn get(self) -> u64 {
         self.lo as u64 | (self.hi as u64) << 32
     }
-    /// The 32-bit half holding `id`, and its bit there.
+    /// The 32-bit half holding `id`, and its bit there. Callers keep `id` below the ring
+    /// size (at most 64); a larger one would alias `id % 64` (never out of bounds).
     fn word(&mut self, id: u16) -> (&mut u32, u32) {
-        let bit = 1u32.checked_shl(id as u32 & 31).unwrap_or(0);
-        if id < 32 {
+        let bit = 1u32 << (id & 31);
+        if id & 32 == 0 {
             (&mut self.lo, bit)
-        } else if id < 64 {
-            (&mut self.hi, bit)
         } else {
-            (&mut self.lo, 0)
+            (&mut self.hi, bit)
         }
     }
     pub fn has(mut self, id: u16) -> bool {
         let (w, b) = self.word(id);
         *w & b != 0
     }
-    /// Adds (`on`) or removes descriptor `id` (ignored if >= 64).
+    /// Adds (`on`) or removes descriptor `id` (below 64).
     #[inline(never)]
     pub fn put(&mut self, id: u16, on: bool) {
         let (w, b) = self.word(id);

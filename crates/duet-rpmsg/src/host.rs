@@ -169,11 +169,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
             m: self.platform.memory(),
             oob: &self.oob,
         };
-        // The name needs a NUL within its 32 bytes.
+        // The name needs a NUL within its 32 bytes; its first word identifies it.
         let mut nul = 0;
-        for i in 0..l::NS_NAME_LEN / 4 {
+        let mut name = 0;
+        for i in (0..l::NS_NAME_LEN / 4).rev() {
             let w = m.read_u32(off + 4 * i);
             nul |= w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080;
+            name = w;
         }
         let addr = m.read_u32(off + l::NS_REC_ADDR);
         let flags = m.read_u32(off + l::NS_REC_FLAGS);
@@ -185,11 +187,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
         {
             return Err(self.bad(C::NameService));
         }
-        let name = m.read_u32(off);
-        let Some(&ep) = Endpoint::ALL
-            .iter()
-            .find(|e| name == ns_word(e.name().as_bytes()))
-        else {
+        let ep = if name == ns_word(b"raw") {
+            Endpoint::Raw
+        } else if name == ns_word(b"rpc") {
+            Endpoint::Rpc
+        } else {
             bump(&mut self.stats.ns_ignored);
             return Ok(());
         };
