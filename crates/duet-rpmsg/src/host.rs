@@ -295,13 +295,10 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
         } else {
             l::DESC_CHAIN_END
         };
-        for r in 0..2 {
-            m.write_u32(
-                g.desc(r, i) + l::DESC_FLAGS,
-                desc_flags(r) as u32 | (next as u32) << 16,
-            );
-        }
+        let link = (next as u32) << 16;
         let d = g.desc(0, i);
+        m.write_u32(d + l::DESC_FLAGS, desc_flags(0) as u32 | link);
+        m.write_u32(g.desc(1, i) + l::DESC_FLAGS, desc_flags(1) as u32 | link);
         m.write_u32(d + l::DESC_ADDR, (g.host_buf(0, i) - g.da) as u32);
         m.write_u32(d + l::DESC_LEN, g.buf as u32);
         m.write_u16(g.slot(0, 0, i), i);

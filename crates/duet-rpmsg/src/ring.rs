@@ -52,24 +52,27 @@ pub(crate) struct Got {
 }
 
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
+/// In declaration order (`repr(C)`): the fields both roles start at zero first, so creating a
+/// role clears one block and stores the host's few non-zero values after it.
+#[repr(C)]
 pub(crate) struct Core<P: Platform, G: Layout> {
-    pub platform: P,
-    /// The layout (`num == 0` if the config was invalid; only the remote can hold one).
-    pub geo: G,
-    /// 1 for the host, 0 for the remote.
-    pub host: u32,
-    /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
-    pub up: u32,
+    pub stats: Stats,
     pub eps: [Ep; 2],
+    /// The last refused shared-memory access (for `Error::Memory`).
+    pub oob: Sticky,
     /// Per ring: next entry to read in the part the peer fills.
     pub seen: [u16; 2],
     /// Per ring: next entry to fill in this side's part.
     pub next: [u16; 2],
     /// Per ring: descriptors this side holds (its free transmit buffers on the transmit ring).
     pub own: [Bits; 2],
-    pub stats: Stats,
-    /// The last refused shared-memory access (for `Error::Memory`).
-    pub oob: Sticky,
+    /// 1 for the host, 0 for the remote.
+    pub host: u32,
+    /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
+    pub up: u32,
+    pub platform: P,
+    /// The layout (`num == 0` if the config was invalid; only the remote can hold one).
+    pub geo: G,
 }
 
 /// `*c += 1`, wrapping.
