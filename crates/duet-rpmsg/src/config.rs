@@ -466,7 +466,7 @@ pub(crate) mod sealed {
         }
 
         /// Region offset of a buffer from a descriptor address, if inside the pool and aligned.
-        #[inline(never)]
+        #[inline(always)]
         pub fn buffer_at(&self, lo: u32, hi: u32) -> Option<usize> {
             let o = self.da.checked_add(lo as usize)?;
             (hi == 0

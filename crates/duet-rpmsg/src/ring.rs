@@ -549,7 +549,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             },
             r => r.map(|_| None),
         };
-        finish(&self.oob, r, need, 0)
+        self.done(r, need)
     }
 
     /// `recv_with` of both roles.
