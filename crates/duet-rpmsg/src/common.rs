@@ -183,9 +183,9 @@ impl Bits {
             (&mut self.hi, bit)
         }
     }
-    pub fn has(mut self, id: u16) -> bool {
-        let (w, b) = self.word(id);
-        *w & b != 0
+    pub fn has(self, id: u16) -> bool {
+        let w = if id & 32 == 0 { self.lo } else { self.hi };
+        (w >> (id & 31)) & 1 != 0
     }
     /// Adds (`on`) or removes descriptor `id` (below 64).
     #[inline(never)]
