@@ -39,6 +39,24 @@ fn rmp_pair(a: i32, b: i32, req: &mut [u8], resp: &mut [u8]) -> u64 {
     r as u64
 }
 
+/// The server side of `log(level, text)` with a 100-byte text: parse the request and decode the
+/// arguments, borrowing the str (zero-copy), with duet-codec.
+fn duet_log(req: &[u8]) -> u64 {
+    let (msg, _) = rpc::parse(req).unwrap();
+    let Message::Request { params, .. } = msg else {
+        unreachable!()
+    };
+    let (level, text): (u8, &str) = params.decode().unwrap();
+    level as u64 + text.len() as u64
+}
+
+/// The same with rmp-serde, borrowing the str too.
+fn rmp_log(req: &[u8]) -> u64 {
+    let (_, _, _method, (level, text)): (u8, u32, &str, (u8, &str)) =
+        rmp_serde::from_slice(req).unwrap();
+    level as u64 + text.len() as u64
+}
+
 #[derive(Serialize, Deserialize)]
 struct Reading<'a> {
     sensor: &'a str,
@@ -83,6 +101,28 @@ fn main() {
             Contender {
                 name: "rmp-serde",
                 op: &mut rmp,
+            },
+        ],
+    );
+
+    let text = "sensor 3 reading out of range: 1023 > 1000, clamped; retrying in 50 ms (attempt 2 of 5), then stops.";
+    assert_eq!(text.len(), 100);
+    let mut log_req = [0u8; 160];
+    let n =
+        rpc::encode_request(&mut log_req, MsgId::from(0x2400_1A30), "log", &(2u8, text)).unwrap();
+    let log_req = &log_req[..n];
+    assert_eq!(duet_log(log_req), 102);
+    assert_eq!(rmp_log(log_req), 102);
+    compare(
+        "request log(u8, 100-byte str): parse + decode args, str borrowed (server side)",
+        &mut [
+            Contender {
+                name: "duet-codec",
+                op: &mut || duet_log(black_box(log_req)),
+            },
+            Contender {
+                name: "rmp-serde",
+                op: &mut || rmp_log(black_box(log_req)),
             },
         ],
     );

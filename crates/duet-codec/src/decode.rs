@@ -114,14 +114,35 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
-    /// Reads a `width`-byte big-endian number (width <= 8), sign-extended if `signed`.
+    /// Reads a `width`-byte big-endian number (width 0, 1, 2, 4 or 8; other widths read 0),
+    /// sign-extended if `signed`.
+    #[inline(always)]
     fn be(&mut self, width: usize, signed: bool) -> Result<u64> {
-        let s = self.take(width)?;
-        // A negative signed number starts from all ones, so the shifts sign-extend it.
-        let neg = signed && s.first().is_some_and(|b| *b >= 0x80);
-        Ok(s.iter().fold(if neg { u64::MAX } else { 0 }, |acc, b| {
-            acc << 8 | u64::from(*b)
-        }))
+        let v = match *self.take(width)? {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_be_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+            _ => 0,
+        };
+        Ok(match (signed, width) {
+            (true, 1) => v as i8 as u64,
+            (true, 2) => v as i16 as u64,
+            (true, 4) => v as i32 as u64,
+            _ => v,
+        })
+    }
+
+    /// Consumes the next byte if it is a fix-form marker (`byte & !mask == lo`) and returns
+    /// the number it holds (`byte & mask`): the common case, without going through [`Token`].
+    #[inline(always)]
+    fn fix(&mut self, lo: u8, mask: u8) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        if b & !mask != lo {
+            return None;
+        }
+        self.pos += 1;
+        Some(b & mask)
     }
 
     /// The next byte, not consumed.
@@ -142,11 +163,11 @@ impl<'a> Decoder<'a> {
         // Every marker is a class plus a number: the value (ints), the length (str, bin, ext)
         // or the element count (array, map); fix forms hold it in the marker itself.
         let (class, n) = match m {
-            0x00..=0x7f => (UINT, u64::from(m)),
-            0x80..=0x8f => (MAP, u64::from(m & 0x0f)),
-            0x90..=0x9f => (ARRAY, u64::from(m & 0x0f)),
-            0xa0..=0xbf => (STR, u64::from(m & 0x1f)),
-            0xe0..=0xff => (INT, i64::from(m as i8) as u64),
+            0x00..=0x7f => return Ok(Token::Uint(m.into())),
+            0x80..=0x8f => return Ok(Token::Map((m & 0x0f).into())),
+            0x90..=0x9f => return Ok(Token::Array((m & 0x0f).into())),
+            0xa0..=0xbf => return Ok(Token::Str(self.take(usize::from(m & 0x1f))?)),
+            0xe0..=0xff => return Ok(Token::Int((m as i8).into())),
             _ => {
                 let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
                 let class = info >> 4;
@@ -198,6 +219,9 @@ impl<'a> Decoder<'a> {
 
     /// Reads a bool.
     pub fn read_bool(&mut self) -> Result<bool> {
+        if let Some(b) = self.fix(0xc2, 0x01) {
+            return Ok(b != 0);
+        }
         self.read(|t| match t {
             Token::Bool(b) => Ok(b),
             _ => Err(Error::WrongType),
@@ -233,6 +257,10 @@ impl<'a> Decoder<'a> {
 
     /// Reads a float32. A float64 is [`Error::WrongType`] (it would lose precision).
     pub fn read_f32(&mut self) -> Result<f32> {
+        if let Some(&[0xca, a, b, c, d]) = self.remaining().get(..5) {
+            self.pos += 5;
+            return Ok(f32::from_be_bytes([a, b, c, d]));
+        }
         self.read(|t| match t {
             Token::F32(v) => Ok(v),
             _ => Err(Error::WrongType),
@@ -241,6 +269,10 @@ impl<'a> Decoder<'a> {
 
     /// Reads a float64 or a float32 (widened exactly).
     pub fn read_f64(&mut self) -> Result<f64> {
+        if let Some(&[0xcb, a, b, c, d, e, f, g, h]) = self.remaining().get(..9) {
+            self.pos += 9;
+            return Ok(f64::from_be_bytes([a, b, c, d, e, f, g, h]));
+        }
         self.read(|t| match t {
             Token::F32(v) => Ok(f64::from(v)),
             Token::F64(v) => Ok(v),
@@ -274,6 +306,9 @@ impl<'a> Decoder<'a> {
 
     /// Reads an array header and returns the element count; the elements follow.
     pub fn read_array_len(&mut self) -> Result<u32> {
+        if let Some(n) = self.fix(0x90, 0x0f) {
+            return Ok(n.into());
+        }
         self.read(|t| match t {
             Token::Array(n) => Ok(n),
             _ => Err(Error::WrongType),
@@ -282,6 +317,9 @@ impl<'a> Decoder<'a> {
 
     /// Reads a map header and returns the number of key/value pairs; the pairs follow.
     pub fn read_map_len(&mut self) -> Result<u32> {
+        if let Some(n) = self.fix(0x80, 0x0f) {
+            return Ok(n.into());
+        }
         self.read(|t| match t {
             Token::Map(n) => Ok(n),
             _ => Err(Error::WrongType),
@@ -372,7 +410,17 @@ impl<'a> Decoder<'a> {
 /// Checks that `s` is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
 /// Much smaller than `core::str::from_utf8`, which matters on the firmware side.
 fn utf8(s: &[u8]) -> Result<&str> {
-    let mut it = s.iter();
+    // ASCII prefix a word at a time (RPC strings are mostly ASCII), then byte by byte.
+    const W: usize = core::mem::size_of::<usize>();
+    let mut ascii = 0;
+    while let Some(w) = s.get(ascii..ascii + W) {
+        let w = usize::from_ne_bytes(w.try_into().unwrap_or([0x80; W]));
+        if w & (usize::MAX / 0xff * 0x80) != 0 {
+            break;
+        }
+        ascii += W;
+    }
+    let mut it = s.get(ascii..).unwrap_or(&[]).iter();
     while let Some(&b) = it.next() {
         if b < 0x80 {
             continue;
@@ -428,6 +476,27 @@ mod tests {
     }
 
     #[test]
+    fn be_reads_every_width() {
+        let b = [0x80, 0x01, 0xff, 0x7f, 0x12, 0x34, 0x56, 0x78, 0x9a];
+        for start in [0, 1] {
+            for w in [0usize, 1, 2, 4, 8] {
+                for signed in [false, true] {
+                    let s = &b[start..start + w];
+                    // Reference: accumulate bytes, starting from all ones for a negative value.
+                    let neg = signed && s.first().is_some_and(|x| *x >= 0x80);
+                    let want = s.iter().fold(if neg { u64::MAX } else { 0 }, |a, x| {
+                        a << 8 | u64::from(*x)
+                    });
+                    let mut d = Decoder::new(&b[start..]);
+                    assert_eq!(d.be(w, signed), Ok(want), "{w} {signed} {start}");
+                    assert_eq!(d.position(), w);
+                }
+            }
+        }
+        assert_eq!(Decoder::new(&b[..3]).be(4, true), Err(Error::Truncated));
+    }
+
+    #[test]
     fn utf8_matches_core() {
         let check = |b: &[u8]| {
             assert_eq!(utf8(b).is_ok(), core::str::from_utf8(b).is_ok(), "{b:02x?}");
@@ -454,5 +523,25 @@ mod tests {
             }
         }
         check("héllo ✓ 😀".as_bytes());
+        // Longer strings take the word-at-a-time ASCII path first: put a multi-byte, broken or
+        // forbidden sequence at every offset of an ASCII run, across word boundaries.
+        let tails: [&[u8]; 6] = [
+            b"",
+            b"\xc3\xa9",
+            b"\xe2\x9c\x93",
+            b"\x80",
+            b"\xed\xa0\x80",
+            b"\xf0\x9f",
+        ];
+        for len in 0..40 {
+            for at in 0..=len {
+                for t in tails {
+                    let mut v = [b'a'; 48];
+                    let s = &mut v[..len + t.len()];
+                    s[at..at + t.len()].copy_from_slice(t);
+                    check(s);
+                }
+            }
+        }
     }
 }

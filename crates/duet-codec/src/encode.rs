@@ -94,12 +94,18 @@ impl<'a> Encoder<'a> {
             .buf
             .get_mut(self.pos..end)
             .ok_or(Error::BufferTooSmall)?;
-        let be = value.to_be_bytes();
-        let v = be.get(8 - width..).unwrap_or(&[]);
         if let Some((m, rest)) = out.split_first_mut() {
             *m = marker;
-            copy(rest, v);
-            copy(rest.get_mut(width..).unwrap_or(&mut []), body);
+            let (num, tail) = rest
+                .split_at_mut_checked(width)
+                .unwrap_or((&mut [], &mut []));
+            // Big-endian: the lowest byte goes last (a shift loop, not a memcpy call).
+            let mut v = value;
+            for d in num.iter_mut().rev() {
+                *d = v as u8;
+                v >>= 8;
+            }
+            copy(tail, body);
         }
         self.pos = end;
         Ok(())
