@@ -531,25 +531,28 @@ impl<P: Platform, G: Layout> Core<P, G> {
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
         // The payload length if it did not fit (then it stays queued).
         let mut need = 0;
+        let mut out = None;
         let r = match self.recv() {
             Ok(Some(got)) => match buf.get_mut(..got.len as usize) {
                 Some(dst) => {
                     // A refused payload read is reported as `Memory`.
                     io!(self).read(got.offset, dst);
                     self.take(got.id as u16);
-                    Ok(Some(Received {
+                    out = Some(Received {
                         endpoint: got.ep,
                         len: dst.len(),
-                    }))
+                    });
+                    Ok(())
                 }
                 None => {
                     need = got.len as usize;
                     Err(Fault::TooSmall)
                 }
             },
-            r => r.map(|_| None),
+            r => r.map(|_| ()),
         };
-        self.done(r, need)
+        // One instance of `done` for every entry point.
+        self.done(r, need).map(|()| out)
     }
 
     /// `recv_with` of both roles.
