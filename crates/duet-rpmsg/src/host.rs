@@ -5,7 +5,7 @@ use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
-use crate::ring::{bump, desc_flags, ns_word, Core, Ep, NO_EPS};
+use crate::ring::{bump, desc_flags, Core, Ep, NO_EPS, RAW, RPC};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -187,9 +187,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         {
             return Err(self.bad(C::NameService));
         }
-        let ep = if name == ns_word(b"raw") {
+        let ep = if name == RAW {
             Endpoint::Raw
-        } else if name == ns_word(b"rpc") {
+        } else if name == RPC {
             Endpoint::Rpc
         } else {
             bump(&mut self.stats.ns_ignored);

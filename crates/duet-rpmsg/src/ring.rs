@@ -426,9 +426,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         Ok(())
     }
 
-    /// Checks the buffer of receive entry `id` and its header; `Some((endpoint, payload
-    /// offset, length))` for data, `None` for a control message (handled here).
-    fn classify(&mut self, r: usize, id: u16) -> Result<Option<(Endpoint, usize, usize)>, Fault> {
+    /// Checks the buffer of receive entry `id` and its header; the data entry, or `None` for a
+    /// control message (handled here).
+    fn classify(&mut self, r: usize, id: u16) -> Result<Option<Got>, Fault> {
         let (buf, len) = self.resolve(r, id, l::HDR_SIZE)?;
         let m = io!(self);
         let src = m.read_u32(buf + l::HDR_SRC);
@@ -451,7 +451,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
                     return Ok(None);
                 }
                 if e.dest == src {
-                    return Ok(Some((ep, body, hlen)));
+                    // `hlen` fits a buffer (at most 32 KiB), `id` the ring (at most 64).
+                    return Ok(Some(Got {
+                        offset: body,
+                        len: hlen as u16,
+                        id: id as u8,
+                        ep,
+                    }));
                 }
             }
         }
@@ -473,14 +479,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
-            if let Ok(Some((ep, offset, len))) = c {
-                // `len` fits a buffer (at most 32 KiB), `id` the ring (at most 64 entries).
-                return Ok(Some(Got {
-                    offset,
-                    len: len as u16,
-                    id: id as u8,
-                    ep,
-                }));
+            if let Ok(Some(_)) = c {
+                return c;
             }
             self.release(r, id);
             c?;
@@ -611,6 +611,11 @@ fn headers<M: SharedMemory>(w: &Writer<'_, M>, src: u32, dst: u32) {
         i += 1;
     }
 }
+
+/// The first word of `"raw"`'s name-service name.
+pub(crate) const RAW: u32 = ns_word(Endpoint::Raw.name().as_bytes());
+/// The first word of `"rpc"`'s name-service name.
+pub(crate) const RPC: u32 = ns_word(Endpoint::Rpc.name().as_bytes());
 
 /// The first word of a NUL-terminated three-letter name.
 pub(crate) const fn ns_word(name: &[u8]) -> u32 {
