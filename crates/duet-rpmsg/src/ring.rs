@@ -41,11 +41,10 @@ impl Ep {
     }
 }
 
-/// A data entry [`Core::recv`] found: payload offset and length, descriptor id, endpoint
-/// (small fields, so a result carrying it fits two registers).
+/// A data entry [`Core::recv`] found: payload length, descriptor id, endpoint; its buffer is
+/// [`Core::at`]. Four bytes with a niche (in `ep`), so a result carrying it fits one register.
 #[derive(Clone, Copy)]
 pub(crate) struct Got {
-    pub offset: usize,
     pub len: u16,
     pub id: u8,
     pub ep: Endpoint,
@@ -66,6 +65,9 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     pub next: [u16; 2],
     /// Per ring: descriptors this side holds (its free transmit buffers on the transmit ring).
     pub own: [Bits; 2],
+    /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
+    /// so that the result fits a register).
+    pub at: usize,
     /// 1 for the host, 0 for the remote.
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
@@ -122,6 +124,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 Bits::first(tx & (0u16.wrapping_sub(host as u16))),
             ],
             stats: NO_STATS,
+            at: 0,
             oob,
         }
     }
@@ -189,9 +192,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// The buffer and valid length of descriptor `id` of ring `r` (the entry just peeked).
     /// Host: its own buffer and `used.len`; remote: the descriptor the host wrote, with its
     /// address inside the pool (`DescriptorAddress`) and the ring's flags (`DescriptorFlags`).
-    /// `DescriptorLength` unless `min <= len <= buffer size`.
+    /// `DescriptorLength` unless `min <= len <= buffer size`. The buffer goes to [`Core::at`].
     #[inline(never)]
-    fn resolve(&mut self, r: usize, id: u16, min: usize) -> Result<(usize, usize), Fault> {
+    fn resolve(&mut self, r: usize, id: u16, min: usize) -> Result<u16, Fault> {
         let g = self.geo.get();
         let m = io!(self);
         let (buf, len, flags) = if self.host != 0 {
@@ -211,7 +214,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
             None => C::DescriptorAddress,
             Some(_) if len > g.buf || len < min => C::DescriptorLength,
             Some(_) if flags != desc_flags(r) => C::DescriptorFlags,
-            Some(b) => return Ok((b, len)),
+            Some(b) => {
+                self.at = b;
+                // At most the buffer size, below 32 KiB.
+                return Ok(len as u16);
+            }
         };
         Err(self.bad(c))
     }
@@ -429,7 +436,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// Checks the buffer of receive entry `id` and its header; the data entry, or `None` for a
     /// control message (handled here).
     fn classify(&mut self, r: usize, id: u16) -> Result<Option<Got>, Fault> {
-        let (buf, len) = self.resolve(r, id, l::HDR_SIZE)?;
+        let len = self.resolve(r, id, l::HDR_SIZE)? as usize;
+        let buf = self.at;
         let m = io!(self);
         let src = m.read_u32(buf + l::HDR_SRC);
         let dst = m.read_u32(buf + l::HDR_DST);
@@ -453,7 +461,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 if e.dest == src {
                     // `hlen` fits a buffer (at most 32 KiB), `id` the ring (at most 64).
                     return Ok(Some(Got {
-                        offset: body,
                         len: hlen as u16,
                         id: id as u8,
                         ep,
@@ -536,7 +543,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             Ok(Some(got)) => match buf.get_mut(..got.len as usize) {
                 Some(dst) => {
                     // A refused payload read is reported as `Memory`.
-                    io!(self).read(got.offset, dst);
+                    io!(self).read(self.at + l::HDR_SIZE, dst);
                     self.take(got.id as u16);
                     out = Some(Received {
                         endpoint: got.ep,
@@ -562,7 +569,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     ) -> Result<Option<R>, Error> {
         let r = self.recv().map(|got| {
             got.map(|g| {
-                let out = f(g.ep, self.payload(g.offset, g.len as usize));
+                let out = f(g.ep, self.payload(self.at + l::HDR_SIZE, g.len as usize));
                 self.take(g.id as u16);
                 out
             })
