@@ -95,7 +95,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         self.eps = NO_EPS;
         self.seen = [0; 2];
         self.next = [0; 2];
-        self.own = [Bits::NONE; 2];
+        self.own = [Bits::NONE, Bits::NONE];
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went

@@ -52,13 +52,12 @@ pub(crate) struct Got {
 
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
 /// In declaration order (`repr(C)`): the fields both roles start at zero first, so creating a
-/// role clears one block and stores the host's few non-zero values after it.
+/// role clears one block and stores the host's few non-zero values after it; `eps` to `own`
+/// are adjacent, so the remote's `forget` is one clear too.
 #[repr(C)]
 pub(crate) struct Core<P: Platform, G: Layout> {
     pub stats: Stats,
     pub eps: [Ep; 2],
-    /// The last refused shared-memory access (for `Error::Memory`).
-    pub oob: Sticky,
     /// Per ring: next entry to read in the part the peer fills.
     pub seen: [u16; 2],
     /// Per ring: next entry to fill in this side's part.
@@ -68,6 +67,8 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
     /// so that the result fits a register).
     pub at: usize,
+    /// The last refused shared-memory access (for `Error::Memory`).
+    pub oob: Sticky,
     /// 1 for the host, 0 for the remote.
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
