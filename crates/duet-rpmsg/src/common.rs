@@ -333,6 +333,13 @@ impl<M: SharedMemory> Io<'_, M> {
     pub fn write_u32(self, off: usize, v: u32) {
         self.ck(self.m.write_u32(off, v))
     }
+
+    /// Writes `a` at `off` and `b` right after it (two words).
+    #[inline(never)]
+    pub fn write_pair(self, off: usize, a: u32, b: u32) {
+        self.write_u32(off, a);
+        self.write_u32(off + 4, b);
+    }
     pub fn write(self, off: usize, data: &[u8]) {
         self.ck(self.m.write(off, data))
     }

@@ -5,7 +5,7 @@ use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
-use crate::ring::{bump, desc_flags, Core, Ep, NO_EPS, RAW, RPC};
+use crate::ring::{bump, desc_flags, put_desc, Core, Ep, NO_EPS, RAW, RPC};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -287,21 +287,11 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
         m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
         zero(m, g.ring(r), g.ring_len);
     }
-    // Every descriptor's flags and next (one word); vring0's also get their buffer and an
-    // avail slot (the upper address words stay 0).
+    // vring0's descriptors are posted as a re-post does (buffer, flags and next, avail slot);
+    // vring1's get their flags and next (one word).
     for i in 0..g.num {
-        let next = if i + 1 < g.num {
-            i + 1
-        } else {
-            l::DESC_CHAIN_END
-        };
-        let link = (next as u32) << 16;
-        let d = g.desc(0, i);
-        m.write_u32(d + l::DESC_FLAGS, desc_flags(0) as u32 | link);
+        let link = put_desc(m, g, 0, i, i);
         m.write_u32(g.desc(1, i) + l::DESC_FLAGS, desc_flags(1) as u32 | link);
-        m.write_u32(d + l::DESC_ADDR, (g.host_buf(0, i) - g.da) as u32);
-        m.write_u32(d + l::DESC_LEN, g.buf as u32);
-        m.write_u16(g.slot(0, 0, i), i);
     }
     m.write_u16(g.part(1, 0) + l::AVAIL_FLAGS, l::VRING_AVAIL_F_NO_INTERRUPT);
     m.fence();

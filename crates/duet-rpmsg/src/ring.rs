@@ -92,17 +92,32 @@ pub(crate) fn desc_flags(r: usize) -> u16 {
     }
 }
 
-/// Writes descriptor `id` of ring `r` as the host's fresh buffer and puts it in avail slot `at`
-/// (the caller publishes the index).
-#[inline(always)]
-fn put_desc<M: SharedMemory>(m: Io<'_, M>, g: &Geometry, r: usize, id: u16, at: u16) {
+/// Writes descriptor `id` of ring `r` as the host's fresh buffer (`next` as the layout chains
+/// it) and puts it in avail slot `at` (the caller publishes the index). Shared by re-posting and
+/// the layout; the link half of the last word (`next << 16`) is the result.
+#[inline(never)]
+pub(crate) fn put_desc<M: SharedMemory>(
+    m: Io<'_, M>,
+    g: &Geometry,
+    r: usize,
+    id: u16,
+    at: u16,
+) -> u32 {
     let d = g.desc(r, id);
-    m.write_u32(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32);
-    m.write_u32(d + l::DESC_ADDR + 4, 0);
-    m.write_u32(d + l::DESC_LEN, g.buf as u32);
-    m.write_u16(d + l::DESC_FLAGS, desc_flags(r));
+    let next = if id + 1 < g.num {
+        id + 1
+    } else {
+        l::DESC_CHAIN_END
+    };
+    let link = (next as u32) << 16;
+    m.write_pair(d + l::DESC_ADDR, (g.host_buf(r, id) - g.da) as u32, 0);
+    m.write_pair(d + l::DESC_LEN, g.buf as u32, desc_flags(r) as u32 | link);
     m.write_u16(g.slot(r, 0, at), id);
+    link
 }
+
+// The length and the flags/next word are adjacent.
+const _: () = assert!(l::DESC_FLAGS == l::DESC_LEN + 4);
 
 impl<P: Platform, G: Layout> Core<P, G> {
     /// A core in its initial state: the host's (`host == 1`: rings laid out, every receive
@@ -234,9 +249,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         if self.host != 0 {
             put_desc(m, g, r, id, *n);
         } else {
-            let e = g.slot(r, 1, *n);
-            m.write_u32(e, id as u32);
-            m.write_u32(e + 4, g.buf as u32);
+            m.write_pair(g.slot(r, 1, *n), id as u32, g.buf as u32);
         }
         *n = n.wrapping_add(1);
         self.own[r & 1].put(id, false);
