@@ -279,11 +279,11 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
     }
     for r in 0..2 {
         let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
-        m.write_u32(
+        m.write_pair(
             info + l::VRING_INFO_DA,
             g.shm_base.wrapping_add(g.ring(r) as u32),
+            g.align,
         );
-        m.write_u32(info + l::VRING_INFO_ALIGN, g.align);
         m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
         zero(m, g.ring(r), g.ring_len);
     }
@@ -303,6 +303,8 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
 
 // Flags and next of a descriptor form its last word.
 const _: () = assert!(l::DESC_NEXT == l::DESC_FLAGS + 2 && l::DESC_FLAGS.is_multiple_of(4));
+// A vring's `da` and `align` are adjacent words.
+const _: () = assert!(l::VRING_INFO_ALIGN == l::VRING_INFO_DA + 4);
 // The status byte is the low byte of a word.
 const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS.is_multiple_of(4));
 

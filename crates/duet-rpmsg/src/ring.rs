@@ -614,11 +614,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
 /// Writes the RPMsg header of a buffer at `h` carrying `n` payload bytes (`n < 2^15` by
 /// `Config` limits; flags, the upper half of the last word, are 0).
 fn header<M: SharedMemory>(io: Io<'_, M>, h: usize, src: u32, dst: u32, n: usize) {
-    io.write_u32(h + l::HDR_SRC, src);
-    io.write_u32(h + l::HDR_DST, dst);
-    io.write_u32(h + l::HDR_RESERVED, 0);
-    io.write_u32(h + l::HDR_LEN, n as u32);
+    io.write_pair(h + l::HDR_SRC, src, dst);
+    io.write_pair(h + l::HDR_RESERVED, 0, n as u32);
 }
+
+// The header is four adjacent words: src, dst, reserved, len (with flags).
+const _: () = assert!(
+    l::HDR_DST == l::HDR_SRC + 4
+        && l::HDR_RESERVED == l::HDR_SRC + 8
+        && l::HDR_LEN == l::HDR_SRC + 12
+);
 
 /// Writes the header of every chunk of the message `w` writes.
 fn headers<M: SharedMemory>(w: &Writer<'_, M>, src: u32, dst: u32) {
