@@ -155,9 +155,8 @@ pub(crate) fn desc_buf<M: SharedMemory>(
     id: u16,
 ) -> Option<usize> {
     let d = g.desc(r, id);
-    let lo = io.read_u32(d + layout::DESC_ADDR);
-    let hi = io.read_u32(d + layout::DESC_ADDR + 4);
-    g.buffer_at(lo, hi)
+    let a = io.read_pair(d + layout::DESC_ADDR);
+    g.buffer_at(a as u32, (a >> 32) as u32)
 }
 
 /// A set of descriptor ids (up to 64), 4-aligned so that clearing it never needs `memclr8`.
@@ -332,6 +331,12 @@ impl<M: SharedMemory> Io<'_, M> {
     #[inline(never)]
     pub fn write_u32(self, off: usize, v: u32) {
         self.ck(self.m.write_u32(off, v))
+    }
+
+    /// Reads the word at `off` (low half) and the one after it (high half); one register pair.
+    #[inline(never)]
+    pub fn read_pair(self, off: usize) -> u64 {
+        self.read_u32(off) as u64 | (self.read_u32(off + 4) as u64) << 32
     }
 
     /// Writes `a` at `off` and `b` right after it (two words).

@@ -177,8 +177,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             nul |= w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080;
             name = w;
         }
-        let addr = m.read_u32(off + l::NS_REC_ADDR);
-        let flags = m.read_u32(off + l::NS_REC_FLAGS);
+        let a = m.read_pair(off + l::NS_REC_ADDR);
+        let (addr, flags) = (a as u32, (a >> 32) as u32);
         if len != l::NS_RECORD_SIZE
             || nul == 0
             || flags > l::NS_DESTROY
@@ -303,6 +303,8 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
 
 // Flags and next of a descriptor form its last word.
 const _: () = assert!(l::DESC_NEXT == l::DESC_FLAGS + 2 && l::DESC_FLAGS.is_multiple_of(4));
+// A name-service record's address and flags are adjacent words.
+const _: () = assert!(l::NS_REC_FLAGS == l::NS_REC_ADDR + 4);
 // A vring's `da` and `align` are adjacent words.
 const _: () = assert!(l::VRING_INFO_ALIGN == l::VRING_INFO_DA + 4);
 // The status byte is the low byte of a word.

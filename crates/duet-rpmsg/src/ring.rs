@@ -219,11 +219,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         } else {
             let d = g.desc(r, id);
             let b = desc_buf(m, g, r, id);
-            (
-                b,
-                m.read_u32(d + l::DESC_LEN),
-                m.read_u16(d + l::DESC_FLAGS),
-            )
+            // The length, then flags in the low half of the next word.
+            let w = m.read_pair(d + l::DESC_LEN);
+            (b, w as u32, (w >> 32) as u16)
         };
         let len = len as usize;
         let c = match buf {
@@ -453,8 +451,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let len = self.resolve(r, id, l::HDR_SIZE)? as usize;
         let buf = self.at;
         let m = io!(self);
-        let src = m.read_u32(buf + l::HDR_SRC);
-        let dst = m.read_u32(buf + l::HDR_DST);
+        let a = m.read_pair(buf + l::HDR_SRC);
+        let (src, dst) = (a as u32, (a >> 32) as u32);
         let hlen = m.read_u16(buf + l::HDR_LEN) as usize;
         if hlen + l::HDR_SIZE > len {
             return Err(self.bad(C::HeaderLength));
