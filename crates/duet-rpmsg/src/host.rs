@@ -313,17 +313,13 @@ const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS
 /// The vdev word holding `status` (0 here) and `num_of_vrings`.
 const STATUS_WORD: u32 = (l::NUM_VRINGS as u32) << 8;
 
-/// Zeroes `len` bytes at `off` (both 2-aligned) word by word.
+/// Zeroes `len` bytes at `off` (both 2-aligned), half-word by half-word (only at layout time;
+/// one store width keeps the loop small).
 fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
     let mut i = 0;
     while i < len && !m.failed() {
-        if len - i >= 4 {
-            m.write_u32(off + i, 0);
-            i += 4;
-        } else {
-            m.write_u16(off + i, 0);
-            i += 2;
-        }
+        m.write_u16(off + i, 0);
+        i += 2;
     }
 }
 
