@@ -65,7 +65,8 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     /// Per ring: descriptors this side holds (its free transmit buffers on the transmit ring).
     pub own: [Bits; 2],
     /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
-    /// so that the result fits a register).
+    /// so that the result fits a register). Host, from `peek` to `resolve`: the peeked used
+    /// element's `len`.
     pub at: usize,
     /// The last refused shared-memory access (for `Error::Memory`).
     pub oob: Sticky,
@@ -188,7 +189,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
         let e = g.slot(r, p, last);
         let id = if p != 0 {
-            m.read_u32(e)
+            // The used element: id, then `len` (kept for `resolve`).
+            let w = m.read_pair(e);
+            self.at = (w >> 32) as usize;
+            w as u32
         } else {
             m.read_u16(e) as u32
         };
@@ -214,8 +218,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let g = self.geo.get();
         let m = io!(self);
         let (buf, len, flags) = if self.host != 0 {
-            let e = g.slot(r, 1, self.seen[r & 1]);
-            (Some(g.host_buf(r, id)), m.read_u32(e + 4), desc_flags(r))
+            // `used.len`, read by `peek`.
+            (Some(g.host_buf(r, id)), self.at as u32, desc_flags(r))
         } else {
             let d = g.desc(r, id);
             let b = desc_buf(m, g, r, id);
