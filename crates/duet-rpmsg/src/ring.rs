@@ -44,32 +44,33 @@ impl Ep {
 /// A data entry [`Core::recv`] found: payload length, descriptor id, endpoint; its buffer is
 /// [`Core::at`]. Four bytes with a niche (in `ep`), so a result carrying it fits one register.
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub(crate) struct Got {
-    pub len: u16,
-    pub id: u8,
     pub ep: Endpoint,
+    pub id: u8,
+    pub len: u16,
 }
 
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
 /// In declaration order (`repr(C)`): the fields both roles start at zero first, so creating a
-/// role clears one block and stores the host's few non-zero values after it; `eps` to `own`
+/// role clears one block and stores the host's few non-zero values after it; `eps` to `next`
 /// are adjacent, so the remote's `forget` is one clear too.
 #[repr(C)]
 pub(crate) struct Core<P: Platform, G: Layout> {
     pub stats: Stats,
-    pub eps: [Ep; 2],
-    /// Per ring: next entry to read in the part the peer fills.
-    pub seen: [u16; 2],
-    /// Per ring: next entry to fill in this side's part.
-    pub next: [u16; 2],
-    /// Per ring: descriptors this side holds (its free transmit buffers on the transmit ring).
-    pub own: [Bits; 2],
     /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
     /// so that the result fits a register). Host, from `peek` to `resolve`: the peeked used
     /// element's `len`.
     pub at: usize,
     /// The last refused shared-memory access (for `Error::Memory`).
     pub oob: Sticky,
+    pub eps: [Ep; 2],
+    /// Per ring: next entry to read in the part the peer fills.
+    pub seen: [u16; 2],
+    /// Per ring: descriptors this side holds (its free transmit buffers on the transmit ring).
+    pub own: [Bits; 2],
+    /// Per ring: next entry to fill in this side's part.
+    pub next: [u16; 2],
     /// 1 for the host, 0 for the remote.
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
