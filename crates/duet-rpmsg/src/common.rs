@@ -317,10 +317,6 @@ impl<M: SharedMemory> Io<'_, M> {
         self.oob.get().len != 0
     }
     #[inline(never)]
-    pub fn read_u16(self, off: usize) -> u16 {
-        self.ck(self.m.read_u16(off))
-    }
-    #[inline(never)]
     pub fn read_u32(self, off: usize) -> u32 {
         self.ck(self.m.read_u32(off))
     }

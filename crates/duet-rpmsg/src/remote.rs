@@ -116,7 +116,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             da == g.shm_base.wrapping_add(g.ring(1) as u32) && status & l::DRIVER_OK as u32 != 0;
         if self.up != 0 {
             // Re-laid rings: the host zeroed the flag this side set when it started.
-            let flags = m.read_u16(g.part(0, 1) + l::USED_FLAGS);
+            // The low half of the used part's first word (flags, idx).
+            let flags = m.read_u32(g.part(0, 1) + l::USED_FLAGS) as u16;
             if !ok || flags & l::VRING_USED_F_NO_NOTIFY == 0 {
                 self.forget();
                 bump(&mut self.stats.peer_resets);

@@ -118,6 +118,10 @@ pub(crate) fn put_desc<M: SharedMemory>(
     link
 }
 
+// A ring part starts with the word (flags, idx), read as one word.
+const _: () =
+    assert!(l::AVAIL_FLAGS == 0 && l::AVAIL_IDX == 2 && l::USED_FLAGS == 0 && l::USED_IDX == 2);
+
 // The length and the flags/next word are adjacent.
 const _: () = assert!(l::DESC_FLAGS == l::DESC_LEN + 4);
 
@@ -179,7 +183,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let m = io!(self);
         let p = self.host as usize;
         let last = self.seen[r & 1];
-        let n = m.read_u16(g.idx(r, p)).wrapping_sub(last);
+        // `idx` is the high half of the part's first word (flags, idx).
+        let n = ((m.read_u32(g.part(r, p)) >> 16) as u16).wrapping_sub(last);
         // The entries are read after the index.
         m.fence();
         if m.failed() || n == 0 {
@@ -195,7 +200,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             self.at = (w >> 32) as usize;
             w as u32
         } else {
-            m.read_u16(e) as u32
+            // The avail entry is a half of a 4-aligned word (the part is 4-aligned).
+            (m.read_u32(e & !3) >> ((e & 2) * 8)) as u16 as u32
         };
         // Only the host's transmit pool is smaller than the ring.
         let limit = if r & p != 0 { g.tx_count } else { g.num };
@@ -458,7 +464,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let m = io!(self);
         let a = m.read_pair(buf + l::HDR_SRC);
         let (src, dst) = (a as u32, (a >> 32) as u32);
-        let hlen = m.read_u16(buf + l::HDR_LEN) as usize;
+        // `len` is the low half of the header's last word (flags in the high half).
+        let hlen = m.read_u32(buf + l::HDR_LEN) as u16 as usize;
         if hlen + l::HDR_SIZE > len {
             return Err(self.bad(C::HeaderLength));
         }
