@@ -5,7 +5,7 @@ use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
-use crate::ring::{bump, desc_flags, put_desc, Core, Ep, NO_EPS, RAW, RPC};
+use crate::ring::{bump, desc_flags, put_desc, Core, Ep, HELLO, NO_EPS, RAW, RPC};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
@@ -110,7 +110,7 @@ impl<P: Platform, C: Profile> Host<P, C> {
 
     /// The local address of `endpoint` (0x400 or 0x401 in announcement order), if bound.
     pub fn local_address(&self, endpoint: Endpoint) -> Option<u32> {
-        self.ep(endpoint).map(|e| e.local)
+        self.ep(endpoint).map(|e| e.local & !HELLO)
     }
 
     /// The remote's address of `endpoint`, if bound.
@@ -196,12 +196,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Ok(());
         };
         bump(&mut self.stats.control_received);
-        let other = self.eps.get(1 - ep as usize).map_or(0, |e| e.local);
+        let other = self
+            .eps
+            .get(1 - ep as usize)
+            .map_or(0, |e| e.local & !HELLO);
         let Some(e) = self.eps.get_mut(ep as usize) else {
             return Ok(());
         };
         if flags == l::NS_DESTROY {
-            if e.local != 0 && e.dest == addr {
+            // A bound endpoint's `dest` is a valid address (never 0, unlike an unbound one's).
+            if e.dest == addr {
                 *e = Ep::default();
             } else {
                 bump(&mut self.stats.ns_ignored);
@@ -216,8 +220,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 l::EPT_ADDR_FIRST
             };
         }
+        e.local |= HELLO;
         e.dest = addr;
-        e.hello = 1;
         self.greet()?;
         if rebound {
             bump(&mut self.stats.peer_resets);

@@ -19,25 +19,24 @@ use crate::transport::{Corruption as C, Endpoint, Error, Received};
 /// The binding of one endpoint.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Ep {
-    /// This side's address; 0 while unbound (host) or not announced (remote).
+    /// This side's address; 0 while unbound (host) or not announced (remote). The host adds
+    /// [`HELLO`] while the throw-away first byte is still to be sent.
     pub local: u32,
     /// The peer's address; `ADDR_ANY` while the remote has not learned it.
     pub dest: u32,
-    /// Host: the throw-away first byte is still to be sent (0 or 1; no `bool`, so no niche).
-    pub hello: u32,
 }
 
+/// Host: in [`Ep::local`] while the endpoint's first byte is due (local addresses are 0x400
+/// and 0x401, so the bit is free).
+pub(crate) const HELLO: u32 = 1 << 31;
+
 /// Both endpoints unbound (a constant, so clearing them is plain stores).
-pub(crate) const NO_EPS: [Ep; 2] = [Ep {
-    local: 0,
-    dest: 0,
-    hello: 0,
-}; 2];
+pub(crate) const NO_EPS: [Ep; 2] = [Ep { local: 0, dest: 0 }; 2];
 
 impl Ep {
-    /// Whether data can flow: bound, first byte sent, peer address known.
+    /// Whether data can flow: bound, first byte sent (no [`HELLO`]), peer address known.
     pub fn ready(&self) -> bool {
-        self.local != 0 && self.hello == 0 && self.dest != l::ADDR_ANY
+        (self.local as i32) > 0 && self.dest != l::ADDR_ANY
     }
 }
 
@@ -422,10 +421,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
             let e = self.eps[i];
             let host = self.host != 0;
             let (src, dst, len, name) = if host {
-                if e.local == 0 || e.hello == 0 {
+                // No byte due (this includes unbound).
+                if e.local & HELLO == 0 {
                     continue;
                 }
-                (e.local, e.dest, 1, 0)
+                (e.local & !HELLO, e.dest, 1, 0)
             } else {
                 if e.local != 0 {
                     continue;
@@ -450,7 +450,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
             self.eps[i] = Ep {
                 local: src,
                 dest: if host { dst } else { l::ADDR_ANY },
-                hello: 0,
             };
         }
         Ok(())
@@ -475,7 +474,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Ok(None);
         }
         for (e, &ep) in self.eps.iter_mut().zip(Endpoint::ALL.iter()) {
-            if e.local != 0 && e.local == dst {
+            if e.local != 0 && e.local & !HELLO == dst {
                 // The remote learns the host's address from the first message.
                 if e.dest == l::ADDR_ANY && src != l::ADDR_ANY {
                     e.dest = src;
