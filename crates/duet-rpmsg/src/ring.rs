@@ -417,7 +417,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// Host: the throw-away byte on every bound endpoint; remote: the name-service
     /// announcement of every endpoint not announced yet.
     pub(crate) fn greet(&mut self) -> Result<(), Fault> {
-        for (i, ep) in Endpoint::ALL.iter().enumerate() {
+        for i in 0..Endpoint::ALL.len() {
             let e = self.eps[i];
             let host = self.host != 0;
             let (src, dst, len, name) = if host {
@@ -431,12 +431,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
                     continue;
                 }
                 let a = l::EPT_ADDR_FIRST + i as u32;
-                (
-                    a,
-                    l::NS_ADDR,
-                    l::NS_RECORD_SIZE,
-                    ns_word(ep.name().as_bytes()),
-                )
+                (a, l::NS_ADDR, l::NS_RECORD_SIZE, NAMES[i & 1])
             };
             // The record (name, addr, flags 0), or the byte 0.
             let mut rec = [0u8; l::NS_RECORD_SIZE];
@@ -651,6 +646,12 @@ fn headers<M: SharedMemory>(w: &Writer<'_, M>, src: u32, dst: u32) {
 pub(crate) const RAW: u32 = ns_word(Endpoint::Raw.name().as_bytes());
 /// The first word of `"rpc"`'s name-service name.
 pub(crate) const RPC: u32 = ns_word(Endpoint::Rpc.name().as_bytes());
+
+/// The first name-service word of each endpoint, in [`Endpoint::ALL`] order.
+const NAMES: [u32; 2] = [
+    ns_word(Endpoint::ALL[0].name().as_bytes()),
+    ns_word(Endpoint::ALL[1].name().as_bytes()),
+];
 
 /// The first word of a NUL-terminated three-letter name.
 pub(crate) const fn ns_word(name: &[u8]) -> u32 {
