@@ -29,7 +29,8 @@ impl Endpoint {
 #[non_exhaustive]
 pub enum Corruption {
     /// The resource table is missing or inconsistent.
-    ResourceTable,
+    // Numbered from 1, so that the transport's internal `Result<(), Fault>` is 0 when `Ok`.
+    ResourceTable = 1,
     /// A ring index moved by more than the ring size.
     RingIndex,
     /// A ring entry named a descriptor outside the table.
