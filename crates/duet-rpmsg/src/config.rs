@@ -334,49 +334,9 @@ impl Config {
             da,
             tx: txp,
             max_msg: self.max_message_len,
-            table: [
-                layout::RSC_TABLE_VERSION,
-                1,
-                layout::VDEV_TYPE as u32,
-                layout::RSC_VDEV,
-                layout::VIRTIO_ID_RPMSG,
-                layout::FEATURES,
-                layout::FEATURES,
-                1,
-                self.vring_align,
-                self.vring_align,
-                base.wrapping_add(r1 as u32),
-                base.wrapping_add(r0 as u32),
-                num as u32,
-                num as u32,
-            ],
         }
     }
 }
-
-/// Resource-table offsets of [`Geometry::table`]'s words (fields not listed stay 0: reserved,
-/// `offset[1]`, the notifyid of vdev and vring0, `config_len`). The remote checks the last
-/// three against the host's table ([`CHECKED`]).
-pub(crate) const TABLE_OFFSETS: [u8; 14] = [
-    layout::RSC_VERSION as u8,
-    layout::RSC_NUM as u8,
-    layout::RSC_OFFSET0 as u8,
-    layout::VDEV_TYPE as u8,
-    layout::VDEV_ID as u8,
-    layout::VDEV_DFEATURES as u8,
-    layout::VDEV_GFEATURES as u8,
-    (layout::VRING1_INFO + layout::VRING_INFO_NOTIFYID) as u8,
-    (layout::VRING0_INFO + layout::VRING_INFO_ALIGN) as u8,
-    (layout::VRING1_INFO + layout::VRING_INFO_ALIGN) as u8,
-    layout::VRING1_DA as u8,
-    (layout::VRING0_INFO + layout::VRING_INFO_DA) as u8,
-    (layout::VRING0_INFO + layout::VRING_INFO_NUM) as u8,
-    (layout::VRING1_INFO + layout::VRING_INFO_NUM) as u8,
-];
-
-/// The words of [`Geometry::table`] the remote checks: vring0's `da`, both rings' `num`
-/// (vring1's `da`, word 10, is checked first, with the status).
-pub(crate) const CHECKED: core::ops::Range<usize> = 11..14;
 
 impl Default for Config {
     fn default() -> Self {
@@ -431,9 +391,6 @@ pub(crate) mod sealed {
         /// First buffer of the host's transmit pool.
         pub tx: usize,
         pub max_msg: usize,
-        /// The resource-table words the host writes, at [`TABLE_OFFSETS`](super::TABLE_OFFSETS)
-        /// (for a compile-time profile a constant, so not code).
-        pub table: [u32; 14],
     }
 
     impl Geometry {
@@ -455,7 +412,6 @@ pub(crate) mod sealed {
                 da: self.da,
                 tx: self.tx,
                 max_msg: self.max_msg,
-                table: self.table,
             }
         }
 

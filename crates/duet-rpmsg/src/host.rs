@@ -3,7 +3,7 @@
 use crate::common::{finish, send_until, Fault, Sticky, NO_FAULT};
 use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
-use crate::config::{layout as l, Config, Profile, TABLE_OFFSETS};
+use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform, SharedMemory};
 use crate::ring::{bump, desc_flags, put_desc, Core, Ep, HELLO, NO_EPS, RAW, RPC};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
@@ -277,10 +277,18 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
     m.write_u32(status, STATUS_WORD);
     m.fence();
     zero(m, g.rsc, l::RSC_TABLE_AREA);
-    for (&off, &v) in TABLE_OFFSETS.iter().zip(g.table.iter()) {
-        m.write_u32(g.rsc + off as usize, v);
+    // Fields not listed stay 0 (notifyid of vdev and vring0, config_len, offset[1]).
+    for &(off, v) in RSC_WORDS.iter() {
+        m.write_u32(g.rsc + off as usize, v as u32);
     }
     for r in 0..2 {
+        let info = g.rsc + l::VRING0_INFO + r * (l::VRING1_INFO - l::VRING0_INFO);
+        m.write_pair(
+            info + l::VRING_INFO_DA,
+            g.shm_base.wrapping_add(g.ring(r) as u32),
+            g.align,
+        );
+        m.write_u32(info + l::VRING_INFO_NUM, g.num as u32);
         zero(m, g.ring(r), g.ring_len);
     }
     // vring0's descriptors are posted as a re-post does (buffer, flags and next, avail slot);
@@ -301,6 +309,8 @@ fn lay_out<M: SharedMemory, G: Layout>(m: Io<'_, M>, geo: &G) {
 const _: () = assert!(l::DESC_NEXT == l::DESC_FLAGS + 2 && l::DESC_FLAGS.is_multiple_of(4));
 // A name-service record's address and flags are adjacent words.
 const _: () = assert!(l::NS_REC_FLAGS == l::NS_REC_ADDR + 4);
+// A vring's `da` and `align` are adjacent words.
+const _: () = assert!(l::VRING_INFO_ALIGN == l::VRING_INFO_DA + 4);
 // The status byte is the low byte of a word.
 const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS.is_multiple_of(4));
 
@@ -316,3 +326,15 @@ fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
         i += 2;
     }
 }
+
+/// Constant resource-table words: (offset, value).
+const RSC_WORDS: [(u8, u8); 8] = [
+    (l::RSC_VERSION as u8, l::RSC_TABLE_VERSION as u8),
+    (l::RSC_NUM as u8, 1),
+    (l::RSC_OFFSET0 as u8, l::VDEV_TYPE as u8),
+    (l::VDEV_TYPE as u8, l::RSC_VDEV as u8),
+    (l::VDEV_ID as u8, l::VIRTIO_ID_RPMSG as u8),
+    (l::VDEV_DFEATURES as u8, l::FEATURES as u8),
+    (l::VDEV_GFEATURES as u8, l::FEATURES as u8),
+    ((l::VRING1_INFO + l::VRING_INFO_NOTIFYID) as u8, 1),
+];

@@ -2,7 +2,7 @@
 
 use crate::common::{send_until, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT};
 use crate::config::sealed::Layout;
-use crate::config::{layout as l, Config, Profile, CHECKED, TABLE_OFFSETS};
+use crate::config::{layout as l, Config, Profile};
 use crate::platform::{Instant, Platform};
 use crate::ring::{bump, Core, NO_EPS};
 use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
@@ -129,10 +129,12 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Ok(false);
         }
         m.fence();
-        for k in CHECKED {
-            if m.read_u32(g.rsc + TABLE_OFFSETS[k] as usize) != g.table[k] {
-                return Err(self.bad(C::ResourceTable));
-            }
+        let v0 = g.rsc + l::VRING0_INFO;
+        if m.read_u32(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
+            || m.read_u32(v0 + l::VRING_INFO_NUM) != g.num as u32
+            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
+        {
+            return Err(self.bad(C::ResourceTable));
         }
         m.write_u16(g.part(0, 1) + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY);
         self.up = 1;
