@@ -41,7 +41,7 @@ impl Ep {
 }
 
 /// A data entry [`Core::recv`] found: payload length, descriptor id, endpoint; its buffer is
-/// [`Core::at`]. Four bytes with a niche (in `ep`), so a result carrying it fits one register.
+/// [`Core::at`]. Kept in [`Core::got`] (not in the result, which stays a flag).
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct Got {
@@ -53,7 +53,8 @@ pub(crate) struct Got {
 /// The state both roles keep. `u32` flags (no `bool`): no niche, so it moves as plain words.
 /// In declaration order (`repr(C)`): the fields both roles start at zero first, so creating a
 /// role clears one block and stores the host's few non-zero values after it; `eps` to `next`
-/// are adjacent, so the remote's `forget` is one clear too.
+/// are adjacent, so the remote's `forget` is one clear too. `got` (half-words and a byte) comes
+/// after the word fields, so that the clears stay word-aligned (`memclr4`, not `memclr`).
 #[repr(C)]
 pub(crate) struct Core<P: Platform, G: Layout> {
     pub stats: Stats,
@@ -74,6 +75,8 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
     pub up: u32,
+    /// The data entry [`Core::recv`] found last.
+    pub got: Got,
     pub platform: P,
     /// The layout (`num == 0` if the config was invalid; only the remote can hold one).
     pub geo: G,
@@ -146,6 +149,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
             ],
             stats: NO_STATS,
             at: 0,
+            got: Got {
+                ep: Endpoint::Raw,
+                id: 0,
+                len: 0,
+            },
             oob,
         }
     }
@@ -450,9 +458,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         Ok(())
     }
 
-    /// Checks the buffer of receive entry `id` and its header; the data entry, or `None` for a
-    /// control message (handled here).
-    fn classify(&mut self, r: usize, id: u16) -> Result<Option<Got>, Fault> {
+    /// Checks the buffer of receive entry `id` and its header; `true` for a data entry (in
+    /// [`Core::got`]), `false` for a control message (handled here).
+    fn classify(&mut self, r: usize, id: u16) -> Result<bool, Fault> {
         let len = self.resolve(r, id, l::HDR_SIZE)? as usize;
         let buf = self.at;
         let m = io!(self);
@@ -466,7 +474,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let body = buf + l::HDR_SIZE;
         if self.host != 0 && dst == l::NS_ADDR {
             self.name_service(body, hlen)?;
-            return Ok(None);
+            return Ok(false);
         }
         for (e, &ep) in self.eps.iter_mut().zip(Endpoint::ALL.iter()) {
             if e.local != 0 && e.local & !HELLO == dst {
@@ -474,15 +482,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 if e.dest == l::ADDR_ANY && src != l::ADDR_ANY {
                     e.dest = src;
                     bump(&mut self.stats.control_received);
-                    return Ok(None);
+                    return Ok(false);
                 }
                 if e.dest == src {
                     // `hlen` fits a buffer (at most 32 KiB), `id` the ring (at most 64).
-                    return Ok(Some(Got {
+                    self.got = Got {
                         len: hlen as u16,
                         id: id as u8,
                         ep,
-                    }));
+                    };
+                    return Ok(true);
                 }
             }
         }
@@ -497,20 +506,20 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// The receive loop: handles control messages and stops at the first data payload, left
     /// in place; [`Core::take`] consumes it.
     #[inline(never)]
-    pub fn recv(&mut self) -> Result<Option<Got>, Fault> {
+    pub fn recv(&mut self) -> Result<bool, Fault> {
         if self.host == 0 && !self.check_host()? {
-            return Ok(None);
+            return Ok(false);
         }
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
-            if let Ok(Some(_)) = c {
+            if let Ok(true) = c {
                 return c;
             }
             self.release(r, id);
             c?;
         }
-        Ok(None)
+        Ok(false)
     }
 
     /// Consumes the data entry `id` that [`Core::recv`] returned.
@@ -558,22 +567,25 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let mut need = 0;
         let mut out = None;
         let r = match self.recv() {
-            Ok(Some(got)) => match buf.get_mut(..got.len as usize) {
-                Some(dst) => {
-                    // A refused payload read is reported as `Memory`.
-                    io!(self).read(self.at + l::HDR_SIZE, dst);
-                    self.take(got.id as u16);
-                    out = Some(Received {
-                        endpoint: got.ep,
-                        len: dst.len(),
-                    });
-                    Ok(())
+            Ok(true) => {
+                let got = self.got;
+                match buf.get_mut(..got.len as usize) {
+                    Some(dst) => {
+                        // A refused payload read is reported as `Memory`.
+                        io!(self).read(self.at + l::HDR_SIZE, dst);
+                        self.take(got.id as u16);
+                        out = Some(Received {
+                            endpoint: got.ep,
+                            len: dst.len(),
+                        });
+                        Ok(())
+                    }
+                    None => {
+                        need = got.len as usize;
+                        Err(Fault::TooSmall)
+                    }
                 }
-                None => {
-                    need = got.len as usize;
-                    Err(Fault::TooSmall)
-                }
-            },
+            }
             r => r.map(|_| ()),
         };
         // One instance of `done` for every entry point.
@@ -585,8 +597,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         &mut self,
         f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
     ) -> Result<Option<R>, Error> {
-        let r = self.recv().map(|got| {
-            got.map(|g| {
+        let r = self.recv().map(|found| {
+            found.then(|| {
+                let g = self.got;
                 let out = f(g.ep, self.payload(self.at + l::HDR_SIZE, g.len as usize));
                 self.take(g.id as u16);
                 out
