@@ -99,8 +99,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
-    /// away. `Ok(true)` while running.
-    pub(crate) fn check_host(&mut self) -> Result<bool, Fault> {
+    /// away. `Ok` while running, `NotReady` while the table is not ready yet.
+    pub(crate) fn check_host(&mut self) -> Result<(), Fault> {
         let g = self.geo.get();
         if g.num == 0 {
             return Err(Fault::InvalidConfig);
@@ -123,10 +123,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 bump(&mut self.stats.peer_resets);
                 return Err(Fault::PeerReset);
             }
-            return Ok(true);
+            return Ok(());
         }
         if !ok {
-            return Ok(false);
+            return Err(Fault::NotReady);
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
@@ -138,7 +138,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
         m.write_u16(g.part(0, 1) + l::USED_FLAGS, l::VRING_USED_F_NO_NOTIFY);
         self.up = 1;
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -415,8 +415,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Err(Fault::TooLarge);
         }
         let e = self.eps[endpoint as usize & 1];
-        if !e.ready() || (self.host == 0 && !self.check_host()?) {
+        if !e.ready() {
             return Err(Fault::NotReady);
+        }
+        if self.host == 0 {
+            self.check_host()?;
         }
         Ok((e.local, e.dest))
     }
@@ -507,8 +510,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// in place; [`Core::take`] consumes it.
     #[inline(never)]
     pub fn recv(&mut self) -> Result<bool, Fault> {
-        if self.host == 0 && !self.check_host()? {
-            return Ok(false);
+        if self.host == 0 {
+            match self.check_host() {
+                Err(Fault::NotReady) => return Ok(false),
+                r => r?,
+            }
         }
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
@@ -542,12 +548,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
     #[inline(never)]
     pub fn poll(&mut self) -> Result<(), Error> {
         let r = if self.host != 0 {
-            self.refill().map(|_| true)
+            self.refill()
         } else {
             self.check_host()
         };
-        let r = r.and_then(|up| if up { self.greet() } else { Ok(()) });
-        let r = r.and_then(|_| self.recv());
+        // Nothing to greet while the remote waits for the table.
+        let r = match r.and_then(|()| self.greet()) {
+            Err(Fault::NotReady) => Ok(()),
+            r => r,
+        };
+        let r = r.and_then(|()| self.recv());
         self.done(r.map(|_| ()), 0)
     }
 
