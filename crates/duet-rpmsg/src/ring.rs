@@ -507,25 +507,23 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// The receive loop: handles control messages and stops at the first data payload, left
-    /// in place; [`Core::take`] consumes it.
+    /// in place ([`Core::got`]; [`Core::take`] consumes it). `NotReady` when there is none
+    /// (nothing pending, or the remote still waits for the table).
     #[inline(never)]
-    pub fn recv(&mut self) -> Result<bool, Fault> {
+    pub fn recv(&mut self) -> Result<(), Fault> {
         if self.host == 0 {
-            match self.check_host() {
-                Err(Fault::NotReady) => return Ok(false),
-                r => r?,
-            }
+            self.check_host()?;
         }
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
             if let Ok(true) = c {
-                return c;
+                return Ok(());
             }
             self.release(r, id);
             c?;
         }
-        Ok(false)
+        Err(Fault::NotReady)
     }
 
     /// Consumes the data entry `id` that [`Core::recv`] returned.
@@ -552,13 +550,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
         } else {
             self.check_host()
         };
-        // Nothing to greet while the remote waits for the table.
-        let r = match r.and_then(|()| self.greet()) {
+        let r = r.and_then(|()| self.greet()).and_then(|()| self.recv());
+        // `NotReady`: the remote waits for the table, or nothing came in (see `recv`).
+        let r = match r {
             Err(Fault::NotReady) => Ok(()),
             r => r,
         };
-        let r = r.and_then(|()| self.recv());
-        self.done(r.map(|_| ()), 0)
+        self.done(r, 0)
     }
 
     /// `Transport::try_send` of both roles.
@@ -577,7 +575,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let mut need = 0;
         let mut out = None;
         let r = match self.recv() {
-            Ok(true) => {
+            Ok(()) => {
                 let got = self.got;
                 match buf.get_mut(..got.len as usize) {
                     Some(dst) => {
@@ -596,7 +594,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
                     }
                 }
             }
-            r => r.map(|_| ()),
+            Err(Fault::NotReady) => Ok(()),
+            r => r,
         };
         // One instance of `done` for every entry point.
         self.done(r, need).map(|()| out)
@@ -607,14 +606,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
         &mut self,
         f: impl FnOnce(Endpoint, Payload<'_, P::Memory>) -> R,
     ) -> Result<Option<R>, Error> {
-        let r = self.recv().map(|found| {
-            found.then(|| {
+        let r = match self.recv() {
+            Ok(()) => {
                 let g = self.got;
                 let out = f(g.ep, self.payload(self.at + l::HDR_SIZE, g.len as usize));
                 self.take(g.id as u16);
-                out
-            })
-        });
+                Ok(Some(out))
+            }
+            Err(Fault::NotReady) => Ok(None),
+            Err(e) => Err(e),
+        };
         self.done(r, 0)
     }
 
