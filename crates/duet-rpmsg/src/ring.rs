@@ -461,9 +461,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         Ok(())
     }
 
-    /// Checks the buffer of receive entry `id` and its header; `true` for a data entry (in
-    /// [`Core::got`]), `false` for a control message (handled here).
-    fn classify(&mut self, r: usize, id: u16) -> Result<bool, Fault> {
+    /// Checks the buffer of receive entry `id` and its header; `Ok` for a data entry (in
+    /// [`Core::got`]), `NotReady` for a control message (handled here).
+    fn classify(&mut self, r: usize, id: u16) -> Result<(), Fault> {
         let len = self.resolve(r, id, l::HDR_SIZE)? as usize;
         let buf = self.at;
         let m = io!(self);
@@ -477,7 +477,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let body = buf + l::HDR_SIZE;
         if self.host != 0 && dst == l::NS_ADDR {
             self.name_service(body, hlen)?;
-            return Ok(false);
+            return Err(Fault::NotReady);
         }
         for (e, &ep) in self.eps.iter_mut().zip(Endpoint::ALL.iter()) {
             if e.local != 0 && e.local & !HELLO == dst {
@@ -485,7 +485,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 if e.dest == l::ADDR_ANY && src != l::ADDR_ANY {
                     e.dest = src;
                     bump(&mut self.stats.control_received);
-                    return Ok(false);
+                    return Err(Fault::NotReady);
                 }
                 if e.dest == src {
                     // `hlen` fits a buffer (at most 32 KiB), `id` the ring (at most 64).
@@ -494,7 +494,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
                         id: id as u8,
                         ep,
                     };
-                    return Ok(true);
+                    return Ok(());
                 }
             }
         }
@@ -517,11 +517,14 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
-            if let Ok(true) = c {
-                return Ok(());
+            if c.is_ok() {
+                return c;
             }
             self.release(r, id);
-            c?;
+            match c {
+                Err(Fault::NotReady) => {}
+                c => return c,
+            }
         }
         Err(Fault::NotReady)
     }
