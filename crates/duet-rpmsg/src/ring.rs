@@ -574,8 +574,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// `Transport::try_recv` of both roles.
     #[inline(never)]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
-        // The payload length if it did not fit (then it stays queued).
-        let mut need = 0;
         let mut out = None;
         let r = match self.recv() {
             Ok(()) => {
@@ -591,17 +589,16 @@ impl<P: Platform, G: Layout> Core<P, G> {
                         });
                         Ok(())
                     }
-                    None => {
-                        need = got.len as usize;
-                        Err(Fault::TooSmall)
-                    }
+                    // It stays queued.
+                    None => Err(Fault::TooSmall),
                 }
             }
             Err(Fault::NotReady) => Ok(()),
             r => r,
         };
-        // One instance of `done` for every entry point.
-        self.done(r, need).map(|()| out)
+        // One instance of `done` for every entry point; the length is the one `TooSmall`
+        // reports (no other fault here uses it).
+        self.done(r, self.got.len as usize).map(|()| out)
     }
 
     /// `recv_with` of both roles.
