@@ -143,18 +143,12 @@ pub(crate) fn tx_buf<M: SharedMemory>(
     if host {
         return Some(g.host_buf(1, id));
     }
-    desc_buf(io, g, 0, id)
+    desc_buf(io, g, g.desc(0, id))
 }
 
-/// The buffer descriptor `id` of ring `r` points to, if it is one of the pool's.
+/// The buffer the descriptor at `d` points to, if it is one of the pool's.
 #[inline(never)]
-pub(crate) fn desc_buf<M: SharedMemory>(
-    io: Io<'_, M>,
-    g: &Geometry,
-    r: usize,
-    id: u16,
-) -> Option<usize> {
-    let d = g.desc(r, id);
+pub(crate) fn desc_buf<M: SharedMemory>(io: Io<'_, M>, g: &Geometry, d: usize) -> Option<usize> {
     let a = io.read_pair(d + layout::DESC_ADDR);
     g.buffer_at(a as u32, (a >> 32) as u32)
 }
@@ -251,18 +245,26 @@ pub(crate) fn ids(mut set: u64) -> impl Iterator<Item = u16> {
 }
 
 /// An internal failure: [`Error`] without payloads, so internal results fit in registers.
-/// Turned into an `Error` by [`Fault::into_error`] at the public entry points.
+/// Turned into an `Error` by [`Fault::into_error`] at the public entry points. The variants
+/// are in `Error`'s order (two placeholders fill the gaps), so that the conversion is an offset
+/// of the tag, not a table.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Fault {
     NotReady,
     NoBuffer,
+    /// Placeholder for `Error::Timeout` (never built: only the blocking helpers time out).
+    #[allow(dead_code)]
+    Timeout,
     /// `MessageTooLarge`; the entry point knows the length and the limit.
     TooLarge,
-    Corrupt(Corruption),
-    PeerReset,
-    InvalidConfig,
     /// `BufferTooSmall`; the entry point passes the payload length as `len`.
     TooSmall,
+    Corrupt(Corruption),
+    /// Placeholder for `Error::Memory` (never built: the sticky record reports it).
+    #[allow(dead_code)]
+    Memory,
+    PeerReset,
+    InvalidConfig,
 }
 
 impl Fault {
@@ -276,6 +278,12 @@ impl Fault {
             Fault::PeerReset => Error::PeerReset,
             Fault::InvalidConfig => Error::InvalidConfig,
             Fault::TooSmall => Error::BufferTooSmall { needed: len },
+            Fault::Timeout => Error::Timeout,
+            // Never built; the payload as `TooLarge`'s, so that every arm stores the same.
+            Fault::Memory => Error::Memory(OutOfBounds {
+                offset: len,
+                len: max,
+            }),
         }
     }
 }

@@ -236,7 +236,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             (Some(g.host_buf(r, id)), self.at as u32, desc_flags(r))
         } else {
             let d = g.desc(r, id);
-            let b = desc_buf(m, g, r, id);
+            let b = desc_buf(m, g, d);
             // The length, then flags in the low half of the next word.
             let w = m.read_pair(d + l::DESC_LEN);
             (b, w as u32, (w >> 32) as u16)
