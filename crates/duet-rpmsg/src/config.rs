@@ -418,7 +418,9 @@ pub(crate) mod sealed {
         /// Offset of ring `r` (0 or 1; only the low bit counts).
         #[inline(always)]
         pub fn ring(&self, r: usize) -> usize {
-            self.ring[r & 1]
+            // Arithmetic, not an indexed load (no table for a compile-time profile).
+            self.ring[1]
+                .wrapping_add(((r & 1) ^ 1).wrapping_mul(self.ring[0].wrapping_sub(self.ring[1])))
         }
 
         /// Descriptor `i` of ring `r`.
