@@ -59,8 +59,8 @@ pub(crate) struct Got {
 pub(crate) struct Core<P: Platform, G: Layout> {
     pub stats: Stats,
     /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
-    /// so that the result fits a register). Host, from `peek` to `resolve`: the peeked used
-    /// element's `len`.
+    /// so that the result fits a register). From `peek` to `resolve`: the word after the
+    /// peeked entry (host: the used element's `len`; remote: unused).
     pub at: usize,
     /// The last refused shared-memory access (for `Error::Memory`).
     pub oob: Sticky,
@@ -201,15 +201,14 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Err(self.bad(C::RingIndex));
         }
         let e = g.slot(r, p, last);
-        let id = if p != 0 {
-            // The used element: id, then `len` (kept for `resolve`).
-            let w = m.read_pair(e);
-            self.at = (w >> 32) as usize;
-            w as u32
-        } else {
-            // The avail entry is a half of a 4-aligned word (the part is 4-aligned).
-            (m.read_u32(e & !3) >> ((e & 2) * 8)) as u16 as u32
-        };
+        // Host: the used element, id then `len` (kept for `resolve`; `e` is 4-aligned). Remote:
+        // the avail entry is a half of a 4-aligned word (the part is 4-aligned); the word after
+        // it is still inside the avail part (`used_event` follows the entries), and the
+        // remote's `resolve` sets `at` itself.
+        let w = m.read_pair(e & !3);
+        self.at = (w >> 32) as usize;
+        let id = (w as u32) >> ((e & 2) * 8);
+        let id = if p != 0 { id } else { id as u16 as u32 };
         // Only the host's transmit pool is smaller than the ring.
         let limit = if r & p != 0 { g.tx_count } else { g.num };
         let c = if id >= g.num as u32 {
