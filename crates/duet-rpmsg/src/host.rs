@@ -318,10 +318,10 @@ const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS
 const STATUS_WORD: u32 = (l::NUM_VRINGS as u32) << 8;
 
 /// Zeroes `len` bytes at `off` (both 2-aligned), half-word by half-word (only at layout time;
-/// one store width keeps the loop small).
+/// one store width keeps the loop small). A refused store is recorded once; the loop runs on.
 fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
     let mut i = 0;
-    while i < len && !m.failed() {
+    while i < len {
         m.write_u16(off + i, 0);
         i += 2;
     }
