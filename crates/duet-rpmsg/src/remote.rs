@@ -99,8 +99,12 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
-    /// away. `Ok` while running, `NotReady` while the table is not ready yet.
+    /// away. `Ok` while running (and always for the host), `NotReady` while the table is not
+    /// ready yet.
     pub(crate) fn check_host(&mut self) -> Result<(), Fault> {
+        if self.host != 0 {
+            return Ok(());
+        }
         let g = self.geo.get();
         if g.num == 0 {
             return Err(Fault::InvalidConfig);

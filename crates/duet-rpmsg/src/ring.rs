@@ -417,9 +417,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         if !e.ready() {
             return Err(Fault::NotReady);
         }
-        if self.host == 0 {
-            self.check_host()?;
-        }
+        self.check_host()?;
         Ok((e.local, e.dest))
     }
 
@@ -510,9 +508,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// (nothing pending, or the remote still waits for the table).
     #[inline(never)]
     pub fn recv(&mut self) -> Result<(), Fault> {
-        if self.host == 0 {
-            self.check_host()?;
-        }
+        self.check_host()?;
         let r = self.rx();
         while let Some(id) = self.peek(r)? {
             let c = self.classify(r, id);
