@@ -351,14 +351,30 @@ typed_fn!(8; A1, A2, A3, A4, A5, A6, A7, A8);
 /// reachable as `"<bound name>.<method>"`. Methods take `&self` (use `Cell`/`RefCell` for state)
 /// and owned serde arguments, and return any `Serialize` value (a `Result` sends its error).
 ///
-/// ```ignore
-/// struct Foo { n: core::cell::Cell<i32> }
+/// ```
+/// use core::cell::Cell;
+/// use duet::{Rpc, RouterFull, Transport};
+///
+/// struct Foo {
+///     n: Cell<i32>,
+/// }
 /// impl Foo {
-///     fn add(&self, a: i32, b: i32) -> i32 { a + b }
-///     fn bump(&self) -> i32 { self.n.set(self.n.get() + 1); self.n.get() }
+///     fn add(&self, a: i32, b: i32) -> i32 {
+///         a + b
+///     }
+///     fn bump(&self) -> i32 {
+///         self.n.set(self.n.get() + 1);
+///         self.n.get()
+///     }
 /// }
 /// duet::object!(Foo { add(a: i32, b: i32), bump() });
-/// rpc.bind_object("foo1", &foo)?; // peer calls "foo1.add" and "foo1.bump"
+///
+/// fn serve<T: Transport>(transport: T) -> Result<(), RouterFull> {
+///     let foo = Foo { n: Cell::new(0) };
+///     let mut rpc: Rpc<'_, T> = Rpc::new(transport);
+///     rpc.bind_object("foo1", &foo)?; // the peer calls "foo1.add" and "foo1.bump"
+///     Ok(())
+/// }
 /// ```
 #[macro_export]
 macro_rules! object {

@@ -2,17 +2,25 @@
 //! shared-memory transport of `duet-rpmsg`; wire-compatible with Arduino's `RPC` library and
 //! MicroPython's `msgpackrpc`. `no_std`, no heap; every capacity is a const generic.
 //!
-//! ```ignore
-//! let add = |a: i32, b: i32| a + b;                 // handlers outlive the Rpc
-//! let mut rpc: Rpc<'_, MyTransport> = Rpc::new(transport);
-//! rpc.bind("add", &add)?;
-//! let sum: i32 = rpc.call("mul", (6, 7))?;          // blocking, 1 s default timeout
-//! let p = rpc.call_async::<i32, _>("slow", ())?;     // several in flight (CALLS)
-//! let r = rpc.join(p, deadline)?;                    // or rpc.wait(p).await
-//! rpc.notify("log", ("hello",))?;
-//! loop { rpc.poll()?; }                              // or rpc.run().await
-//! // A slow handler answers later: `let d = ctx.defer()?;` ... `rpc.respond(d, &v)?;`
+//! ```no_run
+//! use duet::{Instant, Rpc, Transport};
+//!
+//! fn app<T: Transport>(transport: T, deadline: Instant) -> Result<(), Box<dyn std::error::Error>> {
+//!     let add = |a: i32, b: i32| a + b; // handlers outlive the Rpc
+//!     let mut rpc: Rpc<'_, T> = Rpc::new(transport);
+//!     rpc.bind("add", &add)?;
+//!     let product: i32 = rpc.call("mul", (6, 7))?; // blocking, 1 s default timeout
+//!     let p = rpc.call_async::<i32, _>("slow", ())?; // several in flight (CALLS)
+//!     let late: i32 = rpc.join(p, deadline)?; // or rpc.wait(p).await
+//!     rpc.notify("log", ("hello", product + late))?;
+//!     loop {
+//!         rpc.poll()?; // or rpc.run().await
+//!     }
+//! }
 //! ```
+//!
+//! A slow handler answers later: `let d = ctx.defer()` in the handler, then
+//! `rpc.respond(d, &value)` once the work is done.
 //!
 //! - [`Rpc`]: router, call table, reassembly, dispatch (design notes there).
 //! - [`Context`]: the call API, also lent to handlers so they can call back (nested calls).
