@@ -1,16 +1,16 @@
 //! The host role: the virtio driver (the M7 in the Arduino profile).
 
-use crate::common::{finish, send_until, Fault, Sticky, NO_FAULT};
+use crate::common::{finish, Fault, Sticky, NO_FAULT};
 use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
-use crate::platform::{Instant, Platform, SharedMemory};
+use crate::platform::{Platform, SharedMemory};
 use crate::ring::{bump, desc_flags, put_desc, Core, Ep, HELLO, NO_EPS, RAW, RPC};
-use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
+use crate::transport::{Corruption as C, Endpoint, Error};
 
 /// The host side (virtio driver, the M7): owns the resource table and the rings' driver halves.
 ///
-/// Created with [`Host::new`], which lays out the shared memory; then [`Transport::poll`] binds
+/// Created with [`Host::new`], which lays out the shared memory; then [`Transport::poll`](crate::Transport::poll) binds
 /// the endpoints the remote announces (or use [`connect`](crate::connect)).
 ///
 /// Reset (host side), two steps: [`Host::begin_reset`] clears `DRIVER_OK` and parks the host;
@@ -231,41 +231,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 }
 
-impl<P: Platform, C: Profile> Transport for Host<P, C> {
-    type Platform = P;
-
-    fn platform(&self) -> &P {
-        &self.core.platform
-    }
-
-    fn poll(&mut self) -> Result<(), Error> {
-        self.core.poll()
-    }
-
-    fn is_ready(&self, endpoint: Endpoint) -> bool {
-        self.core.eps[endpoint as usize & 1].ready()
-    }
-
-    fn max_message_len(&self) -> usize {
-        self.core.geo.get().max_msg
-    }
-
-    fn payload_per_buffer(&self) -> usize {
-        self.core.geo.get().payload()
-    }
-
-    fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
-        self.core.try_send(endpoint, data)
-    }
-
-    fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
-        send_until(self, endpoint, data, deadline)
-    }
-
-    fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
-        self.core.try_recv(buf)
-    }
-}
+crate::ring::transport_via_core!(Host);
 
 /// Lays out the resource table and both rings: clears `DRIVER_OK` first, posts every receive
 /// buffer, sets `DRIVER_OK` last.

@@ -1,16 +1,16 @@
 //! The remote role: the virtio device (the M4 in the Arduino profile).
 
-use crate::common::{send_until, Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT};
+use crate::common::{Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
-use crate::platform::{Instant, Platform};
+use crate::platform::Platform;
 use crate::ring::{bump, Core, NO_EPS};
-use crate::transport::{Corruption as C, Endpoint, Error, Received, Transport};
+use crate::transport::{Corruption as C, Endpoint, Error};
 
 /// The remote side (virtio device, the M4): waits for the host's table, announces `"raw"`
 /// (0x400) and `"rpc"` (0x401), learns the host's addresses from the first message on each.
 ///
-/// [`Remote::new`] touches nothing; [`Transport::poll`] (or [`connect`](crate::connect)) does
+/// [`Remote::new`] touches nothing; [`Transport::poll`](crate::Transport::poll) (or [`connect`](crate::connect)) does
 /// the handshake once the table's vring1 `da` matches the config and `DRIVER_OK` is set.
 ///
 /// Reset: every `poll`, `try_send`/`send_with` and `try_recv`/`recv_with` first checks the
@@ -146,38 +146,4 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 }
 
-impl<P: Platform, C: Profile> Transport for Remote<P, C> {
-    type Platform = P;
-
-    fn platform(&self) -> &P {
-        &self.core.platform
-    }
-
-    fn poll(&mut self) -> Result<(), Error> {
-        self.core.poll()
-    }
-
-    fn is_ready(&self, endpoint: Endpoint) -> bool {
-        self.core.eps[endpoint as usize & 1].ready()
-    }
-
-    fn max_message_len(&self) -> usize {
-        self.core.geo.get().max_msg
-    }
-
-    fn payload_per_buffer(&self) -> usize {
-        self.core.geo.get().payload()
-    }
-
-    fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
-        self.core.try_send(endpoint, data)
-    }
-
-    fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error> {
-        send_until(self, endpoint, data, deadline)
-    }
-
-    fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
-        self.core.try_recv(buf)
-    }
-}
+crate::ring::transport_via_core!(Remote);

@@ -676,3 +676,58 @@ const NAMES: [u32; 2] = [
 pub(crate) const fn ns_word(name: &[u8]) -> u32 {
     u32::from_le_bytes([name[0], name[1], name[2], 0])
 }
+
+/// Implements [`Transport`](crate::Transport) for a role type (`Host` or `Remote`) whose field
+/// `core` is the shared [`Core`]: both roles forward every method the same way.
+macro_rules! transport_via_core {
+    ($role:ident) => {
+        impl<P: $crate::Platform, C: $crate::Profile> $crate::Transport for $role<P, C> {
+            type Platform = P;
+
+            fn platform(&self) -> &P {
+                &self.core.platform
+            }
+
+            fn poll(&mut self) -> Result<(), $crate::Error> {
+                self.core.poll()
+            }
+
+            fn is_ready(&self, endpoint: $crate::Endpoint) -> bool {
+                self.core.eps[endpoint as usize & 1].ready()
+            }
+
+            fn max_message_len(&self) -> usize {
+                self.core.geo.get().max_msg
+            }
+
+            fn payload_per_buffer(&self) -> usize {
+                self.core.geo.get().payload()
+            }
+
+            fn try_send(
+                &mut self,
+                endpoint: $crate::Endpoint,
+                data: &[u8],
+            ) -> Result<(), $crate::Error> {
+                self.core.try_send(endpoint, data)
+            }
+
+            fn send(
+                &mut self,
+                endpoint: $crate::Endpoint,
+                data: &[u8],
+                deadline: $crate::Instant,
+            ) -> Result<(), $crate::Error> {
+                $crate::common::send_until(self, endpoint, data, deadline)
+            }
+
+            fn try_recv(
+                &mut self,
+                buf: &mut [u8],
+            ) -> Result<Option<$crate::Received>, $crate::Error> {
+                self.core.try_recv(buf)
+            }
+        }
+    };
+}
+pub(crate) use transport_via_core;
