@@ -343,12 +343,15 @@ impl<M: SharedMemory> Io<'_, M> {
         self.read_u32(off) as u64 | (self.read_u32(off + 4) as u64) << 32
     }
 
-    /// Writes `a` at `off` and `b` right after it (two words).
-    #[inline(never)]
+    /// Writes `a` at `off` and `b` right after it: one 8-byte `write` (this side's own words,
+    /// published to the peer only by a later fence and index; `off` is 4-aligned by the layout).
+    #[inline]
     pub fn write_pair(self, off: usize, a: u32, b: u32) {
-        self.write_u32(off, a);
-        self.write_u32(off + 4, b);
+        let w = (a as u64 | (b as u64) << 32).to_le_bytes();
+        self.write(off, &w);
     }
+    /// Out of line: payloads, headers and word pairs share it.
+    #[inline(never)]
     pub fn write(self, off: usize, data: &[u8]) {
         self.ck(self.m.write(off, data))
     }

@@ -635,10 +635,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
 }
 
 /// Writes the RPMsg header of a buffer at `h` carrying `n` payload bytes (`n < 2^15` by
-/// `Config` limits; flags, the upper half of the last word, are 0).
+/// `Config` limits; flags, the upper half of the last word, are 0) as one 16-byte write.
 fn header<M: SharedMemory>(io: Io<'_, M>, h: usize, src: u32, dst: u32, n: usize) {
-    io.write_pair(h + l::HDR_SRC, src, dst);
-    io.write_pair(h + l::HDR_RESERVED, 0, n as u32);
+    let mut w = [0u8; l::HDR_SIZE];
+    w[..4].copy_from_slice(&src.to_le_bytes());
+    w[4..8].copy_from_slice(&dst.to_le_bytes());
+    w[12..].copy_from_slice(&(n as u32).to_le_bytes());
+    io.write(h + l::HDR_SRC, &w);
 }
 
 // The header is four adjacent words: src, dst, reserved, len (with flags).
