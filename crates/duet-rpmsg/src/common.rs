@@ -332,9 +332,12 @@ impl<M: SharedMemory> Io<'_, M> {
     pub fn write_u16(self, off: usize, v: u16) {
         self.ck(self.m.write_u16(off, v))
     }
+    /// One 4-byte `write`. Only the host's layout uses it, before `DRIVER_OK` or (the status
+    /// word, whose other bytes already hold these values) to set it, so no peer sees a torn
+    /// word; `off` is 4-aligned by the layout. Indices and flags stay `write_u16` (one store).
     #[inline(never)]
     pub fn write_u32(self, off: usize, v: u32) {
-        self.ck(self.m.write_u32(off, v))
+        self.write(off, &v.to_le_bytes())
     }
 
     /// Reads the word at `off` (low half) and the one after it (high half); one register pair.
