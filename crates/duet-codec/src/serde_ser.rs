@@ -280,39 +280,6 @@ impl ser::SerializeSeq for Compound<'_, '_, '_> {
     }
 }
 
-impl ser::SerializeTuple for Compound<'_, '_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)
-    }
-    fn end(self) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_, '_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)
-    }
-    fn end(self) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)
-    }
-    fn end(self) -> Result<()> {
-        Ok(())
-    }
-}
-
 impl ser::SerializeMap for Compound<'_, '_, '_> {
     type Ok = ();
     type Error = Error;
@@ -328,24 +295,27 @@ impl ser::SerializeMap for Compound<'_, '_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)
-    }
-    fn end(self) -> Result<()> {
-        Ok(())
-    }
+/// Fixed-count compounds (tuples, structs and their variants): the header already holds the
+/// count, so each element is written as is and `end` has nothing to patch.
+macro_rules! fixed_compound {
+    ($($tr:ident :: $method:ident ($($key:ty)?)),* $(,)?) => {$(
+        impl ser::$tr for Compound<'_, '_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, $(_: $key,)? value: &T) -> Result<()> {
+                value.serialize(&mut *self.ser)
+            }
+            fn end(self) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)
-    }
-    fn end(self) -> Result<()> {
-        Ok(())
-    }
-}
+fixed_compound!(
+    SerializeTuple::serialize_element(),
+    SerializeTupleStruct::serialize_field(),
+    SerializeTupleVariant::serialize_field(),
+    SerializeStruct::serialize_field(&'static str),
+    SerializeStructVariant::serialize_field(&'static str),
+);

@@ -31,11 +31,13 @@
 //! one after reading vring0's `avail.idx` in `Remote::refill`. In this scenario the re-posted
 //! descriptor and ring slot hold the same values as before, so no reordering is observable.
 
+mod common;
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use duet_rpmsg::{
-    Config, Endpoint, Error, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
+    Endpoint, Error, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
 };
 
 /// Random-mode probabilities (per 256) of holding a store / reading stale, and of switching.
@@ -283,24 +285,6 @@ impl Platform for Side {
     }
 }
 
-fn config() -> Config {
-    Config {
-        shm_base: 0,
-        region_size: 0x800,
-        rsc_table_offset: 0,
-        da_base: 0x400,
-        vring1_addr: 0x400,
-        vring0_addr: 0x500,
-        num_descriptors: 4,
-        vring_align: 32,
-        buffer_size: 64,
-        pool_addr: 0x600,
-        host_tx_pool_addr: 0x700,
-        host_tx_buffers: 4,
-        max_message_len: 100,
-    }
-}
-
 fn msgs(tag: u8) -> Vec<(Endpoint, Vec<u8>)> {
     let m = |len: usize, s: u8| (0..len).map(|i| (i as u8).wrapping_mul(s) ^ tag).collect();
     vec![
@@ -363,7 +347,7 @@ fn run_side<T: Transport>(
 
 /// Runs the scenario under `script`; returns the trace of choice points and the outcome.
 fn run(script: Vec<u8>, rng: Option<u64>) -> (Vec<u8>, Result<(), String>) {
-    let cfg = config();
+    let cfg = common::small();
     let model = Arc::new(Model {
         w: Mutex::new(World {
             mem: vec![0; cfg.region_size as usize],

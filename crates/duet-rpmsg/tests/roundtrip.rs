@@ -113,25 +113,7 @@ fn thousands_multi_buffer() {
 #[test]
 fn small_rings() {
     // A reduced profile: 4 descriptors, 64-byte buffers, 3-buffer messages.
-    traffic(small(), 2000, 3);
-}
-
-pub fn small() -> Config {
-    Config {
-        shm_base: 0,
-        region_size: 0x800,
-        rsc_table_offset: 0,
-        da_base: 0x400,
-        vring1_addr: 0x400,
-        vring0_addr: 0x500,
-        num_descriptors: 4,
-        vring_align: 32,
-        buffer_size: 64,
-        pool_addr: 0x600,
-        host_tx_pool_addr: 0x700,
-        host_tx_buffers: 4,
-        max_message_len: 100,
-    }
+    traffic(common::small(), 2000, 3);
 }
 
 #[test]

@@ -208,3 +208,23 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// A reduced ring for exhaustive and multi-buffer tests: 4 descriptors of 64-byte buffers in a
+/// 2 KiB region, messages up to 100 bytes (3 buffers).
+pub fn small() -> Config {
+    Config {
+        shm_base: 0,
+        region_size: 0x800,
+        rsc_table_offset: 0,
+        da_base: 0x400,
+        vring1_addr: 0x400,
+        vring0_addr: 0x500,
+        num_descriptors: 4,
+        vring_align: 32,
+        buffer_size: 64,
+        pool_addr: 0x600,
+        host_tx_pool_addr: 0x700,
+        host_tx_buffers: 4,
+        max_message_len: 100,
+    }
+}
