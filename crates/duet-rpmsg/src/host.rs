@@ -169,18 +169,12 @@ impl<P: Platform, G: Layout> Core<P, G> {
             m: self.platform.memory(),
             oob: &self.oob,
         };
-        // The name needs a NUL within its 32 bytes; its first word identifies it.
-        let mut nul = 0;
-        let mut name = 0;
-        for i in (0..l::NS_NAME_LEN / 4).rev() {
-            let w = m.read_u32(off + 4 * i);
-            nul |= w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080;
-            name = w;
-        }
+        // The first word identifies the name: "raw\0" and "rpc\0" carry their NUL, so any
+        // other first word (an unterminated name included) is an unknown service, ignored.
+        let name = m.read_u32(off);
         let a = m.read_pair(off + l::NS_REC_ADDR);
         let (addr, flags) = (a as u32, (a >> 32) as u32);
         if len != l::NS_RECORD_SIZE
-            || nul == 0
             || flags > l::NS_DESTROY
             || addr < l::RESERVED_ADDRESSES
             || addr == l::ADDR_ANY
