@@ -476,7 +476,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             self.name_service(body, hlen)?;
             return Err(Fault::NotReady);
         }
-        for (e, &ep) in self.eps.iter_mut().zip(Endpoint::ALL.iter()) {
+        for (i, e) in self.eps.iter_mut().enumerate() {
+            let ep = if i == 0 { Endpoint::Raw } else { Endpoint::Rpc };
             if e.local != 0 && e.local & !HELLO == dst {
                 // The remote learns the host's address from the first message.
                 if e.dest == l::ADDR_ANY && src != l::ADDR_ANY {
