@@ -138,6 +138,8 @@ pub enum Source {
     Hardware,
     /// A heading or remark of the demo itself.
     Demo,
+    /// A core's duet counters at the end of an example (`duet::Rpc::stats`).
+    Stats,
 }
 
 /// One recorded console line (without its line end).
@@ -184,7 +186,7 @@ impl Console {
     fn emit(&self, st: &mut ConsoleState, source: Source, text: String) {
         if self.echo {
             match source {
-                Source::Hardware => println!("  {text}"),
+                Source::Hardware | Source::Stats => println!("  {text}"),
                 _ => println!("{text}"),
             }
         }
@@ -395,6 +397,11 @@ impl Board {
         }
         let chip = chip_ms(&self.hw);
         self.hw.clocks[slot(self.core)].fetch_max(chip, Ordering::SeqCst);
+    }
+
+    /// The console (Serial Monitor and the simulator's notes) of the chip.
+    pub fn console(&self) -> &Console {
+        &self.hw.console
     }
 
     /// The core this view belongs to.

@@ -360,3 +360,87 @@ fn the_command_line_lists_and_runs_the_examples() {
         ]
     );
 }
+
+/// The numbers of a `[core stats]` line: `(rpc sent, rpc recv, raw sent, raw recv)` as
+/// `(messages, bytes)`, `(calls ok, calls failed)`, doorbells rung, and the whole line.
+type StatsLine = ([(u32, u32); 4], (u32, u32), u32, String);
+
+fn stats_line(hw: &Peripherals, core: &str) -> StatsLine {
+    let tag = format!("[{core} stats] ");
+    let lines: Vec<String> = hw
+        .console()
+        .texts(Source::Stats)
+        .into_iter()
+        .filter(|l| l.starts_with(&tag))
+        .collect();
+    assert_eq!(lines.len(), 1, "one stats line per core: {lines:?}");
+    let line = lines[0].clone();
+    let words: Vec<&str> = line.split([' ', ';']).filter(|w| !w.is_empty()).collect();
+    let after = |i: usize| words[i + 1];
+    let pair = |w: &str| {
+        let (m, b) = w.split_once('/').expect("messages/bytes");
+        (m.parse().unwrap(), b.parse().unwrap())
+    };
+    let mut traffic = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if (*w == "sent" || *w == "recv") && after(i).contains('/') {
+            traffic.push(pair(after(i)));
+        }
+    }
+    let at = |word: &str| words.iter().position(|w| *w == word).expect(word);
+    let ok = words[at("ok") - 1].parse().unwrap();
+    let failed = words[at("failed") - 1].parse().unwrap();
+    let rung = words[at("rung") - 1].parse().unwrap();
+    (
+        traffic.try_into().expect("four traffic pairs"),
+        (ok, failed),
+        rung,
+        line,
+    )
+}
+
+#[test]
+fn every_example_reports_counters_that_agree_between_the_cores() {
+    for e in &EXAMPLES {
+        let hw = run(e.name);
+        let (m7, _, m7_rung, l7) = stats_line(&hw, "M7");
+        let (m4, _, m4_rung, l4) = stats_line(&hw, "M4");
+        // What one core sent on an endpoint is what the other received, byte for byte
+        // (raw receipt counts payloads: a line may be split, never more bytes).
+        assert_eq!(m7[0], m4[1], "{}: rpc M7 -> M4\n{l7}\n{l4}", e.name);
+        assert_eq!(m4[0], m7[1], "{}: rpc M4 -> M7\n{l7}\n{l4}", e.name);
+        assert_eq!(m7[2].1, m4[3].1, "{}: raw M7 -> M4 bytes", e.name);
+        assert_eq!(m4[2].1, m7[3].1, "{}: raw M4 -> M7 bytes", e.name);
+        assert_eq!(
+            m7_rung,
+            m7[0].0 + m7[2].0,
+            "{}: one doorbell per message",
+            e.name
+        );
+        assert_eq!(
+            m4_rung,
+            m4[0].0 + m4[2].0,
+            "{}: one doorbell per message",
+            e.name
+        );
+    }
+    // Who calls whom, and how it ends.
+    let calls = |name: &str, core: &str| stats_line(&run(name), core).1;
+    assert_eq!(
+        calls("sensor", "M4"),
+        (examples::sensor::READINGS, 0),
+        "sensorRead"
+    );
+    assert_eq!(calls("sensor", "M7"), (0, 0));
+    assert_eq!(calls("objects", "M7"), (7, 0), "1 call, 4 async, 2 counts");
+    let (_, (ok, failed), _, line) = stats_line(&run("errors"), "M7");
+    assert_eq!((ok, failed), (3, 4), "{line}");
+    for part in [
+        "remote errors 2",
+        "timeouts 1",
+        "refused 1",
+        "late replies 1",
+    ] {
+        assert!(line.contains(part), "{part}: {line}");
+    }
+}

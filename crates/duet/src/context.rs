@@ -33,7 +33,7 @@ pub(crate) enum Take {
 pub(crate) trait Link {
     fn now(&self) -> Instant;
     fn timeout(&self) -> Duration;
-    fn sleep_until(&self, deadline: Instant);
+    fn sleep_until(&mut self, deadline: Instant);
     fn rpc_ready(&self) -> bool;
     fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error>;
     fn close_call(&mut self, slot: u16, id: u32);
@@ -56,6 +56,8 @@ pub(crate) trait Link {
         dispatch: bool,
     ) -> Result<bool, Error>;
     fn stats(&self) -> Stats;
+    /// Counts a finished own call: `None` completed, else why it failed.
+    fn count_call(&mut self, result: Option<&Error>);
     fn count_reply_failure(&mut self);
     fn doorbell(&self) -> Option<&Doorbell>;
     /// How many resets this engine has seen (voids [`Deferred`] tokens from before).
@@ -232,9 +234,12 @@ impl<'c> Context<'c> {
         deadline: Instant,
     ) -> Result<Pending<R>, Error> {
         if !self.link.rpc_ready() {
-            return Err(Error::NotReady);
+            return self.finish(Err(Error::NotReady));
         }
-        let (slot, id) = self.link.open_call(deadline)?;
+        let (slot, id) = match self.link.open_call(deadline) {
+            Ok(s) => s,
+            Err(e) => return self.finish(Err(e)),
+        };
         let r = self.link.send_rpc(
             self.rx,
             self.rx_len,
@@ -250,9 +255,15 @@ impl<'c> Context<'c> {
             }),
             Err(e) => {
                 self.link.close_call(slot, id);
-                Err(e)
+                self.finish(Err(e))
             }
         }
+    }
+
+    /// Counts how a call ended ([`Stats::calls`]) and passes its result on.
+    fn finish<V>(&mut self, r: Result<V, Error>) -> Result<V, Error> {
+        self.link.count_call(r.as_ref().err());
+        r
     }
 
     /// Waits for a pending call's result until `deadline` (which replaces the call's own),
@@ -272,14 +283,14 @@ impl<'c> Context<'c> {
                 Ok(more) => more,
                 Err(Error::PeerReset) => {
                     self.link.close_call(p.slot, p.id);
-                    return Err(Error::PeerReset);
+                    return self.finish(Err(Error::PeerReset));
                 }
                 Err(_) => false,
             };
             let now = self.now();
             if now >= deadline {
                 self.link.close_call(p.slot, p.id);
-                return Err(Error::Timeout);
+                return self.finish(Err(Error::Timeout));
             }
             if !more {
                 self.link.sleep_until(deadline);
@@ -295,7 +306,7 @@ impl<'c> Context<'c> {
         }
         if let Err(Error::PeerReset) = self.link.poll_level(self.rx, self.rx_len, true) {
             self.link.close_call(p.slot, p.id);
-            return Poll::Ready(Err(Error::PeerReset));
+            return Poll::Ready(self.finish(Err(Error::PeerReset)));
         }
         self.take(p)
     }
@@ -309,12 +320,13 @@ impl<'c> Context<'c> {
                 Err(text::classify(RemoteError::from_value(err)))
             });
         });
-        match t {
-            Take::Pending => Poll::Pending,
-            Take::Done => Poll::Ready(out.unwrap_or(Err(Error::Timeout))),
-            Take::Gone => Poll::Ready(Err(Error::Timeout)),
-            Take::Failed(e) => Poll::Ready(Err(e)),
-        }
+        let r = match t {
+            Take::Pending => return Poll::Pending,
+            Take::Done => out.unwrap_or(Err(Error::Timeout)),
+            Take::Gone => Err(Error::Timeout),
+            Take::Failed(e) => Err(e),
+        };
+        Poll::Ready(self.finish(r))
     }
 
     /// A `Future` for a pending call. It drives the engine each time it is polled and is woken
@@ -487,7 +499,7 @@ impl<R: DeserializeOwned> Future for CallFuture<'_, R> {
         }
         if this.ctx.now() >= this.p.deadline {
             this.ctx.link.close_call(this.p.slot, this.p.id);
-            return Poll::Ready(Err(Error::Timeout));
+            return Poll::Ready(this.ctx.finish(Err(Error::Timeout)));
         }
         this.ctx.link.register(this.p.slot, this.p.id, cx.waker());
         match this.ctx.link.doorbell() {

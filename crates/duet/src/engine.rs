@@ -67,6 +67,104 @@ pub struct Stats {
     pub serial_dropped: u32,
     /// Transport errors other than backpressure (corrupt ring entries etc.).
     pub transport_errors: u32,
+    /// What this side handed to the transport, per endpoint (`[raw, rpc]`, index
+    /// `Endpoint as usize`): one message per successful send (a multi-buffer message counts
+    /// once), bytes without the RPMsg header.
+    pub sent: [Traffic; 2],
+    /// What this side took from the transport, per endpoint (`[raw, rpc]`): `"rpc"` counts
+    /// MessagePack-RPC messages parsed whole (several may share a payload, one may span
+    /// several), `"raw"` counts payloads; bytes are payload bytes.
+    pub received: [Traffic; 2],
+    /// How this side's own calls ended.
+    pub calls: CallStats,
+    /// High-water marks of the engine's buffers and call table.
+    pub high_water: HighWater,
+    /// Doorbells this side rang: duet-rpmsg rings the peer once per message sent, so this is
+    /// the number of successful sends on both endpoints.
+    pub doorbells_rung: u32,
+    /// Waits of the engine (blocking calls, sends waiting for a buffer, `wait_ready`, serial
+    /// flushes, `run()`) that the peer's doorbell ended, rather than their time slice. Waits
+    /// outside the engine (an application's own idle loop) are not seen.
+    pub doorbells_received: u32,
+}
+
+/// Messages and bytes of one endpoint in one direction (wrapping counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages (see [`Stats::sent`] and [`Stats::received`] for what counts as one).
+    pub messages: u32,
+    /// Payload bytes.
+    pub bytes: u32,
+}
+
+impl Traffic {
+    fn add(&mut self, bytes: usize) {
+        self.messages = self.messages.wrapping_add(1);
+        self.bytes = self.bytes.wrapping_add(bytes as u32);
+    }
+}
+
+/// How this side's calls (blocking, `call_async` + `join`/`poll_pending`/`wait`) ended. A
+/// call counts once, when its result is handed out (a [`Pending`] never finished counts
+/// nowhere).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls that returned the peer's result.
+    pub completed: u32,
+    /// Calls answered with an error by the peer ([`Error::UnknownMethod`],
+    /// [`Error::WrongArgCount`], [`Error::WrongArgType`], [`Error::Remote`]).
+    pub remote_error: u32,
+    /// Calls whose deadline passed ([`Error::Timeout`]).
+    pub timeout: u32,
+    /// Calls failed by a reset ([`Error::PeerReset`]).
+    pub peer_reset: u32,
+    /// Calls that failed on this side: never sent ([`Error::NotReady`],
+    /// [`Error::TooManyCalls`], [`Error::MessageTooLarge`], another send error), or a reply
+    /// larger than the call slot (`MessageTooLarge`).
+    pub refused: u32,
+    /// Calls whose result did not decode as the expected type ([`Error::Decode`]).
+    pub bad_result: u32,
+}
+
+impl CallStats {
+    /// Calls that ended with an error, whatever the reason.
+    pub fn failed(&self) -> u32 {
+        self.remote_error
+            .wrapping_add(self.timeout)
+            .wrapping_add(self.peer_reset)
+            .wrapping_add(self.refused)
+            .wrapping_add(self.bad_result)
+    }
+
+    fn count(&mut self, result: Option<&Error>) {
+        let c = match result {
+            None => &mut self.completed,
+            Some(Error::Timeout) => &mut self.timeout,
+            Some(Error::PeerReset) => &mut self.peer_reset,
+            Some(
+                Error::UnknownMethod(_)
+                | Error::WrongArgCount(_)
+                | Error::WrongArgType(_)
+                | Error::Remote(_),
+            ) => &mut self.remote_error,
+            Some(Error::Decode(_)) => &mut self.bad_result,
+            Some(_) => &mut self.refused,
+        };
+        *c = c.wrapping_add(1);
+    }
+}
+
+/// The most each buffer held at any time since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HighWater {
+    /// Bytes in the `"rpc"` reassembly buffer (of `BUF`).
+    pub rx_bytes: u32,
+    /// Bytes of the largest message encoded for sending (of `BUF`).
+    pub tx_bytes: u32,
+    /// Bytes in the serial receive ring (of `SERIAL`).
+    pub serial_rx_bytes: u32,
+    /// Own calls in flight at once (of `CALLS`).
+    pub calls_in_flight: u32,
 }
 
 /// What the receive path does with the payloads after the start of an oversized message.
@@ -478,7 +576,10 @@ impl<
             }
             let _ = self.poll();
             match self.engine.doorbell {
-                Some(b) => b.wait().await,
+                Some(b) => {
+                    b.wait().await;
+                    self.engine.count_wake(true);
+                }
                 None => crate::doorbell::YieldNow(false).await,
             }
         }
@@ -502,8 +603,10 @@ impl<
             if now >= deadline {
                 return Err(Error::NotReady);
             }
-            t.platform()
+            let rung = t
+                .platform()
                 .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
+            self.engine.count_wake(rung);
         }
     }
 
@@ -649,7 +752,12 @@ impl<
             if *rx_len == 0 {
                 return;
             }
-            let used = match rpc::parse(&rx[..*rx_len]) {
+            let parsed = rpc::parse(&rx[..*rx_len]);
+            if parsed.is_ok() {
+                let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
+                rpc.messages = rpc.messages.wrapping_add(1);
+            }
+            let used = match parsed {
                 Ok((
                     Message::Response {
                         msgid,
@@ -744,10 +852,13 @@ impl<
         })();
         if let Some(id) = id {
             if let Ok(n) = rpc::encode_response(&mut self.tx, id, Some(text::TOO_LARGE), &()) {
-                if self
-                    .transport
-                    .try_send(Endpoint::Rpc, &self.tx[..n])
-                    .is_err()
+                if counted_send(
+                    &mut self.transport,
+                    &mut self.stats,
+                    Endpoint::Rpc,
+                    &self.tx[..n],
+                )
+                .is_err()
                 {
                     self.stats.reply_failures = self.stats.reply_failures.wrapping_add(1);
                 }
@@ -877,12 +988,17 @@ impl<
             let len = min(r.len, rx.len() - *rx_len);
             match r.endpoint {
                 Endpoint::Raw => {
+                    self.stats.received[Endpoint::Raw as usize].add(len);
                     let data = &rx[*rx_len..*rx_len + len];
                     let n = self.serial.ring.push(data);
                     self.stats.serial_dropped =
                         self.stats.serial_dropped.wrapping_add((len - n) as u32);
+                    let hw = &mut self.stats.high_water.serial_rx_bytes;
+                    *hw = (*hw).max(self.serial.ring.len() as u32);
                 }
                 Endpoint::Rpc => {
+                    let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
+                    rpc.bytes = rpc.bytes.wrapping_add(len as u32);
                     let full = len >= self.ppb();
                     let mut start = *rx_len;
                     let end = start + len;
@@ -895,6 +1011,8 @@ impl<
                         rx.copy_within(start..end, *rx_len);
                     }
                     *rx_len += end - start;
+                    let hw = &mut self.stats.high_water.rx_bytes;
+                    *hw = (*hw).max(*rx_len as u32);
                     self.last_full = full;
                     self.process(rx, rx_len, dispatch);
                 }
@@ -930,9 +1048,19 @@ impl<
                 return Err(Error::Encode(err));
             }
             let len = e.position();
-            self.transport.try_send(Endpoint::Rpc, &self.tx[..len])
+            counted_send(
+                &mut self.transport,
+                &mut self.stats,
+                Endpoint::Rpc,
+                &self.tx[..len],
+            )
         } else {
-            self.transport.try_send(Endpoint::Raw, &self.serial.tx[..n])
+            counted_send(
+                &mut self.transport,
+                &mut self.stats,
+                Endpoint::Raw,
+                &self.serial.tx[..n],
+            )
         };
         match r {
             Ok(()) => {
@@ -948,12 +1076,34 @@ impl<
 
     /// Sleeps until the peer's doorbell or `deadline`, but at most [`WAIT_SLICE`]: a doorbell
     /// is only a hint, so a lost one delays a wake-up by one slice, never until the deadline.
-    pub(crate) fn wait_until(&self, deadline: Instant) {
+    pub(crate) fn wait_until(&mut self, deadline: Instant) {
         let now = self.now();
-        self.transport
+        let rung = self
+            .transport
             .platform()
             .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
+        self.count_wake(rung);
     }
+
+    /// Counts a wait that the peer's doorbell ended.
+    pub(crate) fn count_wake(&mut self, rung: bool) {
+        if rung {
+            self.stats.doorbells_received = self.stats.doorbells_received.wrapping_add(1);
+        }
+    }
+}
+
+/// `transport.try_send`, counted in `stats` (message, bytes, doorbell) when it succeeds.
+fn counted_send<T: Transport>(
+    transport: &mut T,
+    stats: &mut Stats,
+    endpoint: Endpoint,
+    data: &[u8],
+) -> Result<(), duet_rpmsg::Error> {
+    transport.try_send(endpoint, data)?;
+    stats.sent[endpoint as usize].add(data.len());
+    stats.doorbells_rung = stats.doorbells_rung.wrapping_add(1);
+    Ok(())
 }
 
 /// For a message `parse` refused with `e`: its msgid, what is wrong and its length if it is
@@ -1001,7 +1151,7 @@ impl<
         self.timeout
     }
 
-    fn sleep_until(&self, deadline: Instant) {
+    fn sleep_until(&mut self, deadline: Instant) {
         self.wait_until(deadline);
     }
 
@@ -1026,6 +1176,13 @@ impl<
         s.id = id;
         s.deadline = deadline;
         s.waker = None;
+        let busy = self
+            .slots
+            .iter()
+            .filter(|s| !matches!(s.state, SlotState::Free))
+            .count() as u32;
+        let hw = &mut self.stats.high_water.calls_in_flight;
+        *hw = (*hw).max(busy);
         Ok((i as u16, id))
     }
 
@@ -1108,8 +1265,14 @@ impl<
             }
             Err(e) => return Err(Error::Encode(e)),
         };
+        self.stats.high_water.tx_bytes = self.stats.high_water.tx_bytes.max(n as u32);
         loop {
-            match self.transport.try_send(Endpoint::Rpc, &self.tx[..n]) {
+            match counted_send(
+                &mut self.transport,
+                &mut self.stats,
+                Endpoint::Rpc,
+                &self.tx[..n],
+            ) {
                 Ok(()) => return Ok(()),
                 Err(duet_rpmsg::Error::NoBuffer) => {}
                 Err(e) => return Err(e.into()),
@@ -1136,6 +1299,10 @@ impl<
 
     fn stats(&self) -> Stats {
         self.stats
+    }
+
+    fn count_call(&mut self, result: Option<&Error>) {
+        self.stats.calls.count(result);
     }
 
     fn count_reply_failure(&mut self) {

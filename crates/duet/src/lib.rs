@@ -50,7 +50,10 @@ mod serial;
 pub use chip::{BootError, BootRemote, Core, CpuId};
 pub use context::{CallFuture, Context, Deferred, Pending};
 pub use doorbell::{Doorbell, Wait};
-pub use engine::{RouterFull, Rpc, Stats, DEFAULT_TIMEOUT, MAX_NESTING, MAX_PAYLOAD, WAIT_SLICE};
+pub use engine::{
+    CallStats, HighWater, RouterFull, Rpc, Stats, Traffic, DEFAULT_TIMEOUT, MAX_NESTING,
+    MAX_PAYLOAD, WAIT_SLICE,
+};
 pub use error::{Error, RemoteError};
 pub use handler::{ArgError, Handler, Object, Request, TypedFn};
 pub use serial::{Serial, SerialError, SerialOverflow};

@@ -262,10 +262,11 @@ impl<
             }
             // Serve the peer meanwhile, so two writers cannot block each other.
             let _ = self.rpc.context().poll();
-            self.rpc.engine.transport.platform().wait(core::cmp::min(
+            let rung = self.rpc.engine.transport.platform().wait(core::cmp::min(
                 deadline,
                 now.saturating_add(Duration::from_millis(1)),
             ));
+            self.rpc.engine.count_wake(rung);
         }
     }
 }

@@ -9,7 +9,9 @@ use duet::{CpuId, Rpc};
 use crate::board::{Board, Pin, HIGH, LEDB, LEDG, LOW};
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
 
-use super::{forward_serial, m4_begin, m7_serve, rpc_println, Example, Outcome, BOOT_TIMEOUT};
+use super::{
+    forward_serial, m4_begin, m7_serve, report, rpc_println, Example, Outcome, BOOT_TIMEOUT,
+};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -70,6 +72,7 @@ pub fn m7(core: M7) -> Outcome {
     }
     let limit = Duration::from_millis(BLINK_FOR_MS) + BOOT_TIMEOUT;
     m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -83,5 +86,6 @@ pub fn m4(core: M4) -> Outcome {
     while core.board.millis() < BLINK_FOR_MS {
         blink(&core.board, led, ms);
     }
+    report(&core.board, rpc.stats());
     Ok(())
 }

@@ -12,7 +12,7 @@ use duet::Rpc;
 
 use crate::machine::{M4Rpc, M7Transport, M4, M7, MICROPYTHON_M4_ADDRESS};
 
-use super::{m4_begin, m4_serve, Example, Outcome, BOOT_TIMEOUT};
+use super::{m4_begin, m4_serve, report, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -43,6 +43,7 @@ pub fn m7(core: M7) -> Outcome {
         transport,
         mut boot,
         serial,
+        board,
         ..
     } = core;
     let mut rpc: BigReplyRpc<'_> = Rpc::new(transport);
@@ -93,6 +94,7 @@ pub fn m7(core: M7) -> Outcome {
     let huge = "y".repeat(4000);
     let r = rpc.call::<usize, _>("length", (huge.as_str(),));
     show("call(\"length\", <4000 bytes>)", r.map(|n| n.to_string()));
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -110,5 +112,6 @@ pub fn m4(core: M4) -> Outcome {
     rpc.bind("repeat", &repeat)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, board)?;
+    report(board, rpc.stats());
     Ok(())
 }

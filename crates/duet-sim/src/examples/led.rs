@@ -7,7 +7,7 @@ use duet::Rpc;
 use crate::board::{HIGH, LEDG, LOW};
 use crate::machine::{M4Rpc, M7Rpc, M4, M7, MICROPYTHON_M4_ADDRESS};
 
-use super::{m4_begin, m4_serve, Example, Outcome, BOOT_TIMEOUT};
+use super::{m4_begin, m4_serve, report, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -42,6 +42,7 @@ pub fn m7(core: M7) -> Outcome {
             board.delay(500);
         }
     }
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -56,5 +57,6 @@ pub fn m4(core: M4) -> Outcome {
     rpc.bind("led", &led)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, board)?;
+    report(board, rpc.stats());
     Ok(())
 }

@@ -143,6 +143,65 @@ pub fn demo(console: &Console, speed: u32) -> Result<(), ExampleError> {
 
 // ---- What the guide's sketches do with the RPC library, as small duet helpers. ----
 
+/// Prints `stats` of the board's core at the end of an example: a [`Source::Stats`] line
+/// ([`stats_line`]) on the console.
+pub fn report(board: &Board, stats: duet::Stats) {
+    board
+        .console()
+        .note(Source::Stats, stats_line(board.core(), &stats));
+}
+
+/// One line with a core's counters: traffic per endpoint (messages/bytes), calls, doorbells,
+/// high-water marks, and the error counters that are not zero.
+pub fn stats_line(core: duet::CpuId, s: &duet::Stats) -> String {
+    use std::fmt::Write;
+    let name = match core {
+        duet::CpuId::Cm7 => "M7",
+        duet::CpuId::Cm4 => "M4",
+    };
+    let t = |t: duet::Traffic| format!("{}/{} B", t.messages, t.bytes);
+    let (raw, rpc) = (duet::Endpoint::Raw as usize, duet::Endpoint::Rpc as usize);
+    let mut line = format!(
+        "[{name} stats] rpc sent {} recv {}; raw sent {} recv {}; calls {} ok {} failed; \
+         doorbells {} rung {} woke; high water: rx {} B, tx {} B, serial {} B, {} in flight",
+        t(s.sent[rpc]),
+        t(s.received[rpc]),
+        t(s.sent[raw]),
+        t(s.received[raw]),
+        s.calls.completed,
+        s.calls.failed(),
+        s.doorbells_rung,
+        s.doorbells_received,
+        s.high_water.rx_bytes,
+        s.high_water.tx_bytes,
+        s.high_water.serial_rx_bytes,
+        s.high_water.calls_in_flight,
+    );
+    let c = &s.calls;
+    let others = [
+        ("remote errors", c.remote_error),
+        ("timeouts", c.timeout),
+        ("resets", c.peer_reset),
+        ("refused", c.refused),
+        ("bad results", c.bad_result),
+        ("late replies", s.late_replies),
+        ("expired", s.expired_calls),
+        ("framing errors", s.framing_errors),
+        ("oversized", s.oversized_messages),
+        ("malformed", s.malformed_messages),
+        ("ignored notifications", s.ignored_notifications),
+        ("unknown requests", s.unknown_requests),
+        ("nesting refused", s.nesting_refused),
+        ("reply failures", s.reply_failures),
+        ("serial dropped", s.serial_dropped),
+        ("transport errors", s.transport_errors),
+    ];
+    for (what, n) in others.into_iter().filter(|(_, n)| *n != 0) {
+        let _ = write!(line, "; {what} {n}");
+    }
+    line
+}
+
 /// A deadline `timeout` from now on the core's platform clock (for duet's waits).
 pub fn deadline<T: Transport>(rpc: &Rpc<'_, T>, timeout: Duration) -> duet::Instant {
     rpc.transport().platform().now().saturating_add(timeout)

@@ -9,7 +9,7 @@ use duet::Rpc;
 
 use crate::machine::{M4Rpc, M7Rpc, M4, M7, MICROPYTHON_M4_ADDRESS};
 
-use super::{deadline, m4_begin, m4_serve, Example, Outcome, BOOT_TIMEOUT};
+use super::{deadline, m4_begin, m4_serve, report, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -51,6 +51,7 @@ pub fn m7(core: M7) -> Outcome {
         transport,
         mut boot,
         serial,
+        board,
         ..
     } = core;
     let mut rpc: M7Rpc<'_> = Rpc::new(transport);
@@ -79,6 +80,7 @@ pub fn m7(core: M7) -> Outcome {
     let n1: u32 = rpc.call("foo1.calls", ())?;
     let n2: u32 = rpc.call("foo2.calls", ())?;
     serial.println(&format!("foo1 served {n1} calls, foo2 served {n2}"));
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -95,5 +97,6 @@ pub fn m4(core: M4) -> Outcome {
     rpc.bind_object("foo2", &foo2)?;
     m4_begin(&mut rpc)?;
     m4_serve(&mut rpc, &core.board)?;
+    report(&core.board, rpc.stats());
     Ok(())
 }

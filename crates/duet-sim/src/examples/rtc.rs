@@ -8,7 +8,7 @@ use duet::Rpc;
 use crate::board::ctime;
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
 
-use super::{m4_begin, m7_serve, Example, Outcome, BOOT_TIMEOUT};
+use super::{m4_begin, m7_serve, report, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -39,6 +39,7 @@ pub fn m7(core: M7) -> Outcome {
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     let limit = Duration::from_millis(u64::from(READINGS) * 1000) + BOOT_TIMEOUT;
     m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -52,5 +53,6 @@ pub fn m4(core: M4) -> Outcome {
         core.board.delay(1000);
         rpc.notify("rtcTime", (core.board.time(),))?;
     }
+    report(&core.board, rpc.stats());
     Ok(())
 }

@@ -8,7 +8,7 @@ use duet::Rpc;
 use crate::board::A0;
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
 
-use super::{m4_begin, m7_serve, rpc_println, Example, Outcome, BOOT_TIMEOUT};
+use super::{m4_begin, m7_serve, report, rpc_println, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -37,6 +37,7 @@ pub fn m7(core: M7) -> Outcome {
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     let limit = Duration::from_millis(u64::from(READINGS) * 1000) + BOOT_TIMEOUT;
     m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -49,5 +50,6 @@ pub fn m4(core: M4) -> Outcome {
         let value: u16 = rpc.call("sensorRead", ())?;
         rpc_println(&mut rpc, &format!("Sensor value: {value}"))?;
     }
+    report(&core.board, rpc.stats());
     Ok(())
 }

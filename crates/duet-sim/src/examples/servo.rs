@@ -7,7 +7,7 @@ use duet::Rpc;
 
 use crate::machine::{M4Rpc, M7Rpc, ARDUINO_M4_ADDRESS, M4, M7};
 
-use super::{m4_begin, m7_serve, Example, Outcome, BOOT_TIMEOUT};
+use super::{m4_begin, m7_serve, report, Example, Outcome, BOOT_TIMEOUT};
 
 /// This example.
 pub const EXAMPLE: Example = Example {
@@ -40,6 +40,7 @@ pub fn m7(core: M7) -> Outcome {
     rpc.start(&mut boot, ARDUINO_M4_ADDRESS, BOOT_TIMEOUT)?;
     let limit = Duration::from_millis(SWEEP.len() as u64 * 500) + BOOT_TIMEOUT;
     m7_serve(&mut rpc, &boot, &board, &serial, limit)?;
+    report(&board, rpc.stats());
     Ok(())
 }
 
@@ -51,5 +52,6 @@ pub fn m4(core: M4) -> Outcome {
         let _at: u8 = rpc.call("servoMove", (angle,))?;
         core.board.delay(500);
     }
+    report(&core.board, rpc.stats());
     Ok(())
 }

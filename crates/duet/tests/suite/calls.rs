@@ -793,3 +793,76 @@ pub fn dropped_deferred_times_out_and_notifications_cannot_defer<H: Harness>() {
     assert_eq!((stats.expired_calls, stats.late_replies), (1, 0));
     assert_eq!(peer.finish(), [("note", true), ("answered", true)]);
 }
+
+/// The counters of `stats()`: traffic per endpoint agrees on both sides byte for byte, every
+/// call ends in exactly one outcome, high-water marks and doorbells follow what was sent.
+pub fn counters_count_traffic_calls_and_high_water<H: Harness>() {
+    let mut mine = None;
+    let theirs = with_peer::<H>(|rpc| {
+        assert_eq!(rpc.call::<i32, _>("add", (2, 3)), Ok(5));
+        assert!(matches!(
+            rpc.call::<i32, _>("nope", ()),
+            Err(Error::UnknownMethod(_))
+        ));
+        assert!(matches!(
+            rpc.call::<i32, _>("add", ("x", 1)),
+            Err(Error::WrongArgType(_))
+        ));
+        assert!(matches!(
+            rpc.call::<String, _>("add", (1, 1)),
+            Err(Error::Decode(_))
+        ));
+        // Its reply comes late (counted there, not as a completed call).
+        assert_eq!(
+            rpc.call_with_timeout::<i32, _>("add", (1, 2), Duration::ZERO),
+            Err(Error::Timeout)
+        );
+        let p1 = rpc.call_async::<i32, _>("add", (1, 1)).unwrap();
+        let p2 = rpc.call_async::<i32, _>("add", (2, 2)).unwrap();
+        let d = rpc.context().now().saturating_add(Duration::from_secs(10));
+        assert_eq!(rpc.join(p2, d), Ok(4));
+        assert_eq!(rpc.join(p1, d), Ok(2));
+        rpc.notify("ignored", (1,)).unwrap();
+        // The last exchange: the peer has handled everything before it once it answers.
+        assert_eq!(rpc.call::<(), _>("nothing", ()), Ok(()));
+        mine = Some(rpc.stats());
+    });
+    let mine = mine.expect("body ran");
+    let rpc = duet::Endpoint::Rpc as usize;
+    // 8 requests and 1 notification went out; 8 responses came back (one of them late).
+    assert_eq!(mine.sent[rpc].messages, 9);
+    assert_eq!(theirs.received[rpc].messages, 9);
+    assert_eq!(theirs.sent[rpc].messages, 8);
+    assert_eq!(mine.received[rpc].messages, 8);
+    assert_eq!(mine.sent[rpc].bytes, theirs.received[rpc].bytes);
+    assert_eq!(theirs.sent[rpc].bytes, mine.received[rpc].bytes);
+    assert!(mine.sent[rpc].bytes > 9 * 6, "{mine:?}");
+    assert_eq!(mine.sent[0], duet::Traffic::default(), "nothing on raw");
+    assert_eq!(
+        mine.calls,
+        duet::CallStats {
+            completed: 4,
+            remote_error: 2,
+            timeout: 1,
+            peer_reset: 0,
+            refused: 0,
+            bad_result: 1,
+        }
+    );
+    assert_eq!(mine.calls.failed(), 4);
+    assert_eq!(
+        theirs.calls,
+        duet::CallStats::default(),
+        "the peer made no calls"
+    );
+    assert_eq!(mine.late_replies, 1);
+    assert_eq!(theirs.unknown_requests, 1);
+    assert_eq!(theirs.ignored_notifications, 1);
+    assert_eq!(mine.high_water.calls_in_flight, 2);
+    assert!(mine.high_water.tx_bytes >= 10, "{mine:?}");
+    assert!(mine.high_water.tx_bytes as usize <= 2048);
+    assert!(theirs.high_water.rx_bytes >= 10, "{theirs:?}");
+    assert_eq!(mine.doorbells_rung, 9);
+    assert_eq!(theirs.doorbells_rung, 8);
+    assert!(mine.doorbells_received <= theirs.doorbells_rung);
+}

@@ -163,7 +163,8 @@ macro_rules! calls_tests {
             result_larger_than_one_buffer, too_large_to_send, notify_and_ignored_notifications,
             bound_objects, run_serves_with_the_doorbell, deferred_reply_lets_other_calls_pass,
             deferred_answered_by_another_handler,
-            dropped_deferred_times_out_and_notifications_cannot_defer);
+            dropped_deferred_times_out_and_notifications_cannot_defer,
+            counters_count_traffic_calls_and_high_water);
     };
 }
 
