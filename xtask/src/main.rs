@@ -7,11 +7,13 @@
 //! - `size [--no-check]`  .text/.rodata of each duet code path on thumbv7em-none-eabihf
 //!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
-//! - `bench` runs the benchmarks and prints their ratios.
+//! - `bench [--json]`  every performance figure in one run (see `bench.rs`): the simulator
+//!   against the physical floor and peers, sizes, and the emulator's instruction counts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod size;
 
 /// The bare-metal target of both cores.
@@ -24,9 +26,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("size") => size::run(!args.iter().any(|a| a == "--no-check")),
-        Some("bench") => bench(),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench>");
+            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench [--json]>");
             return ExitCode::from(2);
         }
     };
@@ -138,9 +140,4 @@ fn ci() -> Result<(), String> {
     size::run(true)?;
     eprintln!("==> ci: all checks passed");
     Ok(())
-}
-
-fn bench() -> Result<(), String> {
-    let root = root();
-    cargo(&root, &["bench", "-p", "duet-bench"])
 }
