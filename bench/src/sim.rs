@@ -37,7 +37,7 @@ fn serve(t: duet_sim::machine::M4Transport, cpus: Cpus) {
 }
 
 /// Nanoseconds per `call("add", (1, 2))` round trip from the M7 thread to the M4 thread and
-/// back (the M4 serving as in [`serve`]), over `calls` calls after a warm-up.
+/// back (the M4 polling, then waiting on its doorbell), over `calls` calls after a warm-up.
 pub fn rtt(calls: u32, cpus: Cpus) -> f64 {
     let (t, ()) = run_pair(
         |m7| {
