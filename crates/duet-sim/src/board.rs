@@ -275,6 +275,8 @@ struct Hardware {
     events: Mutex<Vec<Event>>,
     console: Console,
     speed: u32,
+    /// Where `delay`s and idle sleeps are recorded while tracing.
+    recorder: std::sync::OnceLock<Arc<duet_trace::Recorder>>,
 }
 
 /// The simulated hardware of one chip, shared by both cores: hand each core a [`Board`] with
@@ -300,6 +302,7 @@ impl Peripherals {
                 events: Mutex::new(Vec::new()),
                 console,
                 speed: speed.max(1),
+                recorder: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -316,6 +319,12 @@ impl Peripherals {
     /// The console (Serial Monitor and hardware notes).
     pub fn console(&self) -> &Console {
         &self.hw.console
+    }
+
+    /// Records every board's `delay` (as busy time) and `idle` (as a sleep) into `recorder`
+    /// from now on. Once per chip: a second call is ignored (returns `false`).
+    pub fn set_recorder(&self, recorder: Arc<duet_trace::Recorder>) -> bool {
+        self.hw.recorder.set(recorder).is_ok()
     }
 
     /// Every hardware change so far, in the order they happened.
@@ -391,10 +400,16 @@ impl Board {
     /// Time passes while a core idles: its clock catches up with the chip clock (so a core
     /// that only serves calls sees the caller's time).
     pub fn idle(&self) {
-        match &self.power {
-            Some(p) => p.idle(IDLE_SLICE),
-            None => std::thread::sleep(IDLE_SLICE),
-        }
+        self.traced(
+            || match &self.power {
+                Some(p) => p.idle(IDLE_SLICE),
+                None => {
+                    std::thread::sleep(IDLE_SLICE);
+                    false
+                }
+            },
+            |dur_ns, &woken| duet_trace::EventKind::Slept { dur_ns, woken },
+        );
         let chip = chip_ms(&self.hw);
         self.hw.clocks[slot(self.core)].fetch_max(chip, Ordering::SeqCst);
     }
@@ -402,6 +417,22 @@ impl Board {
     /// The console (Serial Monitor and the simulator's notes) of the chip.
     pub fn console(&self) -> &Console {
         &self.hw.console
+    }
+
+    /// Records `f` as a span of this core (`Busy` or `Slept`) if the board is traced.
+    fn traced<R>(
+        &self,
+        f: impl FnOnce() -> R,
+        kind: impl FnOnce(u64, &R) -> duet_trace::EventKind,
+    ) -> R {
+        let Some(rec) = self.hw.recorder.get() else {
+            return f();
+        };
+        let t0 = rec.now_ns();
+        let r = f();
+        let dur = rec.now_ns().saturating_sub(t0);
+        rec.record_at(t0, self.core, kind(dur, &r));
+        r
     }
 
     /// The core this view belongs to.
@@ -467,7 +498,13 @@ impl Board {
     pub fn delay(&self, ms: u64) {
         self.hw.clocks[slot(self.core)].fetch_add(ms, Ordering::SeqCst);
         let real_us = ms.saturating_mul(1000) / u64::from(self.hw.speed);
-        std::thread::sleep(Duration::from_micros(real_us));
+        self.traced(
+            || std::thread::sleep(Duration::from_micros(real_us)),
+            |dur_ns, _| duet_trace::EventKind::Busy {
+                what: format!("delay({ms})"),
+                dur_ns,
+            },
+        );
     }
 
     /// This core's clock in ms (Arduino's `millis`).

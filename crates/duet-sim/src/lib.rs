@@ -15,6 +15,8 @@
 //!   section) as M7 + M4 programs; `duet-sim` with no arguments runs them all (the demo).
 //! - [`runner`]: the handshake image and the stress exchange (thread and process mode) behind
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
+//! - [`trace`]: recording the traffic between the cores and their activity for
+//!   `duet-sim --trace FILE` / `--log` (model and writers: the `duet-trace` crate).
 //! - [`rpc_peer`]: the duet engine as the M4 of a process-mode file, for a host written in
 //!   another language (`duet-sim rpc-remote`; `tests/peers/mpy_host.py` is such a host).
 #![deny(missing_docs)]
@@ -31,6 +33,7 @@ pub mod process;
 pub mod rpc_peer;
 pub mod runner;
 pub mod stress;
+pub mod trace;
 
 pub use duet::CpuId;
 pub use machine::{Machine, M4, M7};

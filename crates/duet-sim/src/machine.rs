@@ -42,6 +42,7 @@ use duet_rpmsg::{connect, Config, Host, Platform, Remote, Transport};
 
 use crate::board::{Board, Console, Peripherals, DEFAULT_SPEED};
 use crate::platform::{pair, SimPlatform};
+use crate::trace::Traced;
 use duet::CpuId;
 
 /// The M4 firmware address MicroPython's `rpc.start()` uses by default (the upper 512 KiB of
@@ -58,10 +59,10 @@ pub const CORE_STACK: usize = 8 << 20;
 /// How long [`Machine::run`] waits for the M4 program to return once the M7 program has.
 pub const M4_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The M7's transport (the RPMsg host).
-pub type M7Transport = Host<SimPlatform>;
-/// The M4's transport (the RPMsg remote).
-pub type M4Transport = Remote<SimPlatform>;
+/// The M7's transport (the RPMsg host), recording its traffic if the machine is traced.
+pub type M7Transport = Traced<Host<SimPlatform>>;
+/// The M4's transport (the RPMsg remote), recording its traffic if the machine is traced.
+pub type M4Transport = Traced<Remote<SimPlatform>>;
 /// An `Rpc` with the default capacities on the M7.
 pub type M7Rpc<'a> = Rpc<'a, M7Transport>;
 /// An `Rpc` with the default capacities on the M4.
@@ -117,6 +118,7 @@ struct Chip {
     m4_done: Arc<AtomicBool>,
     m7_bell: Arc<Doorbell>,
     m4_bell: Arc<Doorbell>,
+    recorder: Mutex<Option<Arc<duet_trace::Recorder>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,6 +169,7 @@ impl Machine {
                 m4_done: Arc::new(AtomicBool::new(false)),
                 m7_bell,
                 m4_bell,
+                recorder: Mutex::new(None),
             }),
             m7,
         })
@@ -180,6 +183,19 @@ impl Machine {
         program: impl FnOnce(M4) + Send + 'static,
     ) -> &mut Machine {
         lock(&self.chip.programs).insert(address, Box::new(program));
+        self
+    }
+
+    /// Traces this chip into `recorder`: both transports' messages, doorbells and sleeps, and
+    /// the boards' `delay`s and idle sleeps (see [`crate::trace`]). Call before
+    /// [`run`](Machine::run). The board part can be set once per chip.
+    pub fn set_recorder(&mut self, recorder: Arc<duet_trace::Recorder>) -> &mut Machine {
+        self.m7.set_recorder(Some(recorder.clone()));
+        if let Some(m4) = lock(&self.chip.m4_platform).as_mut() {
+            m4.set_recorder(Some(recorder.clone()));
+        }
+        self.chip.peripherals.set_recorder(recorder.clone());
+        *lock(&self.chip.recorder) = Some(recorder);
         self
     }
 
@@ -206,12 +222,14 @@ impl Machine {
         let m7_bell = chip.m7_bell.clone();
         let serial = chip.peripherals.console().clone();
         let boot = Boot { chip: chip.clone() };
+        let recorder = lock(&chip.recorder).clone();
         let result = thread::scope(|s| {
             let h = thread::Builder::new()
                 .name("M7".into())
                 .stack_size(CORE_STACK)
                 .spawn_scoped(s, move || {
-                    let transport = Host::new(m7, config).expect("validated configuration");
+                    let host = Host::new(m7, config).expect("validated configuration");
+                    let transport = Traced::new(host, CpuId::Cm7, recorder);
                     program(M7 {
                         transport,
                         boot,
@@ -297,6 +315,7 @@ impl BootRemote for Boot {
             .with_power(&self.chip);
         let doorbell = self.chip.m4_bell.clone();
         let done = self.chip.m4_done.clone();
+        let recorder = lock(&self.chip.recorder).clone();
         let h = thread::Builder::new()
             .name("M4".into())
             .stack_size(CORE_STACK)
@@ -309,7 +328,7 @@ impl BootRemote for Boot {
                 }
                 let _done = Done(done);
                 program(M4 {
-                    transport: Remote::new(platform, config),
+                    transport: Traced::new(Remote::new(platform, config), CpuId::Cm4, recorder),
                     board,
                     doorbell,
                 });
@@ -332,9 +351,9 @@ impl Power {
         self.powered.load(Ordering::SeqCst)
     }
 
-    /// Sleeps until this core's doorbell rings or `max` passes.
-    pub(crate) fn idle(&self, max: Duration) {
-        wait_doorbell(&self.bell, max);
+    /// Sleeps until this core's doorbell rings or `max` passes; `true` if it rang.
+    pub(crate) fn idle(&self, max: Duration) -> bool {
+        wait_doorbell(&self.bell, max)
     }
 }
 
@@ -386,7 +405,8 @@ pub fn wait_doorbell(bell: &Doorbell, max: Duration) -> bool {
 pub fn transports_with(
     config: Config,
 ) -> Result<(M7Transport, M4Transport), crate::runner::RunError> {
-    crate::runner::handshake(config, Duration::from_secs(5))
+    let (h, r) = crate::runner::handshake(config, Duration::from_secs(5))?;
+    Ok((Traced::off(h), Traced::off(r)))
 }
 
 /// Both transports of a fresh chip ([`sim_config`]), connected. Panics if the handshake fails
@@ -424,7 +444,7 @@ pub fn run_pair_with<A: Send, B: Send>(
                 let mut t = Remote::new(p4, config);
                 let deadline = t.platform().now().saturating_add(Duration::from_secs(5));
                 connect(&mut t, deadline).expect("M4: handshake");
-                m4(t)
+                m4(Traced::off(t))
             })
             .expect("spawn the M4 thread");
         let ha = spawn("M7")
@@ -432,7 +452,7 @@ pub fn run_pair_with<A: Send, B: Send>(
                 let mut t = Host::new(p7, config).expect("M7: valid configuration");
                 let deadline = t.platform().now().saturating_add(Duration::from_secs(5));
                 connect(&mut t, deadline).expect("M7: handshake");
-                m7(t)
+                m7(Traced::off(t))
             })
             .expect("spawn the M7 thread");
         (ha.join(), hb.join())

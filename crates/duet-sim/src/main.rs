@@ -15,6 +15,8 @@ use duet_sim::examples;
 use duet_sim::runner::{self, Role};
 use duet_sim::stress::StressConfig;
 
+mod trace_args;
+
 /// Host simulator of the STM32H747's two cores (M7 + M4) for duet.
 ///
 /// Without a subcommand: the demo, every example of the Arduino GIGA R1 dual-core guide in
@@ -31,6 +33,8 @@ struct Cli {
     #[arg(long, global = true, default_value_t = duet_sim::board::DEFAULT_SPEED,
           value_parser = clap::value_parser!(u32).range(1..))]
     speed: u32,
+    #[command(flatten)]
+    trace: trace_args::TraceArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -148,7 +152,20 @@ impl StressArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Demo), cli.speed) {
+    let recorder = cli.trace.recorder();
+    let result = run(
+        cli.command.unwrap_or(Command::Demo),
+        cli.speed,
+        recorder.clone(),
+    );
+    let written = match &recorder {
+        Some(r) => cli
+            .trace
+            .write(r)
+            .map_err(|e| format!("writing the trace: {e}").into()),
+        None => Ok(()),
+    };
+    match result.and(written) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("duet-sim: {e}");
@@ -158,26 +175,29 @@ fn main() -> ExitCode {
 }
 
 /// Runs one example on a console that prints as it goes.
-fn example(name: &str, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn example(name: &str, speed: u32, rec: Rec) -> Result<(), Box<dyn std::error::Error>> {
     let e = examples::find(name).ok_or_else(|| format!("no example called {name}"))?;
     let console = Console::new(true);
     console.note(Source::Demo, format!("=== {}: {} ===", e.name, e.title));
-    examples::run(e, &console, speed)?;
+    examples::run_traced(e, &console, speed, rec)?;
     Ok(())
 }
 
+/// The recorder of `--trace` / `--log`, if tracing.
+type Rec = Option<std::sync::Arc<duet_trace::Recorder>>;
+
 /// Runs one subcommand.
-fn run(command: Command, speed: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn run(command: Command, speed: u32, rec: Rec) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Demo => examples::demo(&Console::new(true), speed)?,
-        Command::Blink => example("blink", speed)?,
-        Command::Serial => example("serial", speed)?,
-        Command::Sensor => example("sensor", speed)?,
-        Command::Servo => example("servo", speed)?,
-        Command::Rtc => example("rtc", speed)?,
-        Command::Led => example("led", speed)?,
-        Command::Objects => example("objects", speed)?,
-        Command::Errors => example("errors", speed)?,
+        Command::Demo => examples::demo_traced(&Console::new(true), speed, rec)?,
+        Command::Blink => example("blink", speed, rec)?,
+        Command::Serial => example("serial", speed, rec)?,
+        Command::Sensor => example("sensor", speed, rec)?,
+        Command::Servo => example("servo", speed, rec)?,
+        Command::Rtc => example("rtc", speed, rec)?,
+        Command::Led => example("led", speed, rec)?,
+        Command::Objects => example("objects", speed, rec)?,
+        Command::Errors => example("errors", speed, rec)?,
         Command::ShmImage { file } => {
             let image = runner::shm_image(&file)?;
             println!("wrote {} bytes to {}", image.len(), file.display());

@@ -39,6 +39,8 @@ pub struct SimPlatform {
     /// The duet doorbells of the two cores (`[M7, M4]`), created on first request and rung
     /// by the peer's `notify` (shared by the two platforms of a [`pair`]).
     duet_bells: Arc<DuetBells>,
+    /// Where doorbells and sleeps are recorded while tracing (`None`: not tracing).
+    recorder: Option<Arc<duet_trace::Recorder>>,
 }
 
 /// The `duet::Doorbell` of each core of one chip: `[M7, M4]`.
@@ -59,6 +61,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         epoch,
         file: None,
         duet_bells: duet_bells.clone(),
+        recorder: None,
     };
     (make(CpuId::Cm7), make(CpuId::Cm4))
 }
@@ -93,6 +96,7 @@ impl SimPlatform {
             epoch: StdInstant::now(),
             file: Some(map),
             duet_bells: Arc::new(DuetBells::default()),
+            recorder: None,
         })
     }
 
@@ -126,6 +130,18 @@ impl SimPlatform {
                 }
             }
         }
+    }
+
+    /// Records this core's doorbells ([`duet_trace::EventKind::Doorbell`]) and sleeps in
+    /// [`Platform::wait`] ([`duet_trace::EventKind::Slept`]) into `recorder` (`None`: stop).
+    /// Messages are recorded one layer up, by [`Traced`](crate::trace::Traced).
+    pub fn set_recorder(&mut self, recorder: Option<Arc<duet_trace::Recorder>>) {
+        self.recorder = recorder;
+    }
+
+    /// The recorder set with [`SimPlatform::set_recorder`].
+    pub fn recorder(&self) -> Option<&Arc<duet_trace::Recorder>> {
+        self.recorder.as_ref()
     }
 
     /// Which core this platform is.
@@ -208,6 +224,9 @@ impl Platform for SimPlatform {
     }
 
     fn notify(&self) {
+        if let Some(r) = &self.recorder {
+            r.record_now(self.core, duet_trace::EventKind::Doorbell);
+        }
         self.bells.ring(outgoing_doorbell(self.core));
         if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
             bell.ring();
@@ -217,10 +236,22 @@ impl Platform for SimPlatform {
     fn wait(&self, deadline: Instant) -> bool {
         let incoming = outgoing_doorbell(self.core.peer());
         let mut seen = self.seen.load(Ordering::Relaxed);
+        let t0 = self.recorder.as_ref().map(|r| r.now_ns());
         let rung = self
             .bells
             .wait(incoming, &mut seen, self.std_deadline(deadline));
         self.seen.store(seen, Ordering::Relaxed);
+        if let (Some(r), Some(t0)) = (&self.recorder, t0) {
+            let dur_ns = r.now_ns().saturating_sub(t0);
+            r.record_at(
+                t0,
+                self.core,
+                duet_trace::EventKind::Slept {
+                    dur_ns,
+                    woken: rung,
+                },
+            );
+        }
         rung
     }
 

@@ -13,10 +13,10 @@ use std::task::{Context as TaskCx, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use common::{M4, M7};
 use duet::{BootError, CpuId, Error, Rpc};
 use duet_rpmsg::{Platform, Transport};
 use duet_sim::machine::{self, Machine, ARDUINO_M4_ADDRESS, MICROPYTHON_M4_ADDRESS};
+use duet_sim::machine::{M4Transport as M4, M7Transport as M7};
 use suite::R;
 
 struct Unpark(thread::Thread);

@@ -94,8 +94,28 @@ impl std::error::Error for ExampleError {}
 /// Runs `example` on a fresh [`Machine`] whose Serial Monitor is `console`, `speed` times
 /// faster than real time. Returns the hardware (events, console) for inspection.
 pub fn run(example: &Example, console: &Console, speed: u32) -> Result<Peripherals, ExampleError> {
+    run_traced(example, console, speed, None)
+}
+
+/// [`run`], recording the chip's traffic and activity into `recorder` if given (see
+/// [`Machine::set_recorder`]); a marker with the example's name starts it.
+pub fn run_traced(
+    example: &Example,
+    console: &Console,
+    speed: u32,
+    recorder: Option<Arc<duet_trace::Recorder>>,
+) -> Result<Peripherals, ExampleError> {
     let mut machine = Machine::with(sim_config(), console.clone(), speed)
         .map_err(|e| ExampleError::M7(format!("{e:?}")))?;
+    if let Some(r) = recorder {
+        r.record_now(
+            duet::CpuId::Cm7,
+            duet_trace::EventKind::Mark {
+                text: format!("example {}", example.name),
+            },
+        );
+        machine.set_recorder(r);
+    }
     let hw = machine.peripherals().clone();
     let m4_error = Arc::new(Mutex::new(None));
     let m4 = example.m4;
@@ -120,6 +140,15 @@ pub fn run(example: &Example, console: &Console, speed: u32) -> Result<Periphera
 /// Runs every example in order on `console`, each under a short header; stops at the first
 /// failure.
 pub fn demo(console: &Console, speed: u32) -> Result<(), ExampleError> {
+    demo_traced(console, speed, None)
+}
+
+/// [`demo`], recording every example into `recorder` (one after the other on its clock).
+pub fn demo_traced(
+    console: &Console,
+    speed: u32,
+    recorder: Option<Arc<duet_trace::Recorder>>,
+) -> Result<(), ExampleError> {
     console.note(
         Source::Demo,
         "duet on a simulated Arduino GIGA R1 (STM32H747: M7 + M4), the dual-core guide's examples",
@@ -131,7 +160,7 @@ pub fn demo(console: &Console, speed: u32) -> Result<(), ExampleError> {
     for e in &EXAMPLES {
         console.note(Source::Demo, "");
         console.note(Source::Demo, format!("=== {}: {} ===", e.name, e.title));
-        run(e, console, speed)?;
+        run_traced(e, console, speed, recorder.clone())?;
     }
     console.note(Source::Demo, "");
     console.note(

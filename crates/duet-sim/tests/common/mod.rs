@@ -26,7 +26,8 @@ pub fn config(max_message_len: usize) -> Config {
 
 /// Host and remote of a fresh chip with both endpoints bound (the glue's handshake).
 pub fn connected(max_message_len: usize) -> (M7, M4) {
-    duet_sim::machine::transports_with(config(max_message_len)).unwrap()
+    let (h, r) = duet_sim::machine::transports_with(config(max_message_len)).unwrap();
+    (h.into_inner(), r.into_inner())
 }
 
 /// The simulator pair for the shared bodies.
