@@ -16,7 +16,10 @@ fn every_measurement_runs_and_reports_every_key() {
         assert!(v.is_finite() && *v > 0.0, "{k} = {v}");
     }
     let json = to_json(&figures);
-    assert!(json.starts_with("{\"sim_rtt_ns\": ") && json.ends_with('}'), "{json}");
+    assert!(
+        json.starts_with("{\"sim_rtt_ns\": ") && json.ends_with('}'),
+        "{json}"
+    );
     assert_eq!(json.matches(": ").count(), KEYS.len());
 }
 

@@ -9,12 +9,14 @@
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
 //! - `bench [--json]`  every performance figure in one run (see `bench.rs`): the simulator
 //!   against the physical floor and peers, sizes, and the emulator's instruction counts.
+//! - `soak [ARGS]` the full soak on the simulator (release build; see `soak.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
 mod size;
+mod soak;
 
 /// The bare-metal target of both cores.
 pub const TARGET: &str = "thumbv7em-none-eabihf";
@@ -27,8 +29,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("size") => size::run(!args.iter().any(|a| a == "--no-check")),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench [--json]>");
+            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench [--json] | soak [ARGS]>");
             return ExitCode::from(2);
         }
     };

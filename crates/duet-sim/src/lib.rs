@@ -17,6 +17,10 @@
 //!   the `duet-sim` subcommands; [`stress`]: its deterministic, self-checking message stream.
 //! - [`trace`]: recording the traffic between the cores and their activity for
 //!   `duet-sim --trace FILE` / `--log` (model and writers: the `duet-trace` crate).
+//! - [`faults`]: fault injection between the cores (doorbells dropped, delayed or duplicated,
+//!   a core halted and restarted, shared memory corrupted) on a [`SimChip`].
+//! - [`soak`]: the soak workload (calls both ways with random sizes, the stream both ways,
+//!   everything checked; `duet-sim soak`, `cargo xtask soak`).
 //! - [`rpc_peer`]: the duet engine as the M4 of a process-mode file, for a host written in
 //!   another language (`duet-sim rpc-remote`; `tests/peers/mpy_host.py` is such a host).
 #![deny(missing_docs)]
@@ -26,17 +30,19 @@
 pub mod board;
 mod doorbell;
 pub mod examples;
+pub mod faults;
 pub mod machine;
 pub mod memory;
 pub mod platform;
 pub mod process;
 pub mod rpc_peer;
 pub mod runner;
+pub mod soak;
 pub mod stress;
 pub mod trace;
 
 pub use duet::CpuId;
 pub use machine::{Machine, M4, M7};
 pub use memory::{SimMemory, SHM_BASE, SHM_SIZE};
-pub use platform::{pair, SimPlatform};
+pub use platform::{pair, SimChip, SimPlatform};
 pub use process::OpenError;

@@ -15,6 +15,7 @@ use duet_sim::examples;
 use duet_sim::runner::{self, Role};
 use duet_sim::stress::StressConfig;
 
+mod faults_cli;
 mod trace_args;
 
 /// Host simulator of the STM32H747's two cores (M7 + M4) for duet.
@@ -111,6 +112,11 @@ enum Command {
         #[command(flatten)]
         stress: StressArgs,
     },
+    /// Soak: RPC calls both ways at once with random argument sizes (some spanning several
+    /// buffers) plus the byte stream both ways, every result and byte checked; prints calls,
+    /// bytes, seconds and throughput, and fails unless nothing was lost, duplicated or
+    /// corrupted and every buffer came back (`cargo xtask soak` runs it in release mode).
+    Soak(faults_cli::SoakArgs),
 }
 
 /// A core role on the command line.
@@ -230,6 +236,7 @@ fn run(command: Command, speed: u32, rec: Rec) -> Result<(), Box<dyn std::error:
             let [host, remote] = runner::run_threads(&stress.config())?;
             println!("{host}\n{remote}");
         }
+        Command::Soak(args) => faults_cli::soak(&args)?,
     }
     Ok(())
 }

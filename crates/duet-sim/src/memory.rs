@@ -5,7 +5,7 @@
 //! time without a data race in the Rust sense. No `&`/`&mut` to the bytes is ever created.
 
 use std::fs::File;
-use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use duet_rpmsg::{OutOfBounds, SharedMemory};
@@ -137,6 +137,48 @@ impl Mapping {
 #[derive(Clone)]
 pub struct SimMemory {
     map: Arc<Mapping>,
+    /// The core's halt switch (fault injection), if it has one.
+    gate: Option<Arc<Gate>>,
+}
+
+/// A core's halt switch: once [`Gate::halt`] has returned, every access through a view with
+/// this gate is refused (the core is stopped: it neither reads nor writes shared memory).
+#[derive(Default)]
+pub(crate) struct Gate {
+    halted: AtomicBool,
+    /// Accesses between their check and their end.
+    active: AtomicU32,
+}
+
+/// An access that passed the gate; leaves it on drop.
+pub(crate) struct Pass<'a>(&'a Gate);
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    /// Enters an access, unless the core is halted.
+    pub(crate) fn enter(&self) -> Option<Pass<'_>> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let pass = Pass(self);
+        (!self.halted.load(Ordering::SeqCst)).then_some(pass)
+    }
+
+    /// Halts the core: returns once no access of it is in progress; none starts afterwards.
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        while self.active.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Whether the core is halted.
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
 }
 
 impl SimMemory {
@@ -144,13 +186,41 @@ impl SimMemory {
     pub fn new() -> SimMemory {
         SimMemory {
             map: Arc::new(Mapping::heap(SHM_SIZE)),
+            gate: None,
         }
+    }
+
+    /// This view with the halt switch `gate` (accesses refused once it is halted).
+    pub(crate) fn gated(&self, gate: Arc<Gate>) -> SimMemory {
+        SimMemory {
+            map: self.map.clone(),
+            gate: Some(gate),
+        }
+    }
+
+    /// Passes the gate (if any) for one access; `OutOfBounds` for a halted core.
+    fn pass(&self, offset: usize, len: usize) -> Result<Option<Pass<'_>>, OutOfBounds> {
+        match &self.gate {
+            None => Ok(None),
+            Some(g) => g.enter().map(Some).ok_or(OutOfBounds { offset, len }),
+        }
+    }
+
+    /// Flips the bits of `mask` in the byte at `offset` (fault injection; not a single atomic
+    /// read-modify-write as seen by the cores: a racing write by them may be lost, as on a
+    /// real bus glitch). `false` past the region.
+    pub fn flip(&self, offset: usize, mask: u8) -> bool {
+        let mut b = [0u8];
+        if offset >= SHM_SIZE || self.map.read(offset, &mut b).is_err() {
+            return false;
+        }
+        self.map.write(offset, &[b[0] ^ mask]).is_ok()
     }
 
     /// A view of the first [`SHM_SIZE`] bytes of `map` (which must be at least that long).
     pub(crate) fn from_mapping(map: Arc<Mapping>) -> SimMemory {
         debug_assert!(map.len() >= SHM_SIZE);
-        SimMemory { map }
+        SimMemory { map, gate: None }
     }
 
     /// The firmware address of `offset` (`SHM_BASE + offset`), or `None` past the region.
@@ -193,16 +263,19 @@ impl SharedMemory for SimMemory {
 
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
         region_check(offset, buf.len())?;
+        let _pass = self.pass(offset, buf.len())?;
         self.map.read(offset, buf)
     }
 
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
         region_check(offset, data.len())?;
+        let _pass = self.pass(offset, data.len())?;
         self.map.write(offset, data)
     }
 
     fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
         region_check(offset, 2)?;
+        let _pass = self.pass(offset, 2)?;
         Ok(u16::from_le(
             self.map.u16_at(offset)?.load(Ordering::Relaxed),
         ))
@@ -210,6 +283,7 @@ impl SharedMemory for SimMemory {
 
     fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
         region_check(offset, 2)?;
+        let _pass = self.pass(offset, 2)?;
         self.map
             .u16_at(offset)?
             .store(value.to_le(), Ordering::Relaxed);
@@ -218,6 +292,7 @@ impl SharedMemory for SimMemory {
 
     fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
         region_check(offset, 4)?;
+        let _pass = self.pass(offset, 4)?;
         Ok(u32::from_le(
             self.map.u32_at(offset)?.load(Ordering::Relaxed),
         ))
@@ -225,6 +300,7 @@ impl SharedMemory for SimMemory {
 
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
         region_check(offset, 4)?;
+        let _pass = self.pass(offset, 4)?;
         self.map
             .u32_at(offset)?
             .store(value.to_le(), Ordering::Relaxed);

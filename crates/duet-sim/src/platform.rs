@@ -9,7 +9,8 @@ use duet::CpuId;
 use duet_rpmsg::{Instant, Platform};
 
 use crate::doorbell::Doorbells;
-use crate::memory::{Mapping, SimMemory};
+use crate::faults::{Faults, Halt, Ring};
+use crate::memory::{Gate, Mapping, SimMemory};
 use crate::process::{self, OpenError};
 
 /// The HSEM this core rings to notify its peer: 0 from the M7, 1 from the M4.
@@ -41,6 +42,8 @@ pub struct SimPlatform {
     duet_bells: Arc<DuetBells>,
     /// Where doorbells and sleeps are recorded while tracing (`None`: not tracing).
     recorder: Option<Arc<duet_trace::Recorder>>,
+    /// Thread mode with fault injection: this core's halt switch and the chip's faults.
+    faults: Option<(Arc<Gate>, Arc<Faults>)>,
 }
 
 /// The `duet::Doorbell` of each core of one chip: `[M7, M4]`.
@@ -62,8 +65,64 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         file: None,
         duet_bells: duet_bells.clone(),
         recorder: None,
+        faults: None,
     };
     (make(CpuId::Cm7), make(CpuId::Cm4))
+}
+
+/// One simulated chip in this process (thread mode) with fault injection: the shared region,
+/// the two doorbells, one clock epoch and a [`Faults`] plan. Each [`SimChip::core`] call
+/// makes a fresh view of a core, as a core that (re)starts gets: its own halt switch, its
+/// doorbells passing through the plan. Cheap to clone.
+#[derive(Clone)]
+pub struct SimChip {
+    memory: SimMemory,
+    bells: Doorbells,
+    epoch: StdInstant,
+    duet_bells: Arc<DuetBells>,
+    faults: Arc<Faults>,
+}
+
+impl SimChip {
+    /// A chip with a zeroed region and the fault plan `faults` (which tests and the command
+    /// line may change while the cores run).
+    pub fn new(faults: Arc<Faults>) -> SimChip {
+        SimChip {
+            memory: SimMemory::new(),
+            bells: Doorbells::local(),
+            epoch: StdInstant::now(),
+            duet_bells: Arc::new(DuetBells::default()),
+            faults,
+        }
+    }
+
+    /// The fault plan.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// The shared region, as the fault injector (not a core) sees it: never halted.
+    pub fn memory(&self) -> &SimMemory {
+        &self.memory
+    }
+
+    /// A platform for `core` as it starts (or restarts): a new halt switch (see
+    /// [`SimPlatform::halt_switch`]); doorbells rung before this call are not seen as new.
+    pub fn core(&self, core: CpuId) -> SimPlatform {
+        let gate = Arc::new(Gate::default());
+        let incoming = outgoing_doorbell(core.peer());
+        SimPlatform {
+            core,
+            memory: self.memory.gated(gate.clone()),
+            bells: self.bells.clone(),
+            seen: AtomicU32::new(self.bells.count(incoming)),
+            epoch: self.epoch,
+            file: None,
+            duet_bells: self.duet_bells.clone(),
+            recorder: None,
+            faults: Some((gate, self.faults.clone())),
+        }
+    }
 }
 
 impl SimPlatform {
@@ -97,6 +156,7 @@ impl SimPlatform {
             file: Some(map),
             duet_bells: Arc::new(DuetBells::default()),
             recorder: None,
+            faults: None,
         })
     }
 
@@ -181,6 +241,20 @@ impl SimPlatform {
             .clone()
     }
 
+    /// The switch that stops this core (platforms of a [`SimChip`] only): once
+    /// [`Halt::halt`] returns, the core neither reads nor writes shared memory (its accesses
+    /// fail with `OutOfBounds`, as a stopped core's would never happen), rings no doorbell and
+    /// sleeps through every `wait`. A core halted mid-call leaves its half-done work in shared
+    /// memory, as a crash or a reset would.
+    pub fn halt_switch(&self) -> Option<Halt> {
+        self.faults.as_ref().map(|(g, _)| Halt::new(g.clone()))
+    }
+
+    /// Whether this core has been halted.
+    fn halted(&self) -> bool {
+        self.faults.as_ref().is_some_and(|(g, _)| g.is_halted())
+    }
+
     /// Converts a platform deadline to a `std` instant (`None`: beyond what `std` can hold).
     fn std_deadline(&self, deadline: Instant) -> Option<StdInstant> {
         self.epoch
@@ -227,13 +301,35 @@ impl Platform for SimPlatform {
         if let Some(r) = &self.recorder {
             r.record_now(self.core, duet_trace::EventKind::Doorbell);
         }
-        self.bells.ring(outgoing_doorbell(self.core));
-        if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
-            bell.ring();
+        match &self.faults {
+            None => {
+                self.bells.ring(outgoing_doorbell(self.core));
+                if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
+                    bell.ring();
+                }
+            }
+            Some((gate, faults)) => {
+                if gate.is_halted() {
+                    return;
+                }
+                faults.ring(Ring::new(
+                    self.bells.clone(),
+                    outgoing_doorbell(self.core),
+                    self.duet_bells[pid_slot(self.core.peer())].get().cloned(),
+                ));
+            }
         }
     }
 
     fn wait(&self, deadline: Instant) -> bool {
+        if self.halted() {
+            // A stopped core sleeps; in slices, so that its thread can still be wound down.
+            let left = self.std_deadline(deadline).map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(StdInstant::now())
+            });
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+            return false;
+        }
         let incoming = outgoing_doorbell(self.core.peer());
         let mut seen = self.seen.load(Ordering::Relaxed);
         let t0 = self.recorder.as_ref().map(|r| r.now_ns());

@@ -193,8 +193,8 @@ pub fn shm_image(path: &Path) -> Result<Vec<u8>, RunError> {
     Ok(image)
 }
 
-/// Pool counts of a transport, for the leak check.
-trait Pools: Transport {
+/// Pool counts of a transport, for the leak check (implemented by both roles on the simulator).
+pub trait Pools: Transport {
     /// Transmit buffers free now (after reclaiming) and the pool's full size under `config`.
     fn tx_free(&mut self, config: &Config) -> Result<(usize, usize), Error>;
     /// Receive buffers posted now and how many there are (host only).
