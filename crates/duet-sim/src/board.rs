@@ -277,6 +277,8 @@ struct Hardware {
     speed: u32,
     /// Where `delay`s and idle sleeps are recorded while tracing.
     recorder: std::sync::OnceLock<Arc<duet_trace::Recorder>>,
+    /// Process mode: the chip clock also follows real time (times the speed) from here.
+    real_time: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// The simulated hardware of one chip, shared by both cores: hand each core a [`Board`] with
@@ -303,6 +305,7 @@ impl Peripherals {
                 console,
                 speed: speed.max(1),
                 recorder: std::sync::OnceLock::new(),
+                real_time: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -319,6 +322,13 @@ impl Peripherals {
     /// The console (Serial Monitor and hardware notes).
     pub fn console(&self) -> &Console {
         &self.hw.console
+    }
+
+    /// Process mode: the chip clock (what an idle core catches up with) also follows real
+    /// time times the speed from now on, standing in for the other core's clock, which runs
+    /// in another process.
+    pub(crate) fn follow_real_time(&self) {
+        let _ = self.hw.real_time.set(std::time::Instant::now());
     }
 
     /// Records every board's `delay` (as busy time) and `idle` (as a sleep) into `recorder`
@@ -353,11 +363,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn chip_ms(hw: &Hardware) -> u64 {
-    hw.clocks
+    let cores = hw
+        .clocks
         .iter()
         .map(|c| c.load(Ordering::SeqCst))
         .max()
-        .unwrap_or(0)
+        .unwrap_or(0);
+    // Process mode: the other core's clock is in another process; real time stands in.
+    let real = hw.real_time.get().map_or(0, |start| {
+        let ms = start
+            .elapsed()
+            .as_millis()
+            .saturating_mul(u128::from(hw.speed));
+        u64::try_from(ms).unwrap_or(u64::MAX)
+    });
+    cores.max(real)
 }
 
 fn slot(core: CpuId) -> usize {

@@ -35,6 +35,7 @@ pub mod machine;
 pub mod memory;
 pub mod platform;
 pub mod process;
+pub mod role;
 pub mod rpc_peer;
 pub mod runner;
 pub mod soak;

@@ -41,7 +41,7 @@ use duet::{BootError, BootRemote, Doorbell, Rpc};
 use duet_rpmsg::{connect, Config, Host, Platform, Remote, Transport};
 
 use crate::board::{Board, Console, Peripherals, DEFAULT_SPEED};
-use crate::platform::{pair, SimPlatform};
+use crate::platform::{pair, PeerWatch, SimPlatform};
 use crate::trace::Traced;
 use duet::CpuId;
 
@@ -221,7 +221,10 @@ impl Machine {
         let board = chip.peripherals.board(CpuId::Cm7).with_power(&chip);
         let m7_bell = chip.m7_bell.clone();
         let serial = chip.peripherals.console().clone();
-        let boot = Boot { chip: chip.clone() };
+        let boot = Boot {
+            chip: chip.clone(),
+            peer: None,
+        };
         let recorder = lock(&chip.recorder).clone();
         let result = thread::scope(|s| {
             let h = thread::Builder::new()
@@ -277,8 +280,14 @@ impl Machine {
 /// - `AlreadyRunning` on any boot after the first accepted one (only a reset stops the M4).
 /// - An aligned address with no program flashed is accepted, but nothing comes up (the M4
 ///   runs whatever is there): `Rpc::start` then times out with `NotReady`.
+///
+/// In process mode (one core per process, see [`crate::role`]) the M4 is another process
+/// started by the user: a boot is accepted and starts nothing, and the M4 counts as finished
+/// once its process has detached from the file.
 pub struct Boot {
     chip: Arc<Chip>,
+    /// Process mode: the M4 process's pid word.
+    peer: Option<Arc<PeerWatch>>,
 }
 
 impl Boot {
@@ -287,9 +296,13 @@ impl Boot {
         self.chip.booted.load(Ordering::SeqCst)
     }
 
-    /// Whether a booted M4 program has returned (or panicked).
+    /// Whether a booted M4 program has returned (or panicked); in process mode, whether the
+    /// M4 process has detached.
     pub fn m4_finished(&self) -> bool {
-        self.chip.m4_done.load(Ordering::SeqCst)
+        match &self.peer {
+            Some(p) => p.gone(),
+            None => self.chip.m4_done.load(Ordering::SeqCst),
+        }
     }
 }
 
@@ -344,11 +357,17 @@ impl BootRemote for Boot {
 pub(crate) struct Power {
     powered: Arc<AtomicBool>,
     bell: Arc<Doorbell>,
+    /// Process mode: the other core's process; off once it has detached.
+    peer: Option<Arc<PeerWatch>>,
+    /// Process mode: off from this moment on (a limit for programs that serve forever).
+    until: Option<StdInstant>,
 }
 
 impl Power {
     pub(crate) fn powered(&self) -> bool {
         self.powered.load(Ordering::SeqCst)
+            && !self.peer.as_ref().is_some_and(|p| p.gone())
+            && self.until.is_none_or(|u| StdInstant::now() < u)
     }
 
     /// Sleeps until this core's doorbell rings or `max` passes; `true` if it rang.
@@ -366,8 +385,76 @@ impl Board {
         self.set_power(Power {
             powered: chip.powered.clone(),
             bell,
+            peer: None,
+            until: None,
         })
     }
+}
+
+/// One core's program inputs in process mode (see [`process_core`]).
+pub(crate) enum Side {
+    /// The M7's.
+    M7(M7),
+    /// The M4's.
+    M4(M4),
+}
+
+/// Process mode: what a program running as core `platform.core()` of an example gets, with
+/// `platform` attached to the file. The other core is another process: the M7's boot starts
+/// nothing and its `m4_finished` means "the M4 process detached"; either core's
+/// [`Board::powered`] turns false once the other process has detached or at `until`.
+pub(crate) fn process_core(
+    platform: SimPlatform,
+    peripherals: &Peripherals,
+    recorder: Option<Arc<duet_trace::Recorder>>,
+    until: StdInstant,
+) -> Result<Side, duet_rpmsg::Error> {
+    let mut platform = platform;
+    peripherals.follow_real_time();
+    platform.set_recorder(recorder.clone());
+    if let Some(r) = &recorder {
+        peripherals.set_recorder(r.clone());
+    }
+    let core = platform.core();
+    let bell = platform.duet_doorbell();
+    let peer = platform.peer_watch().map(Arc::new);
+    let board = peripherals.board(core).set_power(Power {
+        powered: Arc::new(AtomicBool::new(true)),
+        bell: bell.clone(),
+        peer: peer.clone(),
+        until: Some(until),
+    });
+    let config = sim_config();
+    Ok(match core {
+        CpuId::Cm7 => {
+            let chip = Arc::new(Chip {
+                config,
+                peripherals: peripherals.clone(),
+                programs: Mutex::new(HashMap::new()),
+                m4_platform: Mutex::new(None),
+                m4_thread: Mutex::new(None),
+                booted: AtomicBool::new(false),
+                powered: Arc::new(AtomicBool::new(true)),
+                m4_done: Arc::new(AtomicBool::new(false)),
+                m7_bell: bell.clone(),
+                m4_bell: Arc::new(Doorbell::new()),
+                recorder: Mutex::new(recorder.clone()),
+            });
+            let host = Host::new(platform, config)?;
+            Side::M7(M7 {
+                transport: Traced::new(host, core, recorder),
+                boot: Boot { chip, peer },
+                board,
+                serial: peripherals.console().clone(),
+                doorbell: bell,
+            })
+        }
+        CpuId::Cm4 => Side::M4(M4 {
+            transport: Traced::new(Remote::new(platform, config), core, recorder),
+            board,
+            doorbell: bell,
+        }),
+    })
 }
 
 /// Wakes a parked thread.

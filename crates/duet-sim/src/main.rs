@@ -16,6 +16,7 @@ use duet_sim::runner::{self, Role};
 use duet_sim::stress::StressConfig;
 
 mod faults_cli;
+mod role_args;
 mod trace_args;
 
 /// Host simulator of the STM32H747's two cores (M7 + M4) for duet.
@@ -36,6 +37,8 @@ struct Cli {
     speed: u32,
     #[command(flatten)]
     trace: trace_args::TraceArgs,
+    #[command(flatten)]
+    role: role_args::RoleArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -159,11 +162,9 @@ impl StressArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let recorder = cli.trace.recorder();
-    let result = run(
-        cli.command.unwrap_or(Command::Demo),
-        cli.speed,
-        recorder.clone(),
-    );
+    let side = cli.role.side();
+    let command = cli.command.unwrap_or(Command::Demo);
+    let result = run(command, cli.speed, recorder.clone(), side.as_ref());
     let written = match &recorder {
         Some(r) => cli
             .trace
@@ -181,29 +182,44 @@ fn main() -> ExitCode {
 }
 
 /// Runs one example on a console that prints as it goes.
-fn example(name: &str, speed: u32, rec: Rec) -> Result<(), Box<dyn std::error::Error>> {
+fn example(name: &str, speed: u32, rec: Rec, side: Side) -> Result<(), Box<dyn std::error::Error>> {
     let e = examples::find(name).ok_or_else(|| format!("no example called {name}"))?;
     let console = Console::new(true);
     console.note(Source::Demo, format!("=== {}: {} ===", e.name, e.title));
-    examples::run_traced(e, &console, speed, rec)?;
+    match side {
+        None => examples::run_traced(e, &console, speed, rec)?,
+        Some(s) => duet_sim::role::run_side(e, s.role, &s.shm, &console, speed, rec, s.limit)?,
+    };
     Ok(())
 }
 
 /// The recorder of `--trace` / `--log`, if tracing.
 type Rec = Option<std::sync::Arc<duet_trace::Recorder>>;
 
+/// `--role`: one core of an example in process mode.
+type Side<'a> = Option<&'a role_args::Side>;
+
 /// Runs one subcommand.
-fn run(command: Command, speed: u32, rec: Rec) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    command: Command,
+    speed: u32,
+    rec: Rec,
+    side: Side,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let example = |name: &str| self::example(name, speed, rec.clone(), side);
     match command {
+        Command::Blink => example("blink")?,
+        Command::Serial => example("serial")?,
+        Command::Sensor => example("sensor")?,
+        Command::Servo => example("servo")?,
+        Command::Rtc => example("rtc")?,
+        Command::Led => example("led")?,
+        Command::Objects => example("objects")?,
+        Command::Errors => example("errors")?,
+        _ if side.is_some() => {
+            return Err("--role runs one core of an example: name it (e.g. sensor)".into())
+        }
         Command::Demo => examples::demo_traced(&Console::new(true), speed, rec)?,
-        Command::Blink => example("blink", speed, rec)?,
-        Command::Serial => example("serial", speed, rec)?,
-        Command::Sensor => example("sensor", speed, rec)?,
-        Command::Servo => example("servo", speed, rec)?,
-        Command::Rtc => example("rtc", speed, rec)?,
-        Command::Led => example("led", speed, rec)?,
-        Command::Objects => example("objects", speed, rec)?,
-        Command::Errors => example("errors", speed, rec)?,
         Command::ShmImage { file } => {
             let image = runner::shm_image(&file)?;
             println!("wrote {} bytes to {}", image.len(), file.display());

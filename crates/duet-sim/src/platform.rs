@@ -1,7 +1,7 @@
 //! [`SimPlatform`]: one simulated core (M7 or M4) as a `duet_rpmsg::Platform`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -44,6 +44,8 @@ pub struct SimPlatform {
     recorder: Option<Arc<duet_trace::Recorder>>,
     /// Thread mode with fault injection: this core's halt switch and the chip's faults.
     faults: Option<(Arc<Gate>, Arc<Faults>)>,
+    /// Process mode: tells the thread that rings the duet doorbell (if started) to stop.
+    watcher_stop: Arc<AtomicBool>,
 }
 
 /// The `duet::Doorbell` of each core of one chip: `[M7, M4]`.
@@ -66,6 +68,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         duet_bells: duet_bells.clone(),
         recorder: None,
         faults: None,
+        watcher_stop: Arc::new(AtomicBool::new(false)),
     };
     (make(CpuId::Cm7), make(CpuId::Cm4))
 }
@@ -121,6 +124,7 @@ impl SimChip {
             duet_bells: self.duet_bells.clone(),
             recorder: None,
             faults: Some((gate, self.faults.clone())),
+            watcher_stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -157,6 +161,7 @@ impl SimPlatform {
             duet_bells: Arc::new(DuetBells::default()),
             recorder: None,
             faults: None,
+            watcher_stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -233,12 +238,56 @@ impl SimPlatform {
     /// This core's `duet::Doorbell`, for [`duet::Rpc::set_doorbell`] and async code: every
     /// ring of this core by its peer also rings it (in addition to waking
     /// [`Platform::wait`]), so `Rpc::run()` and call futures wake.
-    /// The same doorbell is returned on every call. Limit: thread mode only; in process mode
-    /// the peer runs in another process and never rings it (poll instead).
+    /// The same doorbell is returned on every call.
+    ///
+    /// In thread mode the peer's `notify` rings it directly. In process mode the peer is
+    /// another program that only bumps the counter in the file, so the first call starts a
+    /// watcher thread ("doorbell") that polls the incoming counter (with the back-off of
+    /// `PROCESS-MODE.md`, so a ring reaches the doorbell within about 0.2 ms plus scheduling)
+    /// and rings the doorbell on every change; it stops when this platform is dropped. The
+    /// watcher keeps its own "seen" value, so [`Platform::wait`] still sees every ring too.
     pub fn duet_doorbell(&self) -> Arc<duet::Doorbell> {
-        self.duet_bells[pid_slot(self.core)]
-            .get_or_init(|| Arc::new(duet::Doorbell::new()))
-            .clone()
+        let mut fresh = false;
+        let bell = self.duet_bells[pid_slot(self.core)]
+            .get_or_init(|| {
+                fresh = true;
+                Arc::new(duet::Doorbell::new())
+            })
+            .clone();
+        if fresh && self.file.is_some() {
+            self.spawn_watcher(bell.clone());
+        }
+        bell
+    }
+
+    /// Process mode: the thread that turns rings in the file into rings of `bell`.
+    fn spawn_watcher(&self, bell: Arc<duet::Doorbell>) {
+        let bells = self.bells.clone();
+        let incoming = outgoing_doorbell(self.core.peer());
+        let stop = self.watcher_stop.clone();
+        let mut seen = bells.count(incoming);
+        // Without a thread (spawn failed) the doorbell never rings and its waiters fall back
+        // to their time slices (every wait on it is bounded), as before this hook existed.
+        let _ = std::thread::Builder::new()
+            .name("doorbell".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let slice = StdInstant::now() + Duration::from_millis(50);
+                    if bells.wait(incoming, &mut seen, Some(slice)) {
+                        bell.ring();
+                    }
+                }
+            });
+    }
+
+    /// Process mode: a watch on the other core's pid word, to learn that its process has
+    /// detached (`None` in thread mode).
+    pub fn peer_watch(&self) -> Option<PeerWatch> {
+        Some(PeerWatch {
+            map: self.file.clone()?,
+            slot: process::PID_OFFSETS[pid_slot(self.core.peer())],
+            seen: AtomicBool::new(false),
+        })
     }
 
     /// The switch that stops this core (platforms of a [`SimChip`] only): once
@@ -270,8 +319,40 @@ fn pid_slot(core: CpuId) -> usize {
     }
 }
 
+/// Process mode: whether the other core's process is (still) attached, from the pid word it
+/// writes at attach and clears when it detaches (`PROCESS-MODE.md`).
+///
+/// Limit: the pid word is informative; a peer that crashes leaves it set (never "gone"), and
+/// a file re-created by the peer clears it for a moment (then "gone" too early).
+pub struct PeerWatch {
+    map: Arc<Mapping>,
+    slot: usize,
+    seen: AtomicBool,
+}
+
+impl PeerWatch {
+    /// Whether the peer was seen attached (pid word not 0) and has since detached (0).
+    pub fn gone(&self) -> bool {
+        if process::control_read(&self.map, self.slot) != 0 {
+            self.seen.store(true, Ordering::Relaxed);
+            false
+        } else {
+            self.seen.load(Ordering::Relaxed)
+        }
+    }
+}
+
+impl std::fmt::Debug for PeerWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerWatch")
+            .field("gone", &self.gone())
+            .finish()
+    }
+}
+
 impl Drop for SimPlatform {
     fn drop(&mut self) {
+        self.watcher_stop.store(true, Ordering::Relaxed);
         if let Some(map) = &self.file {
             let slot = process::PID_OFFSETS[pid_slot(self.core)];
             if process::control_read(map, slot) == std::process::id() {

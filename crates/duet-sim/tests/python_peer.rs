@@ -206,3 +206,144 @@ fn python_host_alone_times_out() {
         "{pt}"
     );
 }
+
+// ---- `duet-sim --role`: one core of an example per process ----
+
+/// `duet-sim [extra...] --role ROLE --shm SHM EXAMPLE`.
+fn side(role: &str, shm: &Path, example: &str, extra: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(extra)
+        .args(["--limit", "20", "--role", role, "--shm"])
+        .arg(shm)
+        .arg(example)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The `[core stats]` line of `out`.
+fn stats_of<'a>(out: &'a str, core: &str) -> &'a str {
+    let tag = format!("[{core} stats]");
+    out.lines()
+        .find(|l| l.contains(&tag))
+        .unwrap_or_else(|| panic!("no {tag} line in\n{out}"))
+}
+
+#[test]
+fn two_duet_sim_processes_run_the_sensor_example_together() {
+    let shm = tmp("roles.shm");
+    let r = side("remote", &shm, "sensor", &[]);
+    std::thread::sleep(Duration::from_millis(20));
+    let h = side("host", &shm, "sensor", &[]);
+    let (h, r) = (finish(h), finish(r));
+    let (ht, rt) = (text(&h), text(&r));
+    assert!(h.status.success(), "host:\n{ht}\nremote:\n{rt}");
+    assert!(r.status.success(), "remote:\n{rt}\nhost:\n{ht}");
+    // The M7 prints what the M4 sent through RPC serial, one line per reading; the values
+    // follow each process's clock, so only their form is checked.
+    let readings: Vec<&str> = ht
+        .lines()
+        .filter(|l| l.starts_with("Sensor value: "))
+        .collect();
+    assert_eq!(readings.len(), 5, "{ht}");
+    assert!(readings.iter().all(|l| l["Sensor value: ".len()..]
+        .parse::<u16>()
+        .is_ok_and(|v| v <= 1023)));
+    // What one process sent is what the other received, byte for byte.
+    let (m7, m4) = (stats_of(&ht, "M7"), stats_of(&rt, "M4"));
+    let field = |line: &str, key: &str| -> String {
+        let at = line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len();
+        line[at..].split([' ', ';']).next().unwrap().to_string()
+    };
+    assert_eq!(field(m7, "rpc sent "), field(m4, "recv "), "{m7}\n{m4}");
+    assert_eq!(
+        field(m4, "rpc sent "),
+        "5/75",
+        "five 15-byte requests: {m4}"
+    );
+    assert_eq!(field(m7, "recv "), "5/75");
+    assert!(m4.contains("calls 5 ok 0 failed"), "{m4}");
+}
+
+#[test]
+fn python_host_answers_a_duet_sim_remote_and_the_remote_is_traced() {
+    // The remote calls the host: sensorRead five times, and prints each answer on "raw".
+    let shm = tmp("py-sensor.shm");
+    let trace = tmp("py-sensor.json");
+    let r = side(
+        "remote",
+        &shm,
+        "sensor",
+        &["--trace", trace.to_str().unwrap()],
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let p = finish(python(&shm, &["--example", "sensor"]));
+    let r = finish(r);
+    let (pt, rt) = (text(&p), text(&r));
+    assert!(p.status.success(), "python:\n{pt}\nremote:\n{rt}");
+    assert!(r.status.success(), "remote:\n{rt}\npython:\n{pt}");
+    for line in [
+        "ok: the remote called sensorRead five times",
+        "ok: it printed each answer in order on raw",
+        "mpy_host: all 5 checks passed",
+    ] {
+        assert!(pt.contains(line), "missing {line:?} in\n{pt}");
+    }
+    assert!(stats_of(&rt, "M4").contains("calls 5 ok 0 failed"), "{rt}");
+    // One core's trace: its calls (request out, reply in) and its prints.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let names: Vec<&str> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["pid"] == 2)
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for k in 1..=5 {
+        assert!(
+            names.contains(&format!("call sensorRead #{k}").as_str()),
+            "{names:?}"
+        );
+        assert!(names.contains(&format!("<- sensorRead #{k} reply").as_str()));
+    }
+    assert_eq!(names.iter().filter(|n| n.starts_with("-> raw")).count(), 5);
+}
+
+#[test]
+fn python_host_calls_a_duet_sim_remote() {
+    // The host calls the remote: led(True/False) switches the M4's green LED; the remote's
+    // serve loop ends when the host detaches.
+    let shm = tmp("py-led.shm");
+    let r = side("remote", &shm, "led", &[]);
+    std::thread::sleep(Duration::from_millis(20));
+    let p = finish(python(&shm, &["--example", "led"]));
+    let r = finish(r);
+    let (pt, rt) = (text(&p), text(&r));
+    assert!(p.status.success(), "python:\n{pt}\nremote:\n{rt}");
+    assert!(r.status.success(), "remote:\n{rt}\npython:\n{pt}");
+    assert!(pt.contains("mpy_host: all 6 checks passed"), "{pt}");
+    let leds: Vec<bool> = rt
+        .lines()
+        .filter(|l| l.contains("LED green (LEDG)"))
+        .map(|l| l.ends_with(" on"))
+        .collect();
+    assert_eq!(leds, [true, false, true, false], "{rt}");
+    assert!(
+        stats_of(&rt, "M4").contains("rpc sent 4/20 B recv 4/36 B"),
+        "{rt}"
+    );
+}
+
+#[test]
+fn role_needs_an_example() {
+    let shm = tmp("noexample.shm");
+    let out = Command::new(BIN)
+        .args(["--role", "host", "--shm"])
+        .arg(&shm)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--role runs one core of an example"));
+}

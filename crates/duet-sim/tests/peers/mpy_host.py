@@ -4,6 +4,7 @@ process mode, written only from crates/duet-sim/PROCESS-MODE.md and the wire spe
 (arduino-rpc-wire.md sections 1, 3, 4, 7). Standard library only.
 
     python3 mpy_host.py FILE [--attach] [--timeout S] [--expect-sum N] [--calls N] [--chunk N]
+    python3 mpy_host.py FILE --example sensor|led [--timeout S]
 
 It creates (or with --attach, attaches to) the process-mode file, writes the resource table and
 both vrings, pre-posts the 64 receive buffers, sets DRIVER_OK last and rings HSEM 0; waits for
@@ -13,6 +14,13 @@ does with streaming=True (msgids from 0; incoming payloads are concatenated and 
 messages decoded from the front; a message over 496 bytes is sent as consecutive 496-byte
 payloads, the last shorter) and reads/writes bytes on "raw". The duet remote it talks to is
 `duet-sim rpc-remote --shm FILE`.
+
+--example NAME plays the M7 of one of duet-sim's examples instead, against
+`duet-sim --role remote --shm FILE NAME` (the example's M4 program on the file):
+  sensor  binds sensorRead (answers 100, 200, ... 500) and checks that the remote prints
+          "Sensor value: N" for each answer, in order, on "raw" (the remote calls us);
+  led     calls led(True), led(False), led(True), led(False) and checks each result (we call
+          the remote); then detaches, which ends the remote's serve loop.
 
 --chunk N sends multi-buffer messages in N-byte payloads instead of 496 (a framing error for
 N < 496: only a full buffer says "more follows"; used to show the checks can fail).
@@ -576,14 +584,18 @@ def main(argv):
     expect_sum = 3
     calls = 100
     chunk = PAYLOAD_MAX
+    example = None
     i = 1
     while i < len(argv):
         a = argv[i]
         if a == "--attach":
             create = False
-        elif a in ("--timeout", "--expect-sum", "--calls", "--chunk") and i + 1 < len(argv):
+        elif a in ("--timeout", "--expect-sum", "--calls", "--chunk", "--example") \
+                and i + 1 < len(argv):
             i += 1
-            if a == "--timeout":
+            if a == "--example":
+                example = argv[i]
+            elif a == "--timeout":
                 timeout = float(argv[i])
             elif a == "--expect-sum":
                 expect_sum = int(argv[i])
@@ -605,7 +617,10 @@ def main(argv):
     deadline = time.monotonic() + timeout
     shm = Shm(path, create, timeout)
     try:
-        run(shm, c, deadline, expect_sum, calls, chunk)
+        if example is None:
+            run(shm, c, deadline, expect_sum, calls, chunk)
+        else:
+            run_example(shm, c, deadline, example)
     except Fatal as e:
         c.check(False, "exchange completed", str(e))
     finally:
@@ -699,9 +714,8 @@ def multi_buffer(rpc, c):
             repr([(m[2], span) for m, span in got]))
 
 
-def run(shm, c, deadline, expect_sum, calls, chunk):
-    h = Host(shm, c)
-    h.chunk = chunk
+def handshake(h, c, deadline):
+    """Lays out the shared memory, waits for both announcements, binds both endpoints."""
     h.init()
     print("host: resource table and vrings written, 64 rx buffers posted, DRIVER_OK set, "
           "HSEM 0 rung", flush=True)
@@ -717,6 +731,48 @@ def run(shm, c, deadline, expect_sum, calls, chunk):
     for name in ("raw", "rpc"):
         h.send(name, b"\x00", deadline)
     print("host: bound raw 0x400->0x400 and rpc 0x401->0x401, sent 0x00 on each", flush=True)
+
+
+def run_example(shm, c, deadline, name):
+    """The M7 of duet-sim's example `name` (see the module doc)."""
+    h = Host(shm, c)
+    handshake(h, c, deadline)
+    rpc = Rpc(h, c, deadline)
+    if name == "sensor":
+        answers = [100 * k for k in range(1, 6)]
+        given = []
+
+        def sensor_read():
+            given.append(answers[len(given) % len(answers)])
+            return given[-1]
+
+        rpc.bind("sensorRead", sensor_read)
+        want = "".join("Sensor value: %d\n" % v for v in answers).encode()
+        rpc.until(lambda: len(rpc.raw) >= len(want), "five printed lines")
+        c.check(given == answers, "the remote called sensorRead five times", repr(given))
+        c.check(bytes(rpc.raw) == want, "it printed each answer in order on raw",
+                bytes(rpc.raw).decode("utf-8", "replace"))
+        c.check([m for m, _, _, _ in rpc.served] == ["sensorRead"] * 5 and
+                all(a == [] for _, a, _, _ in rpc.served), "requests were sensorRead()",
+                repr(rpc.served))
+        print("host: answered sensorRead %d times, got %r" % (len(given), bytes(rpc.raw)),
+              flush=True)
+    elif name == "led":
+        end = time.monotonic() + 0.1      # msgpackrpc.start() sleeps 100 ms
+        while time.monotonic() < end:
+            rpc.step(0.005)
+        for on in (True, False, True, False):
+            data, msg = rpc.call_raw("led", on)
+            c.check(msg[2] is None and msg[3] is on, "led(%r) returns %r" % (on, on), repr(msg))
+        print("host: called led 4 times", flush=True)
+    else:
+        raise Fatal("no example %r here (sensor, led)" % name)
+
+
+def run(shm, c, deadline, expect_sum, calls, chunk):
+    h = Host(shm, c)
+    h.chunk = chunk
+    handshake(h, c, deadline)
 
     rpc = Rpc(h, c, deadline)
     leds = []
