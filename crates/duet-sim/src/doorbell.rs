@@ -4,18 +4,33 @@
 //! the last value it saw; a different value means "rung since then". That gives the sticky
 //! semantics of `Platform::wait` (like the WFE event register) without read-modify-write atomics
 //! across the two sides.
+//!
+//! A waiter that was woken by a ring last time ("the link is busy") first spins on the counter
+//! for up to [`SPIN`] before it sleeps: a sleeping thread takes tens of microseconds to wake,
+//! far more than a round trip through shared memory. A waiter whose last wait timed out
+//! sleeps at once, so an idle core costs no CPU.
 
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::hint::spin_loop;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
 use crate::memory::Mapping;
 use crate::process;
 
-/// One in-process doorbell: a ring counter and a condition variable to sleep on.
+/// How long a busy waiter spins on the counter before it sleeps.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+
+/// One in-process doorbell: a ring counter, and a condition variable for waiters that sleep.
 #[derive(Default)]
 pub(crate) struct LocalBell {
-    count: Mutex<u32>,
+    /// Ring count (written by the ringing side only).
+    count: AtomicU32,
+    /// Whether the waiter is (about to be) asleep on `rung`: the ringer then takes `lock` and
+    /// notifies. Both are `SeqCst`, so either the waiter sees the new count or the ringer
+    /// sees the flag (no lost wake-up).
+    sleeping: AtomicBool,
+    lock: Mutex<()>,
     rung: Condvar,
 }
 
@@ -50,10 +65,7 @@ impl Doorbells {
     /// The current ring count of doorbell `bell`.
     pub(crate) fn count(&self, bell: usize) -> u32 {
         match self {
-            Doorbells::Local(bells) => *bells[bell & 1]
-                .count
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
+            Doorbells::Local(bells) => bells[bell & 1].count.load(Ordering::SeqCst),
             Doorbells::File(map) => {
                 let v = u32::from_le(Self::file_counter(map, bell).load(Ordering::Acquire));
                 fence(Ordering::SeqCst);
@@ -69,9 +81,15 @@ impl Doorbells {
         match self {
             Doorbells::Local(bells) => {
                 let b = &bells[bell & 1];
-                let mut count = b.count.lock().unwrap_or_else(PoisonError::into_inner);
-                *count = count.wrapping_add(1);
-                b.rung.notify_all();
+                // Single writer: read our own last value, store the next one.
+                let next = b.count.load(Ordering::Relaxed).wrapping_add(1);
+                b.count.store(next, Ordering::SeqCst);
+                if b.sleeping.load(Ordering::SeqCst) {
+                    // The waiter holds the lock from setting the flag until it sleeps, so
+                    // this notification cannot fall between its check and its sleep.
+                    let _g = b.lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    b.rung.notify_all();
+                }
             }
             Doorbells::File(map) => {
                 let c = Self::file_counter(map, bell);
@@ -83,36 +101,51 @@ impl Doorbells {
     }
 
     /// Waits until doorbell `bell`'s count differs from `*seen` or `deadline` passes
-    /// (`None` = never). Updates `*seen` and returns `true` if it differs.
-    pub(crate) fn wait(&self, bell: usize, seen: &mut u32, deadline: Option<StdInstant>) -> bool {
+    /// (`None` = never). Updates `*seen` and returns `true` if it differs. With `spin`, first
+    /// polls the count for up to [`SPIN`] (see the module doc); the caller passes whether its
+    /// previous wait was ended by a ring.
+    pub(crate) fn wait(
+        &self,
+        bell: usize,
+        seen: &mut u32,
+        deadline: Option<StdInstant>,
+        spin: bool,
+    ) -> bool {
+        if spin && self.spin(bell, seen, deadline) {
+            return true;
+        }
         match self {
             Doorbells::Local(bells) => {
                 let b = &bells[bell & 1];
-                let mut count = b.count.lock().unwrap_or_else(PoisonError::into_inner);
-                loop {
-                    if *count != *seen {
-                        *seen = *count;
-                        drop(count);
-                        fence(Ordering::SeqCst);
-                        return true;
+                let mut guard = b.lock.lock().unwrap_or_else(PoisonError::into_inner);
+                b.sleeping.store(true, Ordering::SeqCst);
+                let rung = loop {
+                    let now = b.count.load(Ordering::SeqCst);
+                    if now != *seen {
+                        *seen = now;
+                        break true;
                     }
                     match deadline {
                         None => {
-                            count = b.rung.wait(count).unwrap_or_else(PoisonError::into_inner);
+                            guard = b.rung.wait(guard).unwrap_or_else(PoisonError::into_inner);
                         }
                         Some(d) => {
                             let left = d.saturating_duration_since(StdInstant::now());
                             if left.is_zero() {
-                                return false;
+                                break false;
                             }
-                            count = b
+                            guard = b
                                 .rung
-                                .wait_timeout(count, left)
+                                .wait_timeout(guard, left)
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .0;
                         }
                     }
-                }
+                };
+                b.sleeping.store(false, Ordering::SeqCst);
+                drop(guard);
+                fence(Ordering::SeqCst);
+                rung
             }
             Doorbells::File(_) => {
                 let mut backoff = Backoff::default();
@@ -131,6 +164,28 @@ impl Doorbells {
                     }
                     backoff.pause(left);
                 }
+            }
+        }
+    }
+
+    /// Polls doorbell `bell`'s count for up to [`SPIN`] (not past `deadline`); `true` (and
+    /// `*seen` updated) as soon as it differs from `*seen`.
+    fn spin(&self, bell: usize, seen: &mut u32, deadline: Option<StdInstant>) -> bool {
+        let start = StdInstant::now();
+        let stop = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+        loop {
+            // Reading the clock costs more than a poll: check it every 64 polls.
+            for _ in 0..64 {
+                let now = self.count(bell);
+                if now != *seen {
+                    *seen = now;
+                    fence(Ordering::SeqCst);
+                    return true;
+                }
+                spin_loop();
+            }
+            if StdInstant::now() >= stop {
+                return false;
             }
         }
     }
@@ -163,6 +218,46 @@ impl Backoff {
             let doublings = (self.step - Self::SPINS - Self::YIELDS).min(2);
             let sleep = (Self::MIN_SLEEP * (1 << doublings)).min(Self::MAX_SLEEP);
             std::thread::sleep(sleep.min(left));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn a_ring_before_the_wait_is_not_lost_spinning_or_not() {
+        for spin in [false, true] {
+            let bells = Doorbells::local();
+            let mut seen = bells.count(1);
+            bells.ring(1);
+            let deadline = Some(StdInstant::now() + Duration::from_secs(5));
+            assert!(bells.wait(1, &mut seen, deadline, spin));
+            assert_eq!(seen, bells.count(1));
+            // Nothing new: times out (and only the other doorbell rings).
+            bells.ring(0);
+            let soon = Some(StdInstant::now() + Duration::from_millis(2));
+            assert!(!bells.wait(1, &mut seen, soon, spin));
+        }
+    }
+
+    #[test]
+    fn a_ring_wakes_a_sleeping_or_spinning_waiter() {
+        // After 0 us the waiter is spinning; after 5 ms it is asleep on the condvar.
+        for (spin, delay_us) in [(true, 0), (true, 5000), (false, 0), (false, 5000)] {
+            let bells = Doorbells::local();
+            let mut seen = bells.count(0);
+            let ringer = bells.clone();
+            let t = thread::spawn(move || {
+                thread::sleep(Duration::from_micros(delay_us));
+                ringer.ring(0);
+            });
+            // No deadline: only the ring can end this wait.
+            assert!(bells.wait(0, &mut seen, None, spin));
+            assert_eq!(seen, 1);
+            t.join().unwrap();
         }
     }
 }

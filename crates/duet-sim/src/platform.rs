@@ -33,6 +33,8 @@ pub struct SimPlatform {
     bells: Doorbells,
     /// The incoming doorbell's count when the last `wait` returned (the "event register").
     seen: AtomicU32,
+    /// Whether the last `wait` was ended by a ring (the next one spins before it sleeps).
+    busy: AtomicBool,
     /// Zero of `now()`.
     epoch: StdInstant,
     /// The file mapping in process mode (for the pid word).
@@ -63,6 +65,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
         memory: memory.clone(),
         bells: bells.clone(),
         seen: AtomicU32::new(0),
+        busy: AtomicBool::new(false),
         epoch,
         file: None,
         duet_bells: duet_bells.clone(),
@@ -119,6 +122,7 @@ impl SimChip {
             memory: self.memory.gated(gate.clone()),
             bells: self.bells.clone(),
             seen: AtomicU32::new(self.bells.count(incoming)),
+            busy: AtomicBool::new(false),
             epoch: self.epoch,
             file: None,
             duet_bells: self.duet_bells.clone(),
@@ -156,6 +160,7 @@ impl SimPlatform {
             memory: SimMemory::from_mapping(map.clone()),
             bells,
             seen,
+            busy: AtomicBool::new(false),
             epoch: StdInstant::now(),
             file: Some(map),
             duet_bells: Arc::new(DuetBells::default()),
@@ -414,10 +419,12 @@ impl Platform for SimPlatform {
         let incoming = outgoing_doorbell(self.core.peer());
         let mut seen = self.seen.load(Ordering::Relaxed);
         let t0 = self.recorder.as_ref().map(|r| r.now_ns());
+        let busy = self.busy.load(Ordering::Relaxed);
         let rung = self
             .bells
-            .wait(incoming, &mut seen, self.std_deadline(deadline));
+            .wait(incoming, &mut seen, self.std_deadline(deadline), busy);
         self.seen.store(seen, Ordering::Relaxed);
+        self.busy.store(rung, Ordering::Relaxed);
         if let (Some(r), Some(t0)) = (&self.recorder, t0) {
             let dur_ns = r.now_ns().saturating_sub(t0);
             r.record_at(
