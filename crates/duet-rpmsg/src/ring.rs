@@ -323,12 +323,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
     }
 
-    /// Whether every message fits one buffer (a constant for a compile-time profile).
-    #[inline(always)]
-    fn single(&self) -> bool {
-        self.needs(usize::MAX) == 1
-    }
-
     /// Takes the lowest free transmit buffers for a message of `len` bytes; the caller writes
     /// the headers and payload through [`Core::writer`], then calls [`Core::commit`].
     /// `NoBuffer` if there are not enough.
@@ -379,7 +373,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     #[inline(never)]
     fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<(), Fault> {
         let len = data.len();
-        if self.single() {
+        if self.needs(len) == 1 {
             // One buffer (the lowest free one): its header and payload, straight.
             self.refill()?;
             let r = self.tx();

@@ -112,6 +112,9 @@ pub trait Transport {
     fn platform(&self) -> &Self::Platform;
 
     /// Makes progress without blocking: handshake steps, name service, buffer reclaim.
+    /// Once both endpoints are ready, `try_recv` does all that is left of it (control
+    /// messages, reporting a reset; sends reclaim buffers themselves), so the caller may stop
+    /// polling until an endpoint is no longer ready.
     fn poll(&mut self) -> Result<(), Error>;
 
     /// Whether `endpoint` is bound on both sides and can carry traffic.
@@ -131,6 +134,7 @@ pub trait Transport {
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error>;
 
     /// Copies the next received payload into `buf` (the only copy) and returns its buffer to
-    /// the peer. `Ok(None)` when nothing is pending.
+    /// the peer. `Ok(None)` when nothing is pending. Handles control messages on the way and
+    /// reports a peer reset (`PeerReset`) as `poll` does.
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error>;
 }

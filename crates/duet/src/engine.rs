@@ -686,8 +686,17 @@ impl<
     }
 
     /// Frees the slots of calls still waiting for their reply at their deadline. A completed
-    /// slot (`Done`/`Failed`) stays until its result is taken: its reply came in time.
-    fn reclaim(&mut self, now: Instant) {
+    /// slot (`Done`/`Failed`) stays until its result is taken: its reply came in time. Reads
+    /// the clock only if a call is waiting.
+    fn reclaim(&mut self) {
+        if !self
+            .slots
+            .iter()
+            .any(|s| matches!(s.state, SlotState::Waiting))
+        {
+            return;
+        }
+        let now = self.now();
         for s in self.slots.iter_mut() {
             if matches!(s.state, SlotState::Waiting) && now >= s.deadline {
                 self.stats.expired_calls = self.stats.expired_calls.wrapping_add(1);
@@ -955,9 +964,12 @@ impl<
         rx_len: &mut usize,
         dispatch: bool,
     ) -> Result<bool, Error> {
-        let now = self.now();
-        self.reclaim(now);
-        match self.transport.poll() {
+        self.reclaim();
+        // The transport's poll drives the handshake; once both endpoints are up, `try_recv`
+        // below meets everything that can still arrive (control messages, a peer reset) and
+        // sends reclaim their buffers, so polling would only look at the first entry twice.
+        let up = self.transport.is_ready(Endpoint::Raw) && self.transport.is_ready(Endpoint::Rpc);
+        match if up { Ok(()) } else { self.transport.poll() } {
             Ok(()) => {}
             Err(duet_rpmsg::Error::PeerReset) => {
                 self.peer_reset();
@@ -1160,8 +1172,7 @@ impl<
     }
 
     fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error> {
-        let now = self.now();
-        self.reclaim(now);
+        self.reclaim();
         let Some(i) = self
             .slots
             .iter()

@@ -34,7 +34,7 @@ pub struct Shared {
     pub capacity: AtomicUsize,
     /// Payloads sent by side `i` on endpoint `e`: `sent[i][e]`.
     pub sent: [[AtomicUsize; 2]; 2],
-    /// Makes side `i`'s next poll report `PeerReset`.
+    /// Makes side `i`'s next poll or try_recv report `PeerReset` (as duet-rpmsg's roles do).
     pub reset: [AtomicBool; 2],
 }
 
@@ -260,6 +260,9 @@ impl Transport for MemTransport {
     }
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error> {
+        if self.shared.reset[self.side].swap(false, Ordering::SeqCst) {
+            return Err(Error::PeerReset);
+        }
         let mut q = self.shared.queues[self.side].lock().unwrap();
         let Some((ep, data)) = q.front() else {
             return Ok(None);
