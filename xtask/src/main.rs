@@ -10,18 +10,22 @@
 //! - `bench [--json]`  every performance figure in one run (see `bench.rs`): the simulator
 //!   against the physical floor and peers, sizes, and the emulator's instruction counts.
 //! - `soak [ARGS]` the full soak on the simulator (release build; see `soak.rs`).
+//! - `firmware [cargo build options]` builds every example firmware pair (ELF files in
+//!   `firmware/target/thumbv7em-none-eabihf/release/<example>_m7` / `_m4`) and prints each
+//!   image's flash and RAM use.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod firmware;
 mod size;
 mod soak;
 
 /// The bare-metal target of both cores.
 pub const TARGET: &str = "thumbv7em-none-eabihf";
 /// The crates that must build without std for [`TARGET`].
-const NO_STD_CRATES: &[&str] = &["duet-codec", "duet-rpmsg", "duet"];
+const NO_STD_CRATES: &[&str] = &["duet-codec", "duet-rpmsg", "duet", "duet-stm32h7"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,8 +34,11 @@ fn main() -> ExitCode {
         Some("size") => size::run(!args.iter().any(|a| a == "--no-check")),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("firmware") => firmware::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | size [--no-check] | bench [--json] | soak [ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <ci | size [--no-check] | bench [--json] | soak [ARGS] | firmware [cargo build options]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -129,6 +136,7 @@ fn ci() -> Result<(), String> {
     no_std.extend(["--", "-D", "warnings"]);
     cargo(&root, &no_std)?;
     cargo(&fw, &["clippy", "--release", "--", "-D", "warnings"])?;
+    firmware::run(&[])?;
     cargo(&root, &["test", "--workspace"])?;
     cargo_env(
         &root,

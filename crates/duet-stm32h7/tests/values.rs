@@ -1,0 +1,103 @@
+//! Register values computed off-chip: SysTick reload and time, MPU attributes, UART divider,
+//! the semihosting exit request, cpu_id decoding, and SRAM4 bounds.
+
+use duet::CpuId;
+use duet_rpmsg::{OutOfBounds, SharedMemory};
+use duet_stm32h7::board::{brr, Pin, BOARD, CORE_HZ};
+use duet_stm32h7::clock::{micros, reload_for, ClockError};
+use duet_stm32h7::exit::{exit_request, ADP_STOPPED_APPLICATION_EXIT, SYS_EXIT, SYS_EXIT_EXTENDED};
+use duet_stm32h7::mpu::{rasr, NON_CACHEABLE, SRAM4_RASR};
+use duet_stm32h7::Sram4;
+
+#[test]
+fn systick_reload_and_time() {
+    assert_eq!(reload_for(CORE_HZ), Ok(63_999));
+    assert_eq!(reload_for(480_000_000), Ok(479_999));
+    assert_eq!(reload_for(999), Err(ClockError::BadFrequency));
+    assert_eq!(reload_for(u32::MAX), Ok(4_294_966));
+    // At the start of millisecond 5 (counter at the reload value), half-way, and just before 6.
+    assert_eq!(micros(5, 63_999, 63_999), 5_000);
+    assert_eq!(micros(5, 32_000, 63_999), 5_499);
+    assert_eq!(micros(5, 0, 63_999), 5_999);
+    // A counter value above the reload (not yet reloaded) counts as the start.
+    assert_eq!(micros(5, 70_000, 63_999), 5_000);
+}
+
+#[test]
+fn mpu_region_for_sram4_is_normal_non_cacheable_64k() {
+    // XN, AP=011, TEX=001, S=1, C=0, B=0, SIZE=15 (64 KiB), ENABLE.
+    assert_eq!(
+        SRAM4_RASR,
+        1 << 28 | 3 << 24 | 1 << 19 | 1 << 18 | 15 << 1 | 1
+    );
+    assert_eq!(rasr(32, NON_CACHEABLE).map(|v| (v >> 1) & 0x1F), Some(4));
+    assert_eq!(rasr(48, NON_CACHEABLE), None);
+    assert_eq!(rasr(16, NON_CACHEABLE), None);
+}
+
+#[test]
+fn console_divider() {
+    assert_eq!(brr(64_000_000, 115_200), 556);
+    assert_eq!(BOARD.console.base, 0x4001_1000);
+    assert_eq!(Pin::new(b'K', 7), Pin { port: 10, pin: 7 });
+}
+
+#[test]
+fn semihosting_exit_request() {
+    assert_eq!(
+        exit_request(0, 0x2000_1000),
+        (SYS_EXIT, ADP_STOPPED_APPLICATION_EXIT)
+    );
+    assert_eq!(
+        exit_request(3, 0x2000_1000),
+        (SYS_EXIT_EXTENDED, 0x2000_1000)
+    );
+    assert_eq!(
+        (SYS_EXIT, SYS_EXIT_EXTENDED, ADP_STOPPED_APPLICATION_EXIT),
+        (0x18, 0x20, 0x20026)
+    );
+}
+
+#[test]
+fn cpu_id_from_scb_cpuid() {
+    assert_eq!(CpuId::from_scb_cpuid(0x411F_C271), CpuId::Cm7);
+    assert_eq!(CpuId::from_scb_cpuid(0x410F_C241), CpuId::Cm4);
+}
+
+#[test]
+fn sram4_refuses_out_of_bounds_and_misaligned_without_touching_memory() {
+    // Every case below fails its check before any access (SRAM4 is not mapped on the host).
+    let m = Sram4;
+    assert_eq!(m.size(), 0x1_0000);
+    let mut b = [0u8; 4];
+    assert_eq!(
+        m.read(0xFFFE, &mut b),
+        Err(OutOfBounds {
+            offset: 0xFFFE,
+            len: 4
+        })
+    );
+    assert_eq!(
+        m.write(usize::MAX, &b),
+        Err(OutOfBounds {
+            offset: usize::MAX,
+            len: 4
+        })
+    );
+    assert_eq!(m.read_u16(1), Err(OutOfBounds { offset: 1, len: 2 }));
+    assert_eq!(m.read_u32(2), Err(OutOfBounds { offset: 2, len: 4 }));
+    assert_eq!(
+        m.write_u32(0x1_0000, 1),
+        Err(OutOfBounds {
+            offset: 0x1_0000,
+            len: 4
+        })
+    );
+    assert_eq!(
+        m.write_u16(0xFFFF, 1),
+        Err(OutOfBounds {
+            offset: 0xFFFF,
+            len: 2
+        })
+    );
+}
