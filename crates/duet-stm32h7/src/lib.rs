@@ -8,7 +8,7 @@
 //!   with the flash splits and errors that say what to do.
 //! - [`hsem`]: the doorbells (semaphore 0 = M7 -> M4, 1 = M4 -> M7).
 //! - [`mpu`]: SRAM4 non-cacheable on the M7. [`clock`]: SysTick time. [`board`]: LEDs and the
-//!   console UART per board. [`exit`](exit::exit): the end of a run (semihosting when a
+//!   console UART per board. `exit::exit` (on the chip): the end of a run (semihosting when a
 //!   debugger is attached).
 //!
 //! ```no_run

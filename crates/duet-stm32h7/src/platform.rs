@@ -132,7 +132,8 @@ pub fn sleep() {
     core::hint::spin_loop();
 }
 
-/// The chip as duet's platform, for one core. Made by [`Chip::init`].
+/// The chip as duet's platform, for one core. Made by `Chip::init` (on the chip) or
+/// [`Chip::assume`].
 #[derive(Clone, Copy, Debug)]
 pub struct Chip {
     core: CpuId,
