@@ -56,3 +56,89 @@ pub fn soak(args: &SoakArgs) -> Result<(), Box<dyn std::error::Error>> {
     report.check()?;
     Ok(())
 }
+
+/// Which core `--restart` halts and restarts.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CoreArg {
+    /// The M7 (RPMsg host): a fresh program re-runs its start-up (`start_host`).
+    M7,
+    /// The M4 (RPMsg remote): the M7 re-lays the rings, then a fresh M4 program boots.
+    M4,
+}
+
+/// Arguments of `duet-sim faults`.
+#[derive(Args, Debug)]
+pub struct FaultArgs {
+    /// Seed of the fault plan (which doorbells, which bytes, which masks) and of the sizes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Probability (0..1) that a doorbell ring is lost.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_doorbells: f64,
+    /// Probability (0..1) that a doorbell ring is delivered late (up to --max-delay-us).
+    #[arg(long, default_value_t = 0.0)]
+    pub delay_doorbells: f64,
+    /// Longest doorbell delay in microseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub max_delay_us: u64,
+    /// Probability (0..1) that a doorbell ring is delivered twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate_doorbells: f64,
+    /// Flip random bytes of this area while the cores talk, then reset the link.
+    #[arg(long, value_parser = parse_target, conflicts_with = "restart")]
+    pub corrupt: Option<duet_sim::faults::Target>,
+    /// How many bytes --corrupt flips.
+    #[arg(long, default_value_t = 2000)]
+    pub flips: u32,
+    /// Pause between two flips, in microseconds.
+    #[arg(long, default_value_t = 300)]
+    pub flip_every_us: u64,
+    /// Halt this core in the middle of its calls and start a fresh program on it.
+    #[arg(long, value_enum)]
+    pub restart: Option<CoreArg>,
+    /// Calls each core makes before the fault event.
+    #[arg(long, default_value_t = 20)]
+    pub warm_up: u64,
+    /// Calls each core makes after the recovery (all must succeed).
+    #[arg(long, default_value_t = 50)]
+    pub after: u64,
+    /// Deadline of each call before the recovery, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub call_timeout_ms: u64,
+}
+
+fn parse_target(s: &str) -> Result<duet_sim::faults::Target, String> {
+    s.parse()
+}
+
+/// `duet-sim faults`: runs the scenario, prints what happened, fails unless the link recovered,
+/// every call after the recovery succeeded and every buffer came back.
+pub fn faults(a: &FaultArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use duet_sim::scenario::{self, Event, Scenario};
+    let event = match (a.corrupt, a.restart) {
+        (Some(target), _) => Event::Corrupt {
+            target,
+            flips: a.flips,
+            every: Duration::from_micros(a.flip_every_us),
+        },
+        (None, Some(CoreArg::M7)) => Event::Restart(duet_sim::CpuId::Cm7),
+        (None, Some(CoreArg::M4)) => Event::Restart(duet_sim::CpuId::Cm4),
+        (None, None) => Event::None,
+    };
+    let report = scenario::run(&Scenario {
+        seed: a.seed,
+        doorbells: duet_sim::faults::DoorbellFaults {
+            drop: a.drop_doorbells,
+            delay: a.delay_doorbells,
+            max_delay: Duration::from_micros(a.max_delay_us),
+            duplicate: a.duplicate_doorbells,
+        },
+        event,
+        warm_up: a.warm_up,
+        after: a.after,
+        call_timeout: Duration::from_millis(a.call_timeout_ms),
+    });
+    println!("{report}");
+    report.check()?;
+    Ok(())
+}

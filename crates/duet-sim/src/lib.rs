@@ -19,6 +19,7 @@
 //!   `duet-sim --trace FILE` / `--log` (model and writers: the `duet-trace` crate).
 //! - [`faults`]: fault injection between the cores (doorbells dropped, delayed or duplicated,
 //!   a core halted and restarted, shared memory corrupted) on a [`SimChip`].
+//! - [`scenario`]: fault scenarios (corruption, a core restarted) with recovery, checked.
 //! - [`soak`]: the soak workload (calls both ways with random sizes, the stream both ways,
 //!   everything checked; `duet-sim soak`, `cargo xtask soak`).
 //! - [`rpc_peer`]: the duet engine as the M4 of a process-mode file, for a host written in
@@ -38,6 +39,7 @@ pub mod process;
 pub mod role;
 pub mod rpc_peer;
 pub mod runner;
+pub mod scenario;
 pub mod soak;
 pub mod stress;
 pub mod trace;

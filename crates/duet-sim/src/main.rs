@@ -120,6 +120,13 @@ enum Command {
     /// bytes, seconds and throughput, and fails unless nothing was lost, duplicated or
     /// corrupted and every buffer came back (`cargo xtask soak` runs it in release mode).
     Soak(faults_cli::SoakArgs),
+    /// Fault injection: the cores call each other (both ways, every result checked end to
+    /// end) and stream while doorbells are dropped/delayed/duplicated, and one event happens:
+    /// shared memory is corrupted (then the M7 resets the link) or a core is halted mid-call
+    /// and restarted. Prints what each core saw; fails unless the link recovered, every call
+    /// after the recovery succeeded and every buffer came back.
+    /// Example: `duet-sim faults --corrupt indices --drop-doorbells 0.3`.
+    Faults(faults_cli::FaultArgs),
 }
 
 /// A core role on the command line.
@@ -253,6 +260,7 @@ fn run(
             println!("{host}\n{remote}");
         }
         Command::Soak(args) => faults_cli::soak(&args)?,
+        Command::Faults(args) => faults_cli::faults(&args)?,
     }
     Ok(())
 }

@@ -460,3 +460,34 @@ fn m7_halted_mid_call_and_restarted() {
     assert_eq!(m7_after, Ok(42));
     assert_eq!(pools, (46, 64));
 }
+
+/// The scenario runner behind `duet-sim faults`: each core halted mid-call and restarted, with
+/// a third of the doorbells lost and others delayed or duplicated; the link comes back, every
+/// later call succeeds, every buffer is back.
+#[test]
+fn restarts_under_doorbell_faults_recover() {
+    use duet_sim::scenario::{self, Event, Scenario};
+    for (seed, core) in [(31, CpuId::Cm4), (32, CpuId::Cm7)] {
+        let report = scenario::run(&Scenario {
+            seed,
+            doorbells: DoorbellFaults {
+                drop: 0.3,
+                delay: 0.3,
+                max_delay: Duration::from_millis(2),
+                duplicate: 0.3,
+            },
+            event: Event::Restart(core),
+            ..Scenario::default()
+        });
+        println!("{report}\n");
+        report.check().unwrap_or_else(|e| panic!("{core:?}: {e}"));
+        // The survivor saw the restart as a reset (its pending call failed with it) or, for
+        // a call still on its way to the halted core, as a timeout.
+        let survivor = if core == CpuId::Cm4 {
+            &report.m7
+        } else {
+            &report.m4
+        };
+        assert!(survivor.during.failed() > 0, "{report}");
+    }
+}
