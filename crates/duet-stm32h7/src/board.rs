@@ -81,6 +81,9 @@ pub struct Board {
     pub blue: Led,
     /// The console.
     pub console: ConsoleUart,
+    /// The ADC1 input channel of the Arduino pin A0 (its pin stays in analog mode, the reset
+    /// state).
+    pub a0_channel: u8,
 }
 
 const fn led(port: u8, pin: u8, colour: &'static str) -> Led {
@@ -99,32 +102,35 @@ const USART1_PA9: ConsoleUart = ConsoleUart {
     name: "USART1 (TX PA9)",
 };
 
-/// Arduino GIGA R1 WiFi: RGB LED on PI12 / PJ13 / PE3, console on Serial1 (D1 = PA9).
+/// Arduino GIGA R1 WiFi: RGB LED on PI12 / PJ13 / PE3, console on Serial1 (D1 = PA9), A0 = PC4.
 pub const GIGA: Board = Board {
     name: "Arduino GIGA R1 WiFi",
     red: led(b'I', 12, "red"),
     green: led(b'J', 13, "green"),
     blue: led(b'E', 3, "blue"),
     console: USART1_PA9,
+    a0_channel: 4, // PC4 = ADC12_INP4
 };
 
-/// Arduino Portenta H7: RGB LED on PK5 / PK6 / PK7, console on USART1 (PA9).
+/// Arduino Portenta H7: RGB LED on PK5 / PK6 / PK7, console on USART1 (PA9), A0 = PA0_C.
 pub const PORTENTA: Board = Board {
     name: "Arduino Portenta H7",
     red: led(b'K', 5, "red"),
     green: led(b'K', 6, "green"),
     blue: led(b'K', 7, "blue"),
     console: USART1_PA9,
+    a0_channel: 0, // PA0_C = ADC12_INP0
 };
 
 /// STM32H747I-DISCO: LD3 red PI14, LD1 green PI12, LD4 blue PI15; console on USART1 (PA9),
-/// the ST-LINK virtual COM port.
+/// the ST-LINK virtual COM port; A0 of the Arduino connector = PA4.
 pub const DISCO: Board = Board {
     name: "STM32H747I-DISCO",
     red: led(b'I', 14, "red"),
     green: led(b'I', 12, "green"),
     blue: led(b'I', 15, "blue"),
     console: USART1_PA9,
+    a0_channel: 18, // PA4 (Arduino connector A0) = ADC12_INP18
 };
 
 /// The board selected by the cargo feature.

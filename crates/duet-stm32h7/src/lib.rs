@@ -40,6 +40,7 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod adc;
 pub mod board;
 pub mod boot;
 pub mod clock;
@@ -47,6 +48,7 @@ pub mod exit;
 pub mod hsem;
 pub mod mpu;
 mod platform;
+pub mod rtc;
 
 pub use boot::{FlashSplit, M4Boot, M4BootError};
 pub use platform::{

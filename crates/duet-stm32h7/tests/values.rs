@@ -101,3 +101,46 @@ fn sram4_refuses_out_of_bounds_and_misaligned_without_touching_memory() {
         })
     );
 }
+
+#[test]
+fn rtc_calendar_encoding() {
+    use duet_stm32h7::rtc::{decode, encode, RtcError};
+    // 2025-01-01 00:00:00 UTC, a Wednesday (3).
+    let (tr, dr) = encode(1_735_689_600).unwrap();
+    assert_eq!(tr, 0);
+    assert_eq!(dr, 0x25 << 16 | 3 << 13 | 0x01 << 8 | 0x01);
+    // 2024-02-29 23:59:58, a Thursday (4).
+    let (tr, dr) = encode(1_709_251_198).unwrap();
+    assert_eq!(tr, 0x23 << 16 | 0x59 << 8 | 0x58);
+    assert_eq!(dr, 0x24 << 16 | 4 << 13 | 0x02 << 8 | 0x29);
+    for t in [946_684_800, 1_735_689_603, 1_709_251_198, 4_102_444_799] {
+        let (tr, dr) = encode(t).unwrap();
+        assert_eq!(decode(tr, dr), Ok(t));
+    }
+    assert_eq!(encode(946_684_799), Err(RtcError::OutOfRange));
+    assert_eq!(encode(4_102_444_800), Err(RtcError::OutOfRange));
+    assert_eq!(
+        decode(0x24 << 16, 0x25 << 16 | 0x0101),
+        Err(RtcError::Invalid)
+    );
+    assert_eq!(decode(0, 0x25 << 16 | 0x1301), Err(RtcError::Invalid));
+}
+
+#[test]
+fn adc_values() {
+    use duet_stm32h7::adc::{sqr1_single, to_10_bit};
+    assert_eq!(to_10_bit(0), 0);
+    assert_eq!(to_10_bit(0xFFFF), 1023);
+    assert_eq!(to_10_bit(0x8000), 512);
+    assert_eq!(to_10_bit(0x1_FFFF), 1023);
+    assert_eq!(sqr1_single(4), 4 << 6);
+    assert_eq!(sqr1_single(19), 19 << 6);
+}
+
+#[test]
+fn ctime_matches_c() {
+    use duet_stm32h7::rtc::Ctime;
+    assert_eq!(Ctime(1_735_689_600).to_string(), "Wed Jan  1 00:00:00 2025");
+    assert_eq!(Ctime(1_709_251_198).to_string(), "Thu Feb 29 23:59:58 2024");
+    assert_eq!(Ctime(0).to_string(), "Thu Jan  1 00:00:00 1970");
+}

@@ -367,3 +367,59 @@ pub mod blink {
         crate::delay(ms);
     }
 }
+
+/// The serial example's constants (as the simulator's).
+pub mod serial {
+    use core::fmt;
+
+    /// Lines the M4 prints once a second.
+    pub const SLOW_LINES: u32 = 3;
+    /// Lines it then prints without any pause.
+    pub const BURST_LINES: u32 = 12;
+
+    /// The `n`th line of the burst (numbered from 1), as `Display`: long enough that the
+    /// burst spans several transport buffers.
+    pub struct BurstLine(pub u32);
+
+    impl fmt::Display for BurstLine {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "burst {:02}/{BURST_LINES}: the quick brown fox jumps over the lazy dog",
+                self.0
+            )
+        }
+    }
+}
+
+/// The sensor example's constants.
+pub mod sensor {
+    /// How many readings the M4 takes.
+    pub const READINGS: u32 = 5;
+}
+
+/// The servo example's constants and the servo itself.
+pub mod servo {
+    /// The M4's sweep (the last one is out of range on purpose).
+    pub const SWEEP: [i32; 7] = [0, 45, 90, 135, 180, 90, 270];
+
+    /// Arduino's `Servo::write`: clamps to 0..=180 and returns where the servo went. No pulse
+    /// is generated yet (no timer PWM output; see docs/firmware.md).
+    pub fn servo_write(angle: i32) -> u8 {
+        angle.clamp(0, 180) as u8
+    }
+}
+
+/// The rtc example's constants.
+pub mod rtc {
+    /// What the M4 sets the RTC to: 2025-01-01 00:00:00 UTC.
+    pub const START: i64 = 1_735_689_600;
+    /// How many readings it sends after the first.
+    pub const READINGS: u32 = 3;
+}
+
+/// The led example's constants.
+pub mod led {
+    /// How many times the M7 switches the LED on and off.
+    pub const TOGGLES: u32 = 3;
+}

@@ -1,0 +1,40 @@
+//! RPC servo, the M7 image: binds `servoMove(angle)` (clamped to 0..=180, printed, returned),
+//! boots the M4 and serves it.
+#![no_std]
+#![no_main]
+// duet::Error carries the peer's error text inline (no heap to box it), by design.
+#![allow(clippy::result_large_err)]
+
+use core::cell::Cell;
+use core::time::Duration;
+
+use cortex_m_rt::entry;
+use duet_firmware::servo::{servo_write, SWEEP};
+use duet_firmware::{
+    finish, init_m7, m7_begin, m7_serve, println, M7Rpc, ServeError, BOOT_TIMEOUT, M4_DONE,
+};
+use duet_rpmsg::{Arduino, Host};
+
+#[entry]
+fn main() -> ! {
+    finish("M7", run())
+}
+
+fn run() -> Result<(), ServeError> {
+    let chip = init_m7();
+    let servo_move = |angle: i32| -> u8 {
+        let at = servo_write(angle);
+        println!("servoMove({angle}): servo at {at} degrees");
+        at
+    };
+    let done = Cell::new(false);
+    let on_done = || done.set(true);
+    let mut rpc: M7Rpc<'_> = duet::Rpc::new(Host::new(chip, Arduino).map_err(duet::Error::from)?);
+    rpc.bind("servoMove", &servo_move)
+        .map_err(|_| duet::Error::TooManyCalls)?;
+    rpc.bind(M4_DONE, &on_done)
+        .map_err(|_| duet::Error::TooManyCalls)?;
+    m7_begin(&mut rpc)?;
+    let limit = Duration::from_millis(SWEEP.len() as u64 * 500) + BOOT_TIMEOUT;
+    m7_serve(&mut rpc, &done, limit)
+}
