@@ -4,8 +4,8 @@
 //! - `ci`    everything CI checks: the target is installed, fmt, clippy -D warnings (host
 //!   workspace and firmware), all tests, rustdoc -D warnings, the no_std crates built for
 //!   thumbv7em-none-eabihf, and the size report with its limits.
-//! - `size [--no-check]`  .text/.rodata of each duet code path on thumbv7em-none-eabihf
-//!   (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
+//! - `size [--no-check] [--json]`  .text/.rodata/.data/.bss of each duet code path on
+//!   thumbv7em-none-eabihf (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
 //! - `bench [--json]`  every performance figure in one run (see `bench.rs`): the simulator
 //!   against the physical floor and peers, sizes, and the emulator's instruction counts.
@@ -31,13 +31,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("size") => size::run(!args.iter().any(|a| a == "--no-check")),
+        Some("size") => size::run_args(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("firmware") => firmware::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | size [--no-check] | bench [--json] | soak [ARGS] | firmware [cargo build options]>"
+                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] | soak [ARGS] | firmware [cargo build options]>"
             );
             return ExitCode::from(2);
         }

@@ -122,3 +122,44 @@ pub mod chip {
         }
     }
 }
+
+/// The whole duet stack for the `stack_m7` / `stack_m4` probes: transport + codec + RPC engine
+/// + byte stream, with two bound functions, one call, one notification and the stream both
+/// ways, on the rpmsg probes' chip platform.
+pub mod stack {
+    use super::{opaque_u8, sink};
+    use duet::{Rpc, Transport};
+
+    /// First bound function: `add(a, b)`.
+    pub static ADD: fn(i32, i32) -> i32 = |a, b| a.wrapping_add(b);
+    /// Second bound function: `led(on)`, returns whether the LED is lit.
+    pub static LED: fn(bool) -> bool = |on| {
+        sink(on);
+        on
+    };
+
+    /// Binds the two functions.
+    pub fn bind<T: Transport>(rpc: &mut Rpc<'static, T>) {
+        let _ = rpc.bind("add", &ADD);
+        let _ = rpc.bind("led", &LED);
+    }
+
+    /// One round of an application: serve, call, notify, write and read the stream.
+    pub fn exercise<T: Transport>(rpc: &mut Rpc<'static, T>) {
+        use embedded_io::{Read, Write};
+        let _ = rpc.poll();
+        let a = i32::from(opaque_u8(6));
+        if let Ok(v) = rpc.call::<i32, _>("mul", (a, 7)) {
+            sink(v);
+        }
+        let _ = rpc.notify("log", (a,));
+        let mut serial = rpc.serial();
+        let n = usize::from(opaque_u8(5));
+        let _ = serial.write_all(&b"hello world"[..n.min(11)]);
+        let _ = serial.flush();
+        let mut buf = [0u8; 32];
+        if let Ok(n) = serial.read(&mut buf) {
+            sink(n);
+        }
+    }
+}
