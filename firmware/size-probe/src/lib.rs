@@ -123,8 +123,8 @@ pub mod chip {
     }
 }
 
-/// The whole duet stack for the `stack_m7` / `stack_m4` probes: transport + codec + RPC engine
-/// + byte stream, with two bound functions, one call, one notification and the stream both
+/// The whole duet stack for the `stack_m7` / `stack_m4` probes: transport, codec, RPC engine
+/// and byte stream, with two bound functions, one call, one notification and the stream both
 /// ways, on the rpmsg probes' chip platform.
 pub mod stack {
     use super::{opaque_u8, sink};
