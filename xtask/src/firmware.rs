@@ -97,3 +97,33 @@ pub fn run(extra: &[String]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The feature sets besides the default that must keep compiling: the other boards, the other
+/// flash split and the bootloader layout (checked with clippy; `run` builds the default images).
+const VARIANTS: &[&str] = &[
+    "board-portenta",
+    "board-disco,split-75-25,arduino-bootloader",
+];
+
+/// Lints duet-firmware with every feature set of [`VARIANTS`].
+pub fn lint_variants() -> Result<(), String> {
+    let fw = root().join("firmware");
+    for features in VARIANTS {
+        cargo(
+            &fw,
+            &[
+                "clippy",
+                "--release",
+                "-p",
+                "duet-firmware",
+                "--no-default-features",
+                "--features",
+                features,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
+    Ok(())
+}

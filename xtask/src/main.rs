@@ -136,6 +136,7 @@ fn ci() -> Result<(), String> {
     no_std.extend(["--", "-D", "warnings"]);
     cargo(&root, &no_std)?;
     cargo(&fw, &["clippy", "--release", "--", "-D", "warnings"])?;
+    firmware::lint_variants()?;
     firmware::run(&[])?;
     cargo(&root, &["test", "--workspace"])?;
     cargo_env(

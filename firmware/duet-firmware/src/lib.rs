@@ -222,6 +222,13 @@ pub fn forward_serial<T: duet::Transport>(rpc: &mut Rpc<'_, T>) {
     }
 }
 
+/// [`m7_serve`]'s limit for an example whose M4 part takes `expected` on the M4's clock: twice
+/// that (the two clocks need not agree: an emulator may run the M4 at half the M7's rate) plus
+/// [`BOOT_TIMEOUT`].
+pub fn serve_limit(expected: Duration) -> Duration {
+    expected * 2 + BOOT_TIMEOUT
+}
+
 /// The M4 was still running when [`m7_serve`]'s limit passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct M4StillRunning {

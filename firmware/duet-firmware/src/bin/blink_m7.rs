@@ -11,8 +11,8 @@ use core::time::Duration;
 use cortex_m_rt::entry;
 use duet_firmware::blink::{blink, led_for, BLINK_FOR_MS};
 use duet_firmware::{
-    finish, forward_serial, init_m7, m7_begin, m7_serve, millis, println, M7Rpc, ServeError,
-    BOOT_TIMEOUT, M4_DONE,
+    finish, forward_serial, init_m7, m7_begin, m7_serve, millis, println, serve_limit, M7Rpc,
+    ServeError, M4_DONE,
 };
 use duet_rpmsg::{Arduino, Host};
 
@@ -46,6 +46,6 @@ fn run() -> Result<(), ServeError> {
     m7_serve(
         &mut rpc,
         &done,
-        Duration::from_millis(BLINK_FOR_MS) + BOOT_TIMEOUT,
+        serve_limit(Duration::from_millis(BLINK_FOR_MS)),
     )
 }

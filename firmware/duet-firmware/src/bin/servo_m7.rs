@@ -11,7 +11,7 @@ use core::time::Duration;
 use cortex_m_rt::entry;
 use duet_firmware::servo::{servo_write, SWEEP};
 use duet_firmware::{
-    finish, init_m7, m7_begin, m7_serve, println, M7Rpc, ServeError, BOOT_TIMEOUT, M4_DONE,
+    finish, init_m7, m7_begin, m7_serve, println, serve_limit, M7Rpc, ServeError, M4_DONE,
 };
 use duet_rpmsg::{Arduino, Host};
 
@@ -35,6 +35,6 @@ fn run() -> Result<(), ServeError> {
     rpc.bind(M4_DONE, &on_done)
         .map_err(|_| duet::Error::TooManyCalls)?;
     m7_begin(&mut rpc)?;
-    let limit = Duration::from_millis(SWEEP.len() as u64 * 500) + BOOT_TIMEOUT;
+    let limit = serve_limit(Duration::from_millis(SWEEP.len() as u64 * 500));
     m7_serve(&mut rpc, &done, limit)
 }
