@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod affinity;
 pub mod codec;
 pub mod floor;
+pub mod latency;
 pub mod peers;
 pub mod sim;
 

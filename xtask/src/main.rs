@@ -7,8 +7,10 @@
 //! - `size [--no-check] [--json]`  .text/.rodata/.data/.bss of each duet code path on
 //!   thumbv7em-none-eabihf (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
-//! - `bench [--json]`  every performance figure in one run (see `bench.rs`): the simulator
-//!   against the physical floor and peers, sizes, and the emulator's instruction counts.
+//! - `bench [--json] [--plot DIR]`  every performance figure in one run (see `bench.rs`): the
+//!   simulator against the physical floor and peers, sizes, and the emulator's instruction
+//!   counts; `--plot DIR` also writes SVG pictures of the samples (see `plot.rs`).
+//! - `plot DIR`  only the pictures of `bench --plot DIR`.
 //! - `soak [ARGS]` the full soak on the simulator (release build; see `soak.rs`).
 //! - `firmware [cargo build options]` builds every example firmware pair (ELF files in
 //!   `firmware/target/thumbv7em-none-eabihf/release/<example>_m7` / `_m4`) and prints each
@@ -19,6 +21,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod firmware;
+mod plot;
 mod size;
 mod soak;
 
@@ -33,11 +36,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("size") => size::run_args(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("plot") => plot::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("firmware") => firmware::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] | soak [ARGS] | firmware [cargo build options]>"
+                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options]>"
             );
             return ExitCode::from(2);
         }

@@ -20,12 +20,17 @@ pub struct TraceArgs {
     #[arg(long, global = true, value_name = "FILE", num_args = 0..=1,
           require_equals = true, default_missing_value = "-")]
     pub log: Option<PathBuf>,
+    /// Draw the first answered call (or, without one, the whole run) as an SVG picture into
+    /// FILE: one lane per core, activity, messages and the arrows between the cores.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace_svg: Option<PathBuf>,
 }
 
 impl TraceArgs {
     /// A recorder if `--trace` or `--log` was given.
     pub fn recorder(&self) -> Option<Arc<Recorder>> {
-        (self.trace.is_some() || self.log.is_some()).then(|| Arc::new(Recorder::new()))
+        (self.trace.is_some() || self.log.is_some() || self.trace_svg.is_some())
+            .then(|| Arc::new(Recorder::new()))
     }
 
     /// Writes the trace and the log of what `recorder` holds.
@@ -38,6 +43,11 @@ impl TraceArgs {
                 timeline.messages.len(),
                 path.display()
             );
+        }
+        if let Some(path) = &self.trace_svg {
+            let (from, to) =
+                duet_trace::svg::first_call_window(&timeline).unwrap_or((0, timeline.end_ns));
+            std::fs::write(path, duet_trace::svg::write(&timeline, from, to))?;
         }
         match self.log.as_deref() {
             None => {}

@@ -139,6 +139,7 @@ fn the_sensor_example_traced_shows_every_call_on_both_tracks_with_flows() {
     // each inside a slice of its track (so viewers bind the arrow to it).
     let tracks = slices(&ev);
     let mut chains: HashMap<u64, Vec<(String, u64)>> = HashMap::new();
+    let mut times: HashMap<u64, Vec<i64>> = HashMap::new();
     for e in ev
         .iter()
         .filter(|e| ["s", "t", "f"].contains(&e["ph"].as_str().unwrap()))
@@ -154,6 +155,7 @@ fn the_sensor_example_traced_shows_every_call_on_both_tracks_with_flows() {
         if e["ph"] == "f" {
             assert_eq!(e["bp"], "e");
         }
+        times.entry(e["id"].as_u64().unwrap()).or_default().push(ts);
         chains
             .entry(e["id"].as_u64().unwrap())
             .or_default()
@@ -169,6 +171,12 @@ fn the_sensor_example_traced_shows_every_call_on_both_tracks_with_flows() {
         })
         .count();
     assert_eq!(call_chains, reads);
+    for (id, t) in &times {
+        assert!(
+            t.windows(2).all(|w| w[0] <= w[1]),
+            "flow {id} goes back in time: {t:?}"
+        );
+    }
 }
 
 #[test]

@@ -32,6 +32,16 @@ pub fn pid(core: CpuId) -> u32 {
 /// Payload bytes shown in full in a message's `args.bytes` (longer ones are cut, marked `..`).
 pub const BYTES_SHOWN: usize = 512;
 
+/// Where a flow arrow touches message `m` (ns): 1 ns inside the start of a send, 1 ns inside
+/// the end of a receipt (the middle of a slice shorter than 2 ns).
+pub fn flow_point(m: &crate::Message) -> u64 {
+    let d = ((m.end_ns - m.t_ns) / 2).min(1);
+    match m.direction {
+        Direction::Sent => m.t_ns + d,
+        Direction::Received => m.end_ns - d,
+    }
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
@@ -146,8 +156,10 @@ pub fn to_value(t: &Timeline) -> Value {
         for (k, &i) in f.messages.iter().enumerate() {
             let Some(m) = t.messages.get(i) else { continue };
             let p = pid(m.core);
-            // Inside the message's slice, so the arrow binds to it.
-            let ts = us(m.t_ns + (m.end_ns - m.t_ns) / 2);
+            // Inside the message's slice (so the arrow binds to it): where a send starts and
+            // where a receipt ends, so arrows always point forward in time (a receiver may
+            // take a message before the sender's send call has returned).
+            let ts = us(flow_point(m));
             let ph = if k == 0 {
                 "s"
             } else if k + 1 == n {

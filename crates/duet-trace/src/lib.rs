@@ -11,7 +11,8 @@
 //!    (serving a request, waiting for a reply, asleep).
 //! 3. **Writers**: [`chrome::write`] (Chrome / Perfetto trace-event JSON: one track per core,
 //!    flow arrows from each request to its reply; open it in <https://ui.perfetto.dev> or
-//!    `chrome://tracing`) and [`log::write`] (a plain-text decoded log for terminals).
+//!    `chrome://tracing`), [`log::write`] (a plain-text decoded log for terminals) and
+//!    [`svg::write`] (a picture of a stretch of time, for documents).
 //!
 //! ```
 //! use duet_trace::{CpuId, Endpoint, Event, EventKind, Timeline};
@@ -44,6 +45,7 @@ use std::time::Instant as StdInstant;
 pub mod chrome;
 mod decode;
 pub mod log;
+pub mod svg;
 mod timeline;
 
 pub use decode::{render, RENDER_LIMIT};

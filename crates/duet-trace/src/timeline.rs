@@ -86,14 +86,14 @@ impl Message {
         }
     }
 
-    /// The type as a word: `request`, `response`, `error`, `notify`, `raw`, `malformed`.
+    /// The type as a word: `request`, `response`, `error`, `notify`, `bytes` (raw), `malformed`.
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             MessageKind::Request { .. } => "request",
             MessageKind::Response { error: false, .. } => "response",
             MessageKind::Response { error: true, .. } => "error",
             MessageKind::Notification => "notify",
-            MessageKind::Raw => "raw",
+            MessageKind::Raw => "bytes",
             MessageKind::Malformed => "malformed",
         }
     }

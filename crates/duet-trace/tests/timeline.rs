@@ -195,3 +195,27 @@ fn the_log_has_one_line_per_message_and_a_summary() {
         "{text}"
     );
 }
+
+#[test]
+fn the_picture_of_one_call_has_both_lanes_its_spans_and_two_arrows() {
+    let t = Timeline::build(&one_call());
+    let (from, to) = duet_trace::svg::first_call_window(&t).unwrap();
+    assert!(from < 100 && to > 322);
+    let svg = duet_trace::svg::write(&t, from, to);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert_eq!(
+        svg.matches("class=\"span\"").count(),
+        3,
+        "call, waiting, serve"
+    );
+    assert_eq!(svg.matches("class=\"message\"").count(), 4);
+    // Request M4 -> M7 and reply M7 -> M4 cross the lanes; serving stays on the M7.
+    assert_eq!(svg.matches("class=\"flow\"").count(), 2);
+    assert_eq!(svg.matches("class=\"doorbell\"").count(), 1);
+    assert!(svg.contains(">M7</text>") && svg.contains(">M4</text>"));
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    // Outside the window: nothing drawn but the lanes.
+    let empty = duet_trace::svg::write(&t, 10_000, 20_000);
+    assert_eq!(empty.matches("class=\"span\"").count(), 0);
+}
