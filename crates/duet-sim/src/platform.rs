@@ -278,7 +278,7 @@ impl SimPlatform {
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let slice = StdInstant::now() + Duration::from_millis(50);
-                    if bells.wait(incoming, &mut seen, Some(slice)) {
+                    if bells.wait(incoming, &mut seen, Some(slice), false) {
                         bell.ring();
                     }
                 }
