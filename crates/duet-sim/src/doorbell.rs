@@ -101,9 +101,9 @@ impl Doorbells {
     }
 
     /// Waits until doorbell `bell`'s count differs from `*seen` or `deadline` passes
-    /// (`None` = never). Updates `*seen` and returns `true` if it differs. With `spin`, first
-    /// polls the count for up to [`SPIN`] (see the module doc); the caller passes whether its
-    /// previous wait was ended by a ring.
+    /// (`None` = never). Updates `*seen` and returns `true` if it differs. With `spin`, or if
+    /// the deadline is at most [`SPIN`] away, first polls the count for up to [`SPIN`] (see
+    /// the module doc); the caller passes whether its previous wait was ended by a ring.
     pub(crate) fn wait(
         &self,
         bell: usize,
@@ -111,7 +111,10 @@ impl Doorbells {
         deadline: Option<StdInstant>,
         spin: bool,
     ) -> bool {
-        if spin && self.spin(bell, seen, deadline) {
+        // A wait shorter than a spin (a sender polling for returned buffers) spins too:
+        // sleeping that briefly costs more than it saves.
+        let short = deadline.is_some_and(|d| d <= StdInstant::now() + SPIN);
+        if (spin || short) && self.spin(bell, seen, deadline) {
             return true;
         }
         match self {

@@ -28,8 +28,10 @@ pub const MAX_NESTING: u8 = 4;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a sender waits between retries when no transport buffer is free (buffer returns do
-/// not ring the doorbell, so this is polled).
-const SEND_RETRY: Duration = Duration::from_millis(1);
+/// not ring the doorbell, so this is polled). Short: a receiver that keeps up returns a whole
+/// ring of buffers in tens of microseconds, and a stream stalls for this long each time the
+/// ring is full.
+pub(crate) const SEND_RETRY: Duration = Duration::from_micros(50);
 
 /// The longest a blocking wait sleeps before it polls again even without a doorbell.
 pub const WAIT_SLICE: Duration = Duration::from_millis(10);
