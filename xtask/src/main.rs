@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: the project's build, check, size and benchmark orchestration.
 //!
 //! Commands:
-//! - `ci`    everything CI checks: the target is installed, fmt, clippy -D warnings (host
+//! - `ci`    everything CI checks: the target and the emulator's build tools (cmake,
+//!   libclang-dev via apt-get, only when missing) are installed, fmt, clippy -D warnings (host
 //!   workspace and firmware), all tests, rustdoc -D warnings, the no_std crates built for
 //!   thumbv7em-none-eabihf, and the size report with its limits.
 //! - `size [--no-check] [--json]`  .text/.rodata/.data/.bss of each duet code path on
@@ -15,11 +16,13 @@
 //! - `firmware [cargo build options]` builds every example firmware pair (ELF files in
 //!   `firmware/target/thumbv7em-none-eabihf/release/<example>_m7` / `_m4`) and prints each
 //!   image's flash and RAM use.
+//! - `emu EXAMPLE [--trace]` runs an example's M7/M4 images on the emulated chip (duet-emu).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod emu;
 mod firmware;
 mod plot;
 mod size;
@@ -39,9 +42,10 @@ fn main() -> ExitCode {
         Some("plot") => plot::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("firmware") => firmware::run(&args[1..]),
+        Some("emu") => emu::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options]>"
+                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options] | emu EXAMPLE [--trace]>"
             );
             return ExitCode::from(2);
         }
@@ -120,6 +124,7 @@ fn ci() -> Result<(), String> {
     let root = root();
     let fw = root.join("firmware");
     ensure_target()?;
+    emu::ensure_build_deps()?;
     cargo(&root, &["fmt", "--all", "--check"])?;
     cargo(&fw, &["fmt", "--all", "--check"])?;
     cargo(
