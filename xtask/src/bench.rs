@@ -122,6 +122,21 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
         "size: .bss of the whole stack on the M4",
     ),
     (
+        "size_transport_m7_text",
+        "B",
+        "size: .text of the transport on the M7 (host role)",
+    ),
+    (
+        "size_stack_m7_text",
+        "B",
+        "size: .text of the whole stack on the M7",
+    ),
+    (
+        "size_stack_m7_bss",
+        "B",
+        "size: .bss of the whole stack on the M7",
+    ),
+    (
         "emu_rtt_instructions",
         "instr",
         "emulator: both cores, one add(1, 2) round trip M4 -> M7 -> M4 (target <= 2000)",
@@ -135,6 +150,21 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
         "emu_stream_instructions_per_kib",
         "instr",
         "emulator: both cores, per KiB streamed M4 -> M7 (target <= 1500)",
+    ),
+    (
+        "emu_rtt_us_estimate",
+        "us",
+        "estimate: emu_rtt_instructions at 1 instruction/cycle, M7 480 MHz, M4 240 MHz",
+    ),
+    (
+        "emu_notify_us_estimate",
+        "us",
+        "estimate: emu_notify_instructions converted the same way",
+    ),
+    (
+        "emu_stream_us_per_kib_estimate",
+        "us",
+        "estimate: emu_stream_instructions_per_kib converted the same way",
     ),
 ];
 
@@ -155,7 +185,7 @@ fn figure(key: &str, value: f64) -> Figure {
 pub fn run(args: &[String]) -> Result<(), String> {
     let opts = Options::parse(args)?;
     let mut figures = Vec::new();
-    let mut missing = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
 
     // 1. Simulator, floor and peers.
     let out = run_capture(
@@ -190,24 +220,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sizes: Vec<(String, f64)> = match size {
         Ok(o) if o.status.success() => json_numbers(&String::from_utf8_lossy(&o.stdout))
             .into_iter()
-            .filter(|(k, _)| k.starts_with("size_"))
+            // The summary keys (per-probe details stay in `cargo xtask size --json`).
+            .filter(|(k, _)| k.starts_with("size_") && !k.starts_with("size_probe_"))
             .collect(),
         _ => Vec::new(),
     };
     if sizes.is_empty() {
-        missing.push("size_*: `cargo xtask size --json` gave no size_* keys");
+        missing.push("size_*: `cargo xtask size --json` gave no size_* keys".into());
     }
     figures.extend(sizes.into_iter().map(|(k, v)| figure(&k, v)));
 
-    // 3. The emulated chip (instruction counts): not available yet.
-    missing.push("emu_*: the emulator benchmark is not available in this tree");
+    // 3. The emulated chip: instruction counts of the benchmark firmware pair.
+    match emu_figures() {
+        Ok(emu) if !emu.is_empty() => figures.extend(emu.into_iter().map(|(k, v)| figure(&k, v))),
+        Ok(_) => missing.push("emu_*: the emulator printed no figures".into()),
+        Err(e) => missing.push(format!("emu_*: {e}")),
+    }
 
     // `--plot DIR`: pictures of the samples (see `plot.rs`).
     if let Some(dir) = &opts.plot {
         for path in crate::plot::write(dir)? {
             eprintln!("bench: wrote {}", path.display());
         }
-        missing.push("--plot: the emulator's instruction-count breakdown (no emulator yet)");
+        missing.push("--plot: the emulator's instruction-count breakdown (not drawn yet)".into());
     }
 
     if opts.json {
@@ -233,6 +268,56 @@ pub fn run(args: &[String]) -> Result<(), String> {
         eprintln!("bench: left out: {m}");
     }
     Ok(())
+}
+
+/// The emulator's figures: builds the benchmark firmware pair (`bench_m7`, `bench_m4`) and runs
+/// it on the emulated chip (`duet-emu`'s `bench` example), which prints one JSON object.
+fn emu_figures() -> Result<Vec<(String, f64)>, String> {
+    let root = root();
+    if !root.join("crates/duet-emu/examples/bench.rs").exists() {
+        return Err("the emulator (crates/duet-emu, example bench) is not in this tree".into());
+    }
+    let fw = root.join("firmware");
+    // An explicit target dir, as `cargo xtask size` does, so the images are where we look.
+    let dir = fw.join("target");
+    let dir_s = dir.to_str().ok_or("the repository path is not UTF-8")?;
+    crate::cargo(
+        &fw,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "duet-firmware",
+            "--bin",
+            "bench_m7",
+            "--bin",
+            "bench_m4",
+            "--target-dir",
+            dir_s,
+        ],
+    )?;
+    let images = dir.join(crate::TARGET).join("release");
+    let out = run_capture(
+        cargo_command()
+            .args([
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "duet-emu",
+                "--example",
+                "bench",
+                "--",
+            ])
+            .arg(images.join("bench_m7"))
+            .arg(images.join("bench_m4"))
+            .current_dir(&root),
+        "cargo run -p duet-emu --example bench",
+    )?;
+    Ok(json_numbers(&out)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("emu_"))
+        .collect())
 }
 
 /// `cargo` (the one running xtask, if known).

@@ -313,6 +313,35 @@ pub fn m4_done(rpc: &mut M4Rpc<'_>) -> ! {
     m4_serve(rpc)
 }
 
+/// What the benchmark pair (`bench_m7`, `bench_m4`) shares: the size of each phase and the
+/// marker the emulator probes (`cargo xtask bench`).
+pub mod bench {
+    /// `add` calls before the measured ones (steady state: buffers cycled, caches of the
+    /// engine warm).
+    pub const WARM_UP: u32 = 50;
+    /// Measured `call("add", 1, 2)` round trips.
+    pub const CALLS: u32 = 1000;
+    /// Measured notifications.
+    pub const NOTIFICATIONS: u32 = 1000;
+    /// KiB streamed through RPC serial from the M4 to the M7.
+    pub const STREAM_KIB: u32 = 64;
+    /// The notification that marks a phase boundary on the M7: `benchMark(phase)`.
+    pub const MARK: &str = "benchMark";
+
+    /// A phase boundary: the emulator probes this symbol's entry on each core and records the
+    /// core's instruction count at every call. Kept out of line and by name for that.
+    #[no_mangle]
+    #[inline(never)]
+    pub extern "C" fn duet_bench_mark(phase: u32) {
+        core::hint::black_box(phase);
+    }
+
+    /// Marks phase boundary `phase` (calls [`duet_bench_mark`]).
+    pub fn mark(phase: u32) {
+        duet_bench_mark(phase);
+    }
+}
+
 /// The board's name, for greetings.
 pub const BOARD_NAME: &str = BOARD.name;
 
