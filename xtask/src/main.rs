@@ -4,7 +4,8 @@
 //! - `ci`    everything CI checks: the target and the emulator's build tools (cmake,
 //!   libclang-dev via apt-get, only when missing) are installed, fmt, clippy -D warnings (host
 //!   workspace and firmware), all tests, rustdoc -D warnings, the no_std crates built for
-//!   thumbv7em-none-eabihf, and the size report with its limits.
+//!   thumbv7em-none-eabihf, the size report with its limits, a 10 s run of each fuzz target
+//!   and the Miri tests (both skipped with a message if nightly tools cannot be installed).
 //! - `size [--no-check] [--json]`  .text/.rodata/.data/.bss of each duet code path on
 //!   thumbv7em-none-eabihf (opt-level "z", LTO), measured as the difference to an empty image; fails if a probe is
 //!   over its regression limit unless `--no-check` (targets are shown beside the limits).
@@ -17,6 +18,8 @@
 //!   `firmware/target/thumbv7em-none-eabihf/release/<example>_m7` / `_m4`) and prints each
 //!   image's flash and RAM use.
 //! - `emu EXAMPLE [--trace]` runs an example's M7/M4 images on the emulated chip (duet-emu).
+//! - `fuzz [--seconds N] [--update-corpus] [TARGET..]`  each cargo-fuzz target for N s (30).
+//! - `miri`  the simulator's shared-memory accessor and the ring code under Miri.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,6 +27,8 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod emu;
 mod firmware;
+mod fuzz;
+mod miri;
 mod plot;
 mod size;
 mod soak;
@@ -43,9 +48,11 @@ fn main() -> ExitCode {
         Some("soak") => soak::run(&args[1..]),
         Some("firmware") => firmware::run(&args[1..]),
         Some("emu") => emu::run(&args[1..]),
+        Some("fuzz") => fuzz::Options::parse(&args[1..]).and_then(|o| fuzz::run(&o)),
+        Some("miri") => miri::run(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options] | emu EXAMPLE [--trace]>"
+                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options] | emu EXAMPLE [--trace] | fuzz [--seconds N] | miri>"
             );
             return ExitCode::from(2);
         }
@@ -159,6 +166,11 @@ fn ci() -> Result<(), String> {
     }
     cargo(&root, &build)?;
     size::run(true)?;
+    fuzz::ci()?;
+    match miri::ensure_tools() {
+        Ok(()) => miri::run()?,
+        Err(e) => eprintln!("==> miri: SKIPPED: {e}"),
+    }
     eprintln!("==> ci: all checks passed");
     Ok(())
 }
