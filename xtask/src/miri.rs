@@ -2,11 +2,8 @@
 //! under Miri (nightly), which checks them for undefined behaviour, out-of-bounds pointer use
 //! and data races.
 //!
-//! Runs `cargo +nightly miri test` on:
-//! - duet-sim's `tests/miri.rs` (`SimMemory` at the region's edges, two threads on neighbouring
-//!   words, the real host and remote on two threads over it);
-//! - duet-rpmsg's `layout` and `reset` tests and a few small `roundtrip` ones (the ring code
-//!   over an in-memory region).
+//! Runs `cargo +nightly miri test` on duet-sim's `tests/miri.rs` (`SimMemory` at the region's
+//! edges, two threads on neighbouring words, the real host and remote on two threads over it).
 //!
 //! `-Zmiri-disable-weak-memory-emulation`: Miri's weak-memory emulation aborts with an internal
 //! error on the simulator's accesses of different sizes to one location ("cannot have partially
