@@ -260,7 +260,7 @@ impl<'a> Encoder<'a> {
             .buf
             .get_mut(start..self.pos)
             .ok_or(Error::BufferTooSmall)?;
-        region.copy_within(5.., k);
+        crate::move_down(region, 5..region.len(), k);
         copy(region, hdr.get(..k).unwrap_or(&[]));
         self.pos -= 5 - k;
         Ok(())

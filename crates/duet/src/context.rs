@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{text, RemoteError};
 use crate::handler::{Request, TypedFn};
-use crate::reply::Text;
+use crate::reply::{Part, Words};
 use crate::{Doorbell, Error, Stats};
 
 /// What a call slot holds when asked for its reply.
@@ -452,9 +452,11 @@ impl<'c> Context<'c> {
                     .send_rpc(self.rx, self.rx_len, &mut build, deadline)
             }
             Err(Error::Encode(e)) => {
-                let why = format_args!("{}{}", text::RESULT_UNENCODABLE_PREFIX, e);
-                let mut build =
-                    |buf: &mut [u8]| rpc::encode_response(buf, id, Some(&Text(&why)), &());
+                let why = Words(&[
+                    Part::S(text::RESULT_UNENCODABLE_PREFIX),
+                    Part::S(e.as_str()),
+                ]);
+                let mut build = |buf: &mut [u8]| rpc::encode_response(buf, id, Some(&why), &());
                 self.link
                     .send_rpc(self.rx, self.rx_len, &mut build, deadline)
             }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::context::{CallFuture, Context, Deferred, Link, Pending, Take};
 use crate::error::text;
 use crate::handler::{Handler, Object, Request, Typed, TypedFn};
-use crate::reply::Text;
+use crate::reply::{Part, Words};
 use crate::serial::{Serial, SerialState, TTY_OVERHEAD};
 use crate::{BootRemote, Core, CpuId, Doorbell, Error};
 
@@ -792,7 +792,7 @@ impl<
                         self.depth -= 1;
                     }
                     // What the nested levels left unprocessed now follows the handled message.
-                    rx.copy_within(used..used + rest_len, 0);
+                    duet_codec::move_down(rx, used..used + rest_len, 0);
                     *rx_len = rest_len;
                     continue;
                 }
@@ -813,7 +813,7 @@ impl<
                             // (parse saw it truncated, so it cannot end here; if it did, the
                             // bytes behind it are the next message.)
                             Ok(Some(end)) => {
-                                rx.copy_within(end..*rx_len, 0);
+                                duet_codec::move_down(rx, end..*rx_len, 0);
                                 *rx_len -= end;
                                 continue;
                             }
@@ -838,14 +838,14 @@ impl<
                     };
                     // A request that is whole MessagePack is dropped alone, else with the rest.
                     let used = len.unwrap_or(*rx_len);
-                    rx.copy_within(used..*rx_len, 0);
+                    duet_codec::move_down(rx, used..*rx_len, 0);
                     *rx_len -= used;
-                    let text = format_args!("{}{}", text::MALFORMED_PREFIX, what);
-                    Context::new(self, rx, rx_len, Some(id)).respond_error(&Text(&text));
+                    let text = Words(&[Part::S(text::MALFORMED_PREFIX), Part::S(what)]);
+                    Context::new(self, rx, rx_len, Some(id)).respond_error(&text);
                     continue;
                 }
             };
-            rx.copy_within(used..*rx_len, 0);
+            duet_codec::move_down(rx, used..*rx_len, 0);
             *rx_len -= used;
         }
     }
@@ -948,12 +948,13 @@ impl<
         }
         if msgid.is_some() {
             let n = req.arg_count();
-            ctx.respond_error(&Text(&format_args!(
-                "{}{}' with argument count {}.",
-                text::UNKNOWN_PREFIX,
-                method,
-                n
-            )));
+            ctx.respond_error(&Words(&[
+                Part::S(text::UNKNOWN_PREFIX),
+                Part::S(method),
+                Part::S("' with argument count "),
+                Part::N(n),
+                Part::S("."),
+            ]));
             self.stats.unknown_requests = self.stats.unknown_requests.wrapping_add(1);
         } else {
             self.stats.ignored_notifications = self.stats.ignored_notifications.wrapping_add(1);
@@ -1022,7 +1023,7 @@ impl<
                             Some(n) => start += n,
                             None => continue,
                         }
-                        rx.copy_within(start..end, *rx_len);
+                        duet_codec::move_down(rx, start..end, *rx_len);
                     }
                     *rx_len += end - start;
                     let hw = &mut self.stats.high_water.rx_bytes;
@@ -1079,7 +1080,7 @@ impl<
         match r {
             Ok(()) => {
                 let len = self.serial.tx_len;
-                self.serial.tx.copy_within(n..len, 0);
+                duet_codec::move_down(&mut self.serial.tx, n..len, 0);
                 self.serial.tx_len = len - n;
                 Ok(self.serial.tx_len == 0)
             }

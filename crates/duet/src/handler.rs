@@ -186,30 +186,31 @@ impl<'m> ArgError<'m> {
 
 impl fmt::Display for ArgError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::error::text::{ARITY_PREFIX, TYPE_PREFIX};
+        use crate::reply::{write_parts, Part::*};
         match self.kind {
-            ArgErrorKind::Count { expected, got } => write!(
+            ArgErrorKind::Count { expected, got } => write_parts(
                 f,
-                "{} Function '{}' was called with an invalid number of arguments. Expected: {}, got: {}",
-                crate::error::text::ARITY_PREFIX,
-                self.method,
-                expected,
-                got
+                &[
+                    S(ARITY_PREFIX),
+                    S(" Function '"),
+                    S(self.method),
+                    S("' was called with an invalid number of arguments. Expected: "),
+                    N(expected),
+                    S(", got: "),
+                    N(got),
+                ],
             ),
-            ArgErrorKind::Type { index: 0, error } => write!(
-                f,
-                "{}{}': {}",
-                crate::error::text::TYPE_PREFIX,
-                self.method,
-                error
-            ),
-            ArgErrorKind::Type { index, error } => write!(
-                f,
-                "{}{}': argument {}: {}",
-                crate::error::text::TYPE_PREFIX,
-                self.method,
-                index,
-                error
-            ),
+            ArgErrorKind::Type { index, error } => {
+                let at: &[_] = if index == 0 {
+                    &[]
+                } else {
+                    &[S("argument "), N(index), S(": ")]
+                };
+                write_parts(f, &[S(TYPE_PREFIX), S(self.method), S("': ")])?;
+                write_parts(f, at)?;
+                f.write_str(error.as_str())
+            }
         }
     }
 }

@@ -28,13 +28,51 @@ pub(crate) fn encode_reply<T: Serialize + ?Sized>(
     }
 }
 
-/// A `Serialize` value whose text is produced by `Display` (a str on the wire, no heap).
-pub(crate) struct Text<'x>(pub &'x dyn fmt::Display);
+/// One piece of a generated text: a str or a decimal number.
+#[derive(Clone, Copy)]
+pub(crate) enum Part<'a> {
+    S(&'a str),
+    N(usize),
+}
 
-impl Serialize for Text<'_> {
-    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self.0)
+/// A text made of [`Part`]s: a str on the wire (through `collect_str`, no heap). Written with
+/// `write_str` only, so it links neither integer nor padding formatting code.
+pub(crate) struct Words<'a>(pub &'a [Part<'a>]);
+
+impl fmt::Display for Words<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_parts(f, self.0)
     }
+}
+
+impl Serialize for Words<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Writes `parts` to `f`, numbers in decimal.
+pub(crate) fn write_parts(f: &mut fmt::Formatter<'_>, parts: &[Part<'_>]) -> fmt::Result {
+    for p in parts {
+        match *p {
+            Part::S(s) => f.write_str(s)?,
+            Part::N(mut n) => {
+                let mut digits = [0u8; 20];
+                let mut at = digits.len();
+                loop {
+                    at -= 1;
+                    digits[at] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                // SAFETY: `digits[at..]` holds only ASCII digits, which are valid UTF-8.
+                f.write_str(unsafe { core::str::from_utf8_unchecked(&digits[at..]) })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Probe<'p, 'a> {
@@ -51,7 +89,7 @@ impl fmt::Display for ProbeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProbeError::NotResult => f.write_str("not a Result"),
-            ProbeError::Codec(e) => write!(f, "{e}"),
+            ProbeError::Codec(e) => f.write_str(e.as_str()),
         }
     }
 }
