@@ -91,7 +91,7 @@ fn images(example: &str) -> (&'static str, String, Option<String>) {
     }
 }
 
-/// Builds one firmware package the way `cargo xtask firmware` does (release, explicit target
+/// Builds one firmware package the way `cargo xtask firmware` builds duet-firmware (release, explicit target
 /// dir so a CARGO_TARGET_DIR in the environment cannot move the images).
 pub fn build_firmware(package: &str) -> Result<(), String> {
     let fw = root().join("firmware");
@@ -122,7 +122,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     ensure_build_deps()?;
     let (package, m7, m4) = images(example);
-    build_firmware(package)?;
+    if package == "duet-firmware" {
+        crate::firmware::run(&[])?;
+    } else {
+        build_firmware(package)?;
+    }
     let dir = root().join("firmware/target").join(TARGET).join("release");
     let path = |n: &str| -> Result<String, String> {
         let p = dir.join(n);

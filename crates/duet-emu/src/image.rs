@@ -33,6 +33,8 @@ pub struct Image {
     pub symbols: Vec<Symbol>,
     /// ELF entry point (informational; cores boot from their vector tables).
     pub entry: u32,
+    /// Data symbols (name, address), for [`Image::u32_symbol`].
+    pub objects: Vec<(String, u32)>,
 }
 
 impl Image {
@@ -78,6 +80,11 @@ impl Image {
                 })
             })
             .collect();
+        let objects = elf
+            .symbols()
+            .filter(|s| s.kind() == SymbolKind::Data)
+            .filter_map(|s| Some((s.name().ok()?.to_string(), s.address() as u32)))
+            .collect();
         // Aliases (cortex-m-rt points every unused exception at DefaultHandler) sort so that the
         // preferred name comes first at its address; `symbol_at` reports that one.
         symbols.sort_by(|a, b| {
@@ -91,6 +98,7 @@ impl Image {
             segments,
             symbols,
             entry: elf.elf_header().e_entry(endian),
+            objects,
         })
     }
 
@@ -103,6 +111,18 @@ impl Image {
         let mut found = self.symbols.iter().filter(|s| s.name.contains(name));
         let first = found.next()?;
         found.next().is_none().then_some(first.addr)
+    }
+
+    /// The little-endian `u32` stored at data symbol `name` in the image's loaded bytes (for
+    /// constants such as `DUET_CORE_HZ`).
+    pub fn u32_symbol(&self, name: &str) -> Option<u32> {
+        let addr = self.objects.iter().find(|(n, _)| n == name)?.1;
+        let seg = self
+            .segments
+            .iter()
+            .find(|s| addr >= s.addr && (addr - s.addr) as usize + 4 <= s.data.len())?;
+        let o = (addr - seg.addr) as usize;
+        Some(u32::from_le_bytes(seg.data[o..o + 4].try_into().ok()?))
     }
 
     /// The function symbol containing `addr`, if any (of aliases, the handler's own name).

@@ -11,9 +11,11 @@
 //!   WFI/WFE sleep, SEV to both cores' event registers, semihosting (exit, console);
 //! - peripherals: HSEM (1-/2-step lock, release, interrupts 125/126), RCC (ready flags,
 //!   BOOT_C2), PWR ready flags, SYSCFG (UR3 BCM4_ADD0), FLASH option status (BCM4), GPIO (level
-//!   changes recorded), every U(S)ART as a console, EXTI storage, a deterministic ADC and RTC.
+//!   changes recorded), every U(S)ART as a console, EXTI storage, an ADC reading the simulator's
+//!   potentiometer and a running RTC calendar, both on virtual time.
 //!
-//! Time is derived from instruction counts (one cycle per instruction; M7 480 MHz, M4 240 MHz),
+//! Time is derived from instruction counts (one cycle per instruction at the image's
+//! `DUET_CORE_HZ`, else M7 480 MHz and M4 240 MHz),
 //! and scheduling is a deterministic round robin: the same images give the same output and the
 //! same counters on every run.
 

@@ -9,10 +9,8 @@ use std::rc::Rc;
 use unicorn_engine::unicorn_const::{uc_error, Arch, HookType, MemType, Mode, Prot};
 use unicorn_engine::{ArmCpuModel, RegisterARM as R, Unicorn};
 
-/// Global time unit: one M7 cycle at 480 MHz.
-const TICK_HZ: u64 = 480_000_000;
-/// The M4 runs at 240 MHz: two ticks per cycle.
-const M4_RATIO: u64 = 2;
+/// Core clocks used when neither the configuration nor the image says (`DUET_CORE_HZ`).
+const DEFAULT_HZ: [u32; 2] = [480_000_000, 240_000_000];
 
 /// How the M4 comes out of reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +34,11 @@ pub struct Config {
     pub m4_boot_addr: u32,
     /// Virtual-time budget in nanoseconds; the run stalls past it.
     pub max_time_ns: u64,
-    /// Scheduling quantum in ticks (1/480 MHz): each core runs this long in turn.
-    pub quantum_ticks: u64,
+    /// Scheduling quantum in nanoseconds of virtual time: each core runs this long in turn.
+    pub quantum_ns: u64,
+    /// Core clocks in Hz, M7 then M4. `None`: the `u32` the image exports as `DUET_CORE_HZ`,
+    /// else 480 MHz / 240 MHz. One instruction takes one cycle.
+    pub core_hz: [Option<u32>; 2],
     /// Record register-level trace events.
     pub trace: bool,
     /// Count instructions per translation block for [`Emulator::profile`].
@@ -49,8 +50,9 @@ impl Default for Config {
         Config {
             m4_boot: M4Boot::Gated,
             m4_boot_addr: 0x0810_0000,
-            max_time_ns: 2_000_000_000,
-            quantum_ticks: 2_000,
+            max_time_ns: 60_000_000_000,
+            quantum_ns: 4_000,
+            core_hz: [None, None],
             trace: false,
             profile: false,
         }
@@ -71,19 +73,30 @@ struct Shared {
     now: u64,
     boot_request: Option<u64>,
     trace: Vec<TraceEvent>,
+    /// Global ticks per second: the least common multiple of the two core clocks.
+    tick_hz: u64,
 }
 
-fn ns(ticks: u64) -> u64 {
-    ticks * 1_000_000_000 / TICK_HZ
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl Shared {
+    /// Nanoseconds of `ticks` (global time unit: 1 / `tick_hz`).
+    fn ns(&self, ticks: u64) -> u64 {
+        (ticks as u128 * 1_000_000_000 / self.tick_hz as u128) as u64
+    }
+
     fn ticks(&self, i: usize) -> u64 {
         self.start[i] + self.cores[i].cycles * self.cores[i].ratio
     }
 
     fn note(&mut self, i: usize, what: String) {
-        let time_ns = ns(self.ticks(i));
+        let time_ns = self.ns(self.ticks(i));
         self.trace.push(TraceEvent {
             time_ns,
             core: self.cores[i].id,
@@ -98,11 +111,12 @@ impl Shared {
         for (_, what) in lines {
             self.note(i, what);
         }
+        let now = self.ns(t).max(1);
         for e in self.soc.gpio_events.iter_mut().rev() {
             if e.time_ns != 0 {
                 break;
             }
-            e.time_ns = ns(t).max(1);
+            e.time_ns = now;
         }
         let effects: Vec<_> = self.soc.effects.drain(..).collect();
         for e in effects {
@@ -237,6 +251,7 @@ fn bus_access(
 ) -> u64 {
     let mut s = sh.borrow_mut();
     let id = s.cores[i].id;
+    s.soc.now_ns = s.ns(s.ticks(i));
     let word = addr & !3;
     let shift = (addr & 3) * 8;
     let smask: u32 = if size >= 4 {
@@ -320,16 +335,30 @@ impl Emulator {
             }
         }
         let bcm4 = config.m4_boot == M4Boot::Autoboot;
+        let hz: [u64; 2] = [0, 1].map(|k| {
+            let img = if k == 0 { Some(m7) } else { m4 };
+            config.core_hz[k]
+                .or_else(|| img.and_then(|i| i.u32_symbol("DUET_CORE_HZ")))
+                .filter(|&h| h >= 1_000)
+                .unwrap_or(DEFAULT_HZ[k]) as u64
+        });
+        let tick_hz = hz[0] / gcd(hz[0], hz[1]) * hz[1];
         let shared = Rc::new(RefCell::new(Shared {
             soc: Soc::new(bcm4, config.m4_boot_addr, config.trace),
             cores: [
-                Core::new(CoreId::M7, 1, FLASH_BASE, config.profile),
-                Core::new(CoreId::M4, M4_RATIO, config.m4_boot_addr, config.profile),
+                Core::new(CoreId::M7, tick_hz / hz[0], FLASH_BASE, config.profile),
+                Core::new(
+                    CoreId::M4,
+                    tick_hz / hz[1],
+                    config.m4_boot_addr,
+                    config.profile,
+                ),
             ],
             start: [0, 0],
             now: 0,
             boot_request: None,
             trace: Vec::new(),
+            tick_hz,
         }));
         let mut engines = [
             Self::engine(ArmCpuModel::CORTEX_M7, 0, &mut regions, &shared)?,
@@ -552,7 +581,7 @@ impl Emulator {
         c.vtor = addr;
         c.state = State::Running;
         c.booted = true;
-        s.start[1] = at.next_multiple_of(M4_RATIO);
+        s.start[1] = at.next_multiple_of(s.cores[1].ratio);
         s.note(1, format!("M4 out of reset, vector table {addr:#010x}"));
         Ok(())
     }
@@ -561,8 +590,11 @@ impl Emulator {
     /// accessed, or the time budget runs out. Can be called again after adding probes only
     /// before the first call.
     pub fn run(&mut self) -> Result<Outcome, RunError> {
-        let budget = self.config.max_time_ns.saturating_mul(TICK_HZ) / 1_000_000_000;
-        let q = self.config.quantum_ticks.max(16);
+        let tick_hz = self.shared.borrow().tick_hz as u128;
+        let to_ticks =
+            |ns: u64| (ns as u128 * tick_hz / 1_000_000_000).min(u64::MAX as u128) as u64;
+        let budget = to_ticks(self.config.max_time_ns);
+        let q = to_ticks(self.config.quantum_ns).max(16);
         loop {
             {
                 let s = self.shared.borrow();
@@ -574,12 +606,12 @@ impl Emulator {
                     return Ok(Outcome {
                         m7_exit: code,
                         m4_exit,
-                        time_ns: ns(s.ticks(0)),
+                        time_ns: s.ns(s.ticks(0)),
                     });
                 }
                 if s.now >= budget {
                     return Err(RunError::Stall {
-                        time_ns: ns(s.now),
+                        time_ns: s.ns(s.now),
                         reason: format!("time budget ran out; {}", self.describe(&s)),
                     });
                 }
@@ -635,7 +667,7 @@ impl Emulator {
         }
         if next == u64::MAX {
             return Err(RunError::Stall {
-                time_ns: ns(s.now),
+                time_ns: s.ns(s.now),
                 reason: format!("no core can ever wake up; {}", self.describe(&s)),
             });
         }
@@ -1110,9 +1142,16 @@ impl Emulator {
             .ok()
     }
 
+    /// The core clocks in use (M7, M4), in Hz.
+    pub fn core_hz(&self) -> [u64; 2] {
+        let s = self.shared.borrow();
+        [0, 1].map(|k| s.tick_hz / s.cores[k].ratio)
+    }
+
     /// Virtual time reached by the scheduler, in nanoseconds.
     pub fn time_ns(&self) -> u64 {
-        ns(self.shared.borrow().now)
+        let s = self.shared.borrow();
+        s.ns(s.now)
     }
 
     /// Size of the emulated memory in bytes (all regions), for information.

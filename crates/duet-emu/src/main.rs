@@ -3,7 +3,7 @@
 //! a core faults, an unmodelled register is accessed or the run stalls.
 //!
 //! Options: `--trace` (print register-level events), `--no-m4-boot` (ignore BOOT_C2),
-//! `--bcm4` (M4 autoboots), `--max-ms N` (virtual-time budget, default 2000),
+//! `--bcm4` (M4 autoboots), `--max-ms N` (virtual-time budget, default 60000),
 //! `--profile` (instructions per function).
 
 use duet_emu::{Config, CoreId, Emulator, Image, M4Boot, RunError};

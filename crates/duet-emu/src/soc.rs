@@ -118,8 +118,13 @@ pub struct Soc {
     pub trace: Vec<(CoreId, String)>,
     /// Whether trace lines are recorded.
     pub tracing: bool,
-    /// ADC conversions done so far (the next result is derived from it).
-    adc_conversions: u32,
+    /// Virtual time of the current access (set by the machine before each access).
+    pub now_ns: u64,
+    /// RTC calendar: (seconds since 1970 set by the firmware, virtual ns when it was set), once
+    /// the firmware leaves init mode.
+    rtc_base: Option<(i64, u64)>,
+    /// DR value latched by a TR read (the shadow registers stay consistent).
+    rtc_dr_latch: Option<u32>,
 }
 
 /// Word index helper for the UR registers.
@@ -158,7 +163,9 @@ impl Soc {
             effects: Vec::new(),
             trace: Vec::new(),
             tracing,
-            adc_conversions: 0,
+            now_ns: 0,
+            rtc_base: None,
+            rtc_dr_latch: None,
         }
     }
 
@@ -433,18 +440,47 @@ impl Soc {
 
     fn rtc_read(&mut self, off: u32) -> Option<u32> {
         match off {
-            // ISR/ICSR: INITS (bit 4) and RSF (bit 5) set, INITF (bit 6) follows INIT (bit 7).
+            // ISR: INITS (bit 4) and RSF (bit 5) set, INITF (bit 6) follows INIT (bit 7).
             0x0C => {
-                let isr = self.rtc.get(off);
-                Some(isr | (1 << 4) | (1 << 5) | if isr & (1 << 7) != 0 { 1 << 6 } else { 0 })
+                let isr = self.rtc.get(off) & !((1 << 4) | (1 << 5) | (1 << 6));
+                let initf = if isr & (1 << 7) != 0 { 1 << 6 } else { 0 };
+                Some(isr | (1 << 4) | (1 << 5) | initf)
             }
-            0x00..=0x9C => Some(self.rtc.get(off)),
+            0x00 => Some(match self.rtc_now() {
+                Some((tr, dr)) => {
+                    self.rtc_dr_latch = Some(dr);
+                    tr
+                }
+                None => self.rtc.get(0x00),
+            }),
+            0x04 => Some(match self.rtc_dr_latch.take() {
+                Some(dr) => dr,
+                None => self.rtc_now().map_or(self.rtc.get(0x04), |(_, dr)| dr),
+            }),
+            0x08..=0x9C => Some(self.rtc.get(off)),
             _ => None,
         }
     }
 
+    /// The running calendar's TR and DR, once it has been set.
+    fn rtc_now(&self) -> Option<(u32, u32)> {
+        let (base, at) = self.rtc_base?;
+        let secs = base + (self.now_ns.saturating_sub(at) / 1_000_000_000) as i64;
+        Some(calendar::to_bcd(secs))
+    }
+
     fn rtc_write(&mut self, off: u32, v: u32) -> Option<()> {
         match off {
+            0x0C => {
+                let was_init = self.rtc.get(off) & (1 << 7) != 0;
+                self.rtc.set(off, v);
+                if was_init && v & (1 << 7) == 0 {
+                    // Leaving init mode starts the calendar from TR/DR.
+                    let secs = calendar::from_bcd(self.rtc.get(0x00), self.rtc.get(0x04));
+                    self.rtc_base = Some((secs, self.now_ns));
+                }
+                Some(())
+            }
             0x00..=0x9C => {
                 self.rtc.set(off, v);
                 Some(())
@@ -474,15 +510,14 @@ impl Soc {
             0x00 => self.adc_reg(base).get(off) | 1,
             // CR: ADEN stays, ADCAL (31) and ADSTART (2) complete at once, ADVREGEN (28) kept.
             0x08 => self.adc_reg(base).get(off) & !((1 << 31) | (1 << 2)),
-            // DR: a deterministic ramp (12-bit), one step per conversion read.
+            // DR: the potentiometer on every channel, a 16-bit result (see `pot_10bit`).
             0x40 => {
-                let n = self.adc_conversions;
-                self.adc_conversions = n.wrapping_add(1);
                 let isr = off - within;
+                let pot = pot_10bit(self.now_ns);
                 let r = self.adc_reg(base);
                 let v = r.get(isr) & !((1 << 2) | (1 << 3));
                 r.set(isr, v);
-                (0x800 + n.wrapping_mul(37) % 0x400) & 0xFFF
+                pot << 6
             }
             _ => self.adc_reg(base).get(off),
         })
@@ -517,9 +552,94 @@ impl Soc {
     }
 }
 
+/// Period of the potentiometer on the analog inputs, as in the simulator's board.
+pub const POT_PERIOD_MS: u64 = 8_000;
+
+/// The potentiometer the simulator wires to A0: a triangle 0 -> 1023 -> 0 over
+/// [`POT_PERIOD_MS`] of virtual time (whole milliseconds), in 10 bits.
+pub fn pot_10bit(now_ns: u64) -> u32 {
+    let half = POT_PERIOD_MS / 2;
+    let t = (now_ns / 1_000_000) % POT_PERIOD_MS;
+    let up = if t <= half { t } else { POT_PERIOD_MS - t };
+    (up * 1023 / half) as u32
+}
+
+/// Gregorian calendar <-> RTC BCD registers (years 2000..2099, 24-hour format).
+mod calendar {
+    fn bcd(v: u32) -> u32 {
+        ((v / 10) << 4) | (v % 10)
+    }
+    fn unbcd(v: u32) -> u32 {
+        (v >> 4) * 10 + (v & 0xF)
+    }
+    /// Days since 1970-01-01 of a civil date.
+    fn days(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+    /// Civil date of days since 1970-01-01.
+    fn civil(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (yoe + era * 400 + i64::from(m <= 2), m, d)
+    }
+    /// Seconds since 1970 of TR/DR.
+    pub fn from_bcd(tr: u32, dr: u32) -> i64 {
+        let h = unbcd((tr >> 16) & 0x3F) as i64;
+        let mi = unbcd((tr >> 8) & 0x7F) as i64;
+        let s = unbcd(tr & 0x7F) as i64;
+        let y = 2000 + unbcd((dr >> 16) & 0xFF) as i64;
+        let mo = unbcd((dr >> 8) & 0x1F).clamp(1, 12) as i64;
+        let d = unbcd(dr & 0x3F).clamp(1, 31) as i64;
+        days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
+    }
+    /// TR/DR of seconds since 1970 (weekday 1 = Monday .. 7 = Sunday).
+    pub fn to_bcd(secs: i64) -> (u32, u32) {
+        let (day, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil(day);
+        let tr = (bcd((sod / 3600) as u32) << 16)
+            | (bcd((sod / 60 % 60) as u32) << 8)
+            | bcd((sod % 60) as u32);
+        let wd = ((day + 3).rem_euclid(7) + 1) as u32; // 1970-01-01 was a Thursday
+        let dr = (bcd((y - 2000).rem_euclid(100) as u32) << 16)
+            | (wd << 13)
+            | (bcd(m as u32) << 8)
+            | bcd(d as u32);
+        (tr, dr)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip_and_known_date() {
+            // 2025-01-01 00:00:00 UTC, a Wednesday.
+            let t = 1_735_689_600;
+            let (tr, dr) = super::to_bcd(t);
+            assert_eq!(tr, 0);
+            assert_eq!(dr, 0x25 << 16 | 3 << 13 | 0x01 << 8 | 0x01);
+            assert_eq!(super::from_bcd(tr, dr), t);
+            let (tr, dr) = super::to_bcd(t + 86_399 + 59 * 86_400);
+            assert_eq!((tr, dr & 0xFF_1FFF), (0x23_5959, 0x25_0301));
+        }
+    }
+}
+
 fn rcc_read(rcc: &Regs, off: u32) -> u32 {
     let v = rcc.get(off);
     match off {
+        // BDCR: LSERDY (bit 1) follows LSEON (bit 0); CSR: LSIRDY (bit 1) follows LSION (bit 0).
+        0x70 | 0x74 => (v & !2) | ((v & 1) << 1),
         // CR: every oscillator/PLL ready flag follows its ON bit; D1/D2 domain clocks ready.
         0x00 => {
             let mut r = v & !((1 << 2) | (1 << 8) | (1 << 13) | (1 << 17) | (0x15 << 25));

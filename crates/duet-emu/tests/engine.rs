@@ -25,6 +25,7 @@ fn image(code: &[u16], literals: &[u32]) -> Image {
         }],
         symbols: Vec::new(),
         entry: 0x0800_0008,
+        objects: Vec::new(),
     }
 }
 
@@ -41,7 +42,7 @@ fn counting_loop() -> Image {
 
 fn run(img: &Image, quantum: u64) -> (Result<duet_emu::Outcome, RunError>, u64) {
     let config = Config {
-        quantum_ticks: quantum,
+        quantum_ns: quantum,
         ..Config::default()
     };
     let mut emu = Emulator::new(img, None, config).expect("emulator");
@@ -52,7 +53,7 @@ fn run(img: &Image, quantum: u64) -> (Result<duet_emu::Outcome, RunError>, u64) 
 #[test]
 fn instruction_counts_are_exact_for_any_quantum() {
     let img = counting_loop();
-    for q in [16, 100, 2_000, 1_000_000] {
+    for q in [30, 200, 4_000, 2_000_000] {
         let (r, n) = run(&img, q);
         let o = r.expect("exits");
         assert_eq!(o.m7_exit, 0, "quantum {q}");

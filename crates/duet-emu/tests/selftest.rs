@@ -45,13 +45,13 @@ fn pair_runs_round_trips_and_is_deterministic() {
 #[test]
 fn results_do_not_depend_on_the_quantum_beyond_timing() {
     let dir = build(PKG);
-    for q in [200, 20_000] {
+    for q in [400, 40_000] {
         let r = run(
             &dir,
             "selftest_m7",
             Some("selftest_m4"),
             Config {
-                quantum_ticks: q,
+                quantum_ns: q,
                 ..Config::default()
             },
         );
