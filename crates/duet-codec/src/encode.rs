@@ -178,6 +178,14 @@ impl<'a> Encoder<'a> {
         self.emit_len(0xa0, 32, 0xd9, 0xda, v.len(), v.as_bytes())
     }
 
+    /// Writes only the header of a str of `len` bytes (fixstr, str8/16/32); the caller must then
+    /// write exactly `len` bytes of UTF-8 with [`Encoder::write_raw`], or the output is not
+    /// valid MessagePack. For text assembled from pieces without a buffer or `core::fmt`.
+    /// Longer than `u32::MAX` bytes: [`Error::OutOfRange`].
+    pub fn write_str_header(&mut self, len: usize) -> Result<()> {
+        self.emit_len(0xa0, 32, 0xd9, 0xda, len, &[])
+    }
+
     /// Writes a bin (bin8/16/32). Longer than `u32::MAX` bytes: [`Error::OutOfRange`].
     pub fn write_bin(&mut self, v: &[u8]) -> Result<()> {
         self.emit_len(0, 0, 0xc4, 0xc5, v.len(), v)

@@ -364,6 +364,20 @@ impl<'c> Context<'c> {
         self.answer(&mut |e| encode_error(e, error));
     }
 
+    /// Answers with an argument error's text (written without formatting code).
+    #[inline(never)]
+    pub(crate) fn respond_arg_error(&mut self, e: &crate::handler::ArgError<'_>) {
+        e.with_parts(|p| self.respond_words(p));
+    }
+
+    /// Answers with the text made of `parts` in the error field and a nil result.
+    pub(crate) fn respond_words(&mut self, parts: &[Part<'_>]) {
+        self.answer(&mut |e| {
+            Words(parts).encode(e)?;
+            e.write_nil()
+        });
+    }
+
     /// Takes the request being handled out of this handler: the engine sends no automatic
     /// reply when the handler returns, and the returned [`Deferred`] answers it later (see
     /// there), so a slow job (a conversion, a motor move) does not hold up other traffic.
@@ -433,35 +447,37 @@ impl<'c> Context<'c> {
         body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
     ) -> Result<(), Error> {
         let deadline = self.now().saturating_add(self.timeout());
-        let mut build = |buf: &mut [u8]| {
-            let mut e = Encoder::new(buf);
-            e.write_raw(&[0x94, rpc::RESPONSE])?;
-            id.write(&mut e)?;
-            body(&mut e)?;
-            Ok(e.position())
-        };
-        let r = self
-            .link
-            .send_rpc(self.rx, self.rx_len, &mut build, deadline);
-        let r = match r {
-            Err(Error::MessageTooLarge { .. }) => {
-                let mut build = |buf: &mut [u8]| {
-                    rpc::encode_response(buf, id, Some(text::RESULT_TOO_LARGE), &())
-                };
-                self.link
-                    .send_rpc(self.rx, self.rx_len, &mut build, deadline)
-            }
-            Err(Error::Encode(e)) => {
-                let why = Words(&[
+        let mut r = Ok(());
+        // First the body; if the result cannot be sent, a text saying why (same envelope).
+        for attempt in 0..2 {
+            let fallback = match (attempt, r) {
+                (0, _) => None,
+                (_, Err(Error::MessageTooLarge { .. })) => {
+                    Some([Part::S(text::RESULT_TOO_LARGE), Part::S("")])
+                }
+                (_, Err(Error::Encode(e))) => Some([
                     Part::S(text::RESULT_UNENCODABLE_PREFIX),
                     Part::S(e.as_str()),
-                ]);
-                let mut build = |buf: &mut [u8]| rpc::encode_response(buf, id, Some(&why), &());
-                self.link
-                    .send_rpc(self.rx, self.rx_len, &mut build, deadline)
-            }
-            r => r,
-        };
+                ]),
+                _ => break,
+            };
+            let mut build = |buf: &mut [u8]| {
+                let mut e = Encoder::new(buf);
+                e.write_raw(&[0x94, rpc::RESPONSE])?;
+                id.write(&mut e)?;
+                match &fallback {
+                    None => body(&mut e)?,
+                    Some(why) => {
+                        Words(why).encode(&mut e)?;
+                        e.write_nil()?;
+                    }
+                }
+                Ok(e.position())
+            };
+            r = self
+                .link
+                .send_rpc(self.rx, self.rx_len, &mut build, deadline);
+        }
         if r.is_err() {
             self.link.count_reply_failure();
         }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::context::{CallFuture, Context, Deferred, Link, Pending, Take};
 use crate::error::text;
 use crate::handler::{Handler, Object, Request, Typed, TypedFn};
-use crate::reply::{Part, Words};
+use crate::reply::Part;
 use crate::serial::{Serial, SerialState, TTY_OVERHEAD};
 use crate::{BootRemote, Core, CpuId, Doorbell, Error};
 
@@ -840,8 +840,8 @@ impl<
                     let used = len.unwrap_or(*rx_len);
                     duet_codec::move_down(rx, used..*rx_len, 0);
                     *rx_len -= used;
-                    let text = Words(&[Part::S(text::MALFORMED_PREFIX), Part::S(what)]);
-                    Context::new(self, rx, rx_len, Some(id)).respond_error(&text);
+                    let text = [Part::S(text::MALFORMED_PREFIX), Part::S(what)];
+                    Context::new(self, rx, rx_len, Some(id)).respond_words(&text);
                     continue;
                 }
             };
@@ -948,13 +948,13 @@ impl<
         }
         if msgid.is_some() {
             let n = req.arg_count();
-            ctx.respond_error(&Words(&[
+            ctx.respond_words(&[
                 Part::S(text::UNKNOWN_PREFIX),
                 Part::S(method),
                 Part::S("' with argument count "),
                 Part::N(n),
                 Part::S("."),
-            ]));
+            ]);
             self.stats.unknown_requests = self.stats.unknown_requests.wrapping_add(1);
         } else {
             self.stats.ignored_notifications = self.stats.ignored_notifications.wrapping_add(1);

@@ -12,6 +12,8 @@
 //!   macro).
 
 use core::fmt;
+
+use crate::reply::Part;
 use core::marker::PhantomData;
 
 use duet_codec::rpc::MsgId;
@@ -184,34 +186,44 @@ impl<'m> ArgError<'m> {
     }
 }
 
-impl fmt::Display for ArgError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ArgError<'_> {
+    /// Calls `f` with the pieces of this error's text (see `Display`).
+    pub(crate) fn with_parts<R>(&self, f: impl FnOnce(&[Part<'_>]) -> R) -> R {
         use crate::error::text::{ARITY_PREFIX, TYPE_PREFIX};
-        use crate::reply::{write_parts, Part::*};
+        use Part::{N, S};
         match self.kind {
-            ArgErrorKind::Count { expected, got } => write_parts(
-                f,
-                &[
-                    S(ARITY_PREFIX),
-                    S(" Function '"),
-                    S(self.method),
-                    S("' was called with an invalid number of arguments. Expected: "),
-                    N(expected),
-                    S(", got: "),
-                    N(got),
-                ],
-            ),
+            ArgErrorKind::Count { expected, got } => f(&[
+                S(ARITY_PREFIX),
+                S(" Function '"),
+                S(self.method),
+                S("' was called with an invalid number of arguments. Expected: "),
+                N(expected),
+                S(", got: "),
+                N(got),
+            ]),
             ArgErrorKind::Type { index, error } => {
-                let at: &[_] = if index == 0 {
-                    &[]
+                let at = if index == 0 {
+                    [S(""), S(""), S("")]
                 } else {
-                    &[S("argument "), N(index), S(": ")]
+                    [S("argument "), N(index), S(": ")]
                 };
-                write_parts(f, &[S(TYPE_PREFIX), S(self.method), S("': ")])?;
-                write_parts(f, at)?;
-                f.write_str(error.as_str())
+                f(&[
+                    S(TYPE_PREFIX),
+                    S(self.method),
+                    S("': "),
+                    at[0],
+                    at[1],
+                    at[2],
+                    S(error.as_str()),
+                ])
             }
         }
+    }
+}
+
+impl fmt::Display for ArgError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_parts(|p| crate::reply::write_parts(f, p))
     }
 }
 
@@ -303,11 +315,11 @@ macro_rules! typed_fn {
             fn invoke(&self, ctx: &mut Context<'_>, req: Request<'_>) {
                 let mut rd = match req.reader($n) {
                     Ok(r) => r,
-                    Err(e) => return ctx.respond_error(&e),
+                    Err(e) => return ctx.respond_arg_error(&e),
                 };
                 $(let $a: $a = match rd.arg() {
                     Ok(v) => v,
-                    Err(e) => return ctx.respond_error(&e),
+                    Err(e) => return ctx.respond_arg_error(&e),
                 };)*
                 let r = (self)($($a,)*);
                 ctx.respond(&r);
@@ -325,11 +337,11 @@ macro_rules! typed_fn {
             fn invoke(&self, ctx: &mut Context<'_>, req: Request<'_>) {
                 let mut rd = match req.reader($n) {
                     Ok(r) => r,
-                    Err(e) => return ctx.respond_error(&e),
+                    Err(e) => return ctx.respond_arg_error(&e),
                 };
                 $(let $a: $a = match rd.arg() {
                     Ok(v) => v,
-                    Err(e) => return ctx.respond_error(&e),
+                    Err(e) => return ctx.respond_arg_error(&e),
                 };)*
                 let r = (self)(ctx, $($a,)*);
                 ctx.respond(&r);

@@ -35,29 +35,32 @@ pub(crate) enum Part<'a> {
     N(usize),
 }
 
-/// A text made of [`Part`]s: a str on the wire (through `collect_str`, no heap). Written with
-/// `write_str` only, so it links neither integer nor padding formatting code.
+/// A text made of [`Part`]s, encoded as one MessagePack str without a buffer, `core::fmt` or
+/// serde (so no formatting code is linked on the chip).
 pub(crate) struct Words<'a>(pub &'a [Part<'a>]);
 
-impl fmt::Display for Words<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_parts(f, self.0)
+impl Words<'_> {
+    /// Writes the text as a str.
+    pub(crate) fn encode(&self, e: &mut Encoder<'_>) -> duet_codec::Result<()> {
+        let mut digits = [0u8; 20];
+        let len = self.0.iter().map(|p| p.bytes(&mut digits).len()).sum();
+        e.write_str_header(len)?;
+        for p in self.0 {
+            e.write_raw(p.bytes(&mut digits))?;
+        }
+        Ok(())
     }
 }
 
-impl Serialize for Words<'_> {
-    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// Writes `parts` to `f`, numbers in decimal.
-pub(crate) fn write_parts(f: &mut fmt::Formatter<'_>, parts: &[Part<'_>]) -> fmt::Result {
-    for p in parts {
-        match *p {
-            Part::S(s) => f.write_str(s)?,
+impl<'a> Part<'a> {
+    /// The UTF-8 bytes of this part (a number is written in decimal into `digits`).
+    fn bytes<'d>(&self, digits: &'d mut [u8; 20]) -> &'d [u8]
+    where
+        'a: 'd,
+    {
+        match *self {
+            Part::S(s) => s.as_bytes(),
             Part::N(mut n) => {
-                let mut digits = [0u8; 20];
                 let mut at = digits.len();
                 loop {
                     at -= 1;
@@ -67,10 +70,18 @@ pub(crate) fn write_parts(f: &mut fmt::Formatter<'_>, parts: &[Part<'_>]) -> fmt
                         break;
                     }
                 }
-                // SAFETY: `digits[at..]` holds only ASCII digits, which are valid UTF-8.
-                f.write_str(unsafe { core::str::from_utf8_unchecked(&digits[at..]) })?;
+                &digits[at..]
             }
         }
+    }
+}
+
+/// Writes `parts` to `f` (for `Display` impls of texts the engine also sends).
+pub(crate) fn write_parts(f: &mut fmt::Formatter<'_>, parts: &[Part<'_>]) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    for p in parts {
+        // Parts are strs or ASCII digits: valid UTF-8.
+        f.write_str(core::str::from_utf8(p.bytes(&mut digits)).unwrap_or("?"))?;
     }
     Ok(())
 }
