@@ -328,6 +328,12 @@ pub mod bench {
     /// The notification that marks a phase boundary on the M7: `benchMark(phase)`.
     pub const MARK: &str = "benchMark";
 
+    /// `[CALLS, NOTIFICATIONS, STREAM_KIB]`, readable from the ELF by the emulator's harness
+    /// (so the sizes are written down once, here).
+    #[no_mangle]
+    #[used]
+    pub static DUET_BENCH_SIZES: [u32; 3] = [CALLS, NOTIFICATIONS, STREAM_KIB];
+
     /// A phase boundary: the emulator probes this symbol's entry on each core and records the
     /// core's instruction count at every call. Kept out of line and by name for that.
     #[no_mangle]
