@@ -57,7 +57,7 @@ pub fn soak(args: &SoakArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Which core `--restart` halts and restarts.
+/// Which core `--restart` halts and restarts (or `--stall` stops).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum CoreArg {
     /// The M7 (RPMsg host): a fresh program re-runs its start-up (`start_host`).
@@ -94,8 +94,14 @@ pub struct FaultArgs {
     #[arg(long, default_value_t = 300)]
     pub flip_every_us: u64,
     /// Halt this core in the middle of its calls and start a fresh program on it.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "stall")]
     pub restart: Option<CoreArg>,
+    /// Make this core stop consuming (no polling at all) for --stall-ms, then go on.
+    #[arg(long, value_enum, conflicts_with = "corrupt")]
+    pub stall: Option<CoreArg>,
+    /// How long --stall lasts, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub stall_ms: u64,
     /// Calls each core makes before the fault event.
     #[arg(long, default_value_t = 20)]
     pub warm_up: u64,
@@ -115,15 +121,22 @@ fn parse_target(s: &str) -> Result<duet_sim::faults::Target, String> {
 /// every call after the recovery succeeded and every buffer came back.
 pub fn faults(a: &FaultArgs) -> Result<(), Box<dyn std::error::Error>> {
     use duet_sim::scenario::{self, Event, Scenario};
-    let event = match (a.corrupt, a.restart) {
-        (Some(target), _) => Event::Corrupt {
+    let cpu = |c: CoreArg| match c {
+        CoreArg::M7 => duet_sim::CpuId::Cm7,
+        CoreArg::M4 => duet_sim::CpuId::Cm4,
+    };
+    let event = match (a.corrupt, a.restart, a.stall) {
+        (Some(target), _, _) => Event::Corrupt {
             target,
             flips: a.flips,
             every: Duration::from_micros(a.flip_every_us),
         },
-        (None, Some(CoreArg::M7)) => Event::Restart(duet_sim::CpuId::Cm7),
-        (None, Some(CoreArg::M4)) => Event::Restart(duet_sim::CpuId::Cm4),
-        (None, None) => Event::None,
+        (None, Some(c), _) => Event::Restart(cpu(c)),
+        (None, None, Some(c)) => Event::Stall {
+            core: cpu(c),
+            for_: Duration::from_millis(a.stall_ms),
+        },
+        (None, None, None) => Event::None,
     };
     let report = scenario::run(&Scenario {
         seed: a.seed,

@@ -122,8 +122,8 @@ enum Command {
     Soak(faults_cli::SoakArgs),
     /// Fault injection: the cores call each other (both ways, every result checked end to
     /// end) and stream while doorbells are dropped/delayed/duplicated, and one event happens:
-    /// shared memory is corrupted (then the M7 resets the link) or a core is halted mid-call
-    /// and restarted. Prints what each core saw; fails unless the link recovered, every call
+    /// shared memory is corrupted (then the M7 resets the link), a core stops consuming for a
+    /// while, or a core is halted mid-call and restarted. Prints what each core saw; fails unless the link recovered, every call
     /// after the recovery succeeded and every buffer came back.
     /// Example: `duet-sim faults --corrupt indices --drop-doorbells 0.3`.
     Faults(faults_cli::FaultArgs),

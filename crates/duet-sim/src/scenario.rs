@@ -20,7 +20,7 @@ use duet_rpmsg::{connect, Host, Platform, Remote, Transport};
 use crate::faults::{start_host, DoorbellFaults, Faults, Halt, Target};
 use crate::machine::{sim_config, CORE_STACK};
 use crate::platform::{SimChip, SimPlatform};
-use crate::soak::{crc32, error_kind};
+use crate::soak::{crc32, error_kind, SOAK_BUF, SOAK_SERIAL};
 
 /// The one event a scenario injects after its warm-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,14 @@ pub enum Event {
         flips: u32,
         /// Pause between two flips.
         every: Duration,
+    },
+    /// This core stops consuming (it does not poll at all) for `for_`, then goes on: the
+    /// other core's calls to it time out and its sends meet backpressure meanwhile.
+    Stall {
+        /// The core that stops.
+        core: CpuId,
+        /// For how long.
+        for_: Duration,
     },
     /// This core is halted in the middle of its calls and a fresh program started on it. For
     /// the M4, the M7 re-lays the rings (`Rpc::reset` with `reinit`) before the new M4 boots;
@@ -108,8 +116,8 @@ pub struct CoreReport {
     pub after: Tally,
     /// Peer resets this core's transport detected (over its programs).
     pub resets: u64,
-    /// Stream bytes received (during the event phase; not checked: bytes in flight at a reset
-    /// or hit by corruption are lost or altered).
+    /// Stream bytes received (written until the clean phase; not checked: bytes in flight at
+    /// a reset or hit by corruption are lost or altered).
     pub stream_received: u64,
     /// Corrupt entries the transport skipped, over the core's programs.
     pub corrupt_entries: u64,
@@ -214,6 +222,8 @@ struct Shared {
     calls: [AtomicU64; 2],
     /// Programs per core that have connected (finished their start-up).
     connected: [AtomicU64; 2],
+    /// Per core: stop polling while set (a peer that stops consuming).
+    stalled: [AtomicBool; 2],
     /// Per core: peer resets its transport has reported (published after every step).
     transport_resets: [AtomicU64; 2],
     /// Per core: its after-phase calls are done.
@@ -240,14 +250,16 @@ fn program<T: Transport + crate::runner::Pools>(
     core: usize,
     halt: Halt,
     sh: &Shared,
-    reset: impl Fn(&mut Rpc<'_, T>, u8),
+    reset: impl Fn(&mut ScenarioRpc<'_, T>, u8),
 ) {
     let config = sim_config();
     let echo = |ctx: &mut Context<'_>, req: Request<'_>| match req.args::<(u64, &[u8])>() {
         Ok((seq, data)) => ctx.respond(&(seq, crc32(0, data))),
         Err(_) => ctx.respond_error("echo: bad arguments"),
     };
-    let mut rpc: Rpc<'_, T> = Rpc::new(t);
+    // The soak's capacities: room for everything the peer can have in flight, so a core
+    // blocked in a call still drains its receive ring (see crate::soak::SOAK_SERIAL).
+    let mut rpc: ScenarioRpc<'_, T> = Rpc::new(t);
     rpc.bind_handler("echo", &echo).expect("room");
     rpc.set_timeout(sh.scenario.call_timeout);
     let mut seq = sh.calls[core].load(Ordering::SeqCst);
@@ -256,6 +268,10 @@ fn program<T: Transport + crate::runner::Pools>(
     let mut rx = [0u8; 512];
     let long = Duration::from_secs(10);
     while !halt.is_halted() {
+        if sh.stalled[core].load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         let phase = sh.phase.load(Ordering::SeqCst);
         if core == 0 {
             let r = sh.reset.load(Ordering::SeqCst);
@@ -269,15 +285,15 @@ fn program<T: Transport + crate::runner::Pools>(
             if rpc.wait_ready(deadline).is_err() {
                 break;
             }
-            // The clean phase: a deadline a loaded machine cannot miss.
-            rpc.set_timeout(long);
+            // The clean phase: a deadline a loaded machine does not miss.
+            rpc.set_timeout(Duration::from_secs(3));
         }
         if phase == AFTER && after_made >= sh.scenario.after {
             sh.done[core].store(true, Ordering::SeqCst);
             if sh.done.iter().all(|d| d.load(Ordering::SeqCst)) {
                 break;
             }
-            let _ = rpc.poll();
+            drain_stream(&mut rpc, &mut rx, &sh.reports[core]);
             let p = rpc.transport().platform();
             p.wait(p.now().saturating_add(Duration::from_millis(1)));
             continue;
@@ -310,26 +326,20 @@ fn program<T: Transport + crate::runner::Pools>(
             let _ = rpc.wait_ready(deadline);
         }
         if phase != AFTER {
-            // Stream both ways without blocking; what arrives is counted, not checked.
+            // Stream both ways without blocking (until the clean phase).
             let mut s = rpc.serial();
             if embedded_io::WriteReady::write_ready(&mut s).unwrap_or(false) {
                 let _ = embedded_io::Write::write(&mut s, &chunk);
             }
-            while s.available() > 0 {
-                let n = embedded_io::Read::read(&mut s, &mut rx).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                lock(&sh.reports[core]).stream_received += n as u64;
-            }
             chunk.rotate_left(1);
         }
+        drain_stream(&mut rpc, &mut rx, &sh.reports[core]);
     }
     // Give the last buffers back, then count them (the last program of each core only).
     if !halt.is_halted() {
         let give_up = StdInstant::now() + Duration::from_secs(5);
         loop {
-            let _ = rpc.poll();
+            drain_stream(&mut rpc, &mut rx, &sh.reports[core]);
             let tx = rpc.transport_mut().tx_free(&config).ok();
             let pools = tx.map(|tx| (tx, rpc.transport().rx_posted(&config)));
             let full =
@@ -347,6 +357,26 @@ fn program<T: Transport + crate::runner::Pools>(
     rep.resets += rpc.transport().stats_now().peer_resets as u64;
     rep.dropped_messages +=
         (st.malformed_messages + st.framing_errors + st.oversized_messages) as u64;
+}
+
+/// The engine of the scenario programs.
+type ScenarioRpc<'a, T> = Rpc<'a, T, 16, 8, SOAK_BUF, 512, SOAK_SERIAL>;
+
+/// Reads (and counts) every stream byte that has arrived, polling the engine. Stream bytes are
+/// read in every phase: unread ones would hold up all traffic behind them (backpressure).
+fn drain_stream<T: Transport>(
+    rpc: &mut ScenarioRpc<'_, T>,
+    rx: &mut [u8],
+    report: &Mutex<CoreReport>,
+) {
+    let mut s = rpc.serial();
+    while s.available() > 0 {
+        let n = embedded_io::Read::read(&mut s, rx).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        lock(report).stream_received += n as u64;
+    }
 }
 
 /// The M7's program on a fresh platform (`restart`: with the warm-restart start-up).
@@ -427,6 +457,7 @@ pub fn run(scenario: &Scenario) -> ScenarioReport {
         calls: Default::default(),
         connected: Default::default(),
         transport_resets: Default::default(),
+        stalled: Default::default(),
         done: Default::default(),
         reports: Default::default(),
     };
@@ -456,6 +487,12 @@ pub fn run(scenario: &Scenario) -> ScenarioReport {
         let mut ok = warm;
         match scenario.event {
             Event::None => {}
+            Event::Stall { core, for_ } => {
+                let i = (core == CpuId::Cm4) as usize;
+                sh.stalled[i].store(true, Ordering::SeqCst);
+                thread::sleep(for_);
+                sh.stalled[i].store(false, Ordering::SeqCst);
+            }
             Event::Corrupt {
                 target,
                 flips,

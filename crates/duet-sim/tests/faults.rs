@@ -491,3 +491,29 @@ fn restarts_under_doorbell_faults_recover() {
         assert!(survivor.during.failed() > 0, "{report}");
     }
 }
+
+/// The scenario runner with a peer that stops consuming for 300 ms (each core in turn): the
+/// other core's calls time out meanwhile, then everything works again and every buffer is back.
+#[test]
+fn a_stalled_core_recovers_without_a_reset() {
+    use duet_sim::scenario::{self, Event, Scenario};
+    for (seed, core) in [(41, CpuId::Cm4), (42, CpuId::Cm7)] {
+        let report = scenario::run(&Scenario {
+            seed,
+            event: Event::Stall {
+                core,
+                for_: Duration::from_millis(300),
+            },
+            ..Scenario::default()
+        });
+        println!("{report}\n");
+        report.check().unwrap_or_else(|e| panic!("{core:?}: {e}"));
+        let other = if core == CpuId::Cm4 {
+            &report.m7
+        } else {
+            &report.m4
+        };
+        assert!(other.during.errors.contains_key("Timeout"), "{report}");
+        assert_eq!(report.m7.resets + report.m4.resets, 0, "no reset needed");
+    }
+}
