@@ -517,3 +517,70 @@ fn a_stalled_core_recovers_without_a_reset() {
         assert_eq!(report.m7.resets + report.m4.resets, 0, "no reset needed");
     }
 }
+
+/// The limit the README states: an M4 that restarts on its own (say, a watchdog) while the M7
+/// keeps the old rings cannot resynchronise with them. The M7's calls fail (by their
+/// deadline); the M7 then resets the link, the new M4 handshakes and calls work again.
+#[test]
+fn m4_restarting_on_its_own_needs_a_reset_from_the_m7() {
+    let chip = SimChip::new(Faults::new(4));
+    let first = chip.core(CpuId::Cm4);
+    let halt = first.halt_switch().unwrap();
+    let done = AtomicBool::new(false);
+    let m4 = |p: SimPlatform| {
+        let add = |a: i32, b: i32| a + b;
+        let mut t = Remote::new(p, sim_config());
+        let deadline = t.platform().now().saturating_add(LONG);
+        // A restarted M4 on stale rings may not get through; it keeps trying.
+        let _ = connect(&mut t, deadline);
+        let mut rpc: Rpc<'_, _> = Rpc::new(t);
+        rpc.bind("add", &add).unwrap();
+        let deadline = rpc.context().now().saturating_add(LONG);
+        while !done.load(Ordering::SeqCst) && rpc.transport().platform().now() < deadline {
+            let _ = rpc.poll();
+            let p = rpc.transport().platform();
+            p.wait(p.now().saturating_add(Duration::from_millis(1)));
+        }
+    };
+    let (before, stale, after) = thread::scope(|s| {
+        let spawn = |p: SimPlatform| {
+            let m4 = &m4;
+            thread::Builder::new()
+                .stack_size(CORE_STACK)
+                .spawn_scoped(s, move || m4(p))
+                .unwrap()
+        };
+        spawn(first);
+        let mut t = Host::new(chip.core(CpuId::Cm7), sim_config()).unwrap();
+        let deadline = t.platform().now().saturating_add(LONG);
+        connect(&mut t, deadline).unwrap();
+        let mut rpc: Rpc<'_, _> = Rpc::new(t);
+        rpc.set_timeout(Duration::from_millis(200));
+        let before: Vec<_> = (0..20).map(|i| rpc.call::<i32, _>("add", (i, 1))).collect();
+        // The M4 stops and a fresh program starts on the old rings.
+        halt.halt();
+        spawn(chip.core(CpuId::Cm4));
+        thread::sleep(Duration::from_millis(50));
+        let stale: Vec<_> = (0..3).map(|i| rpc.call::<i32, _>("add", (i, 1))).collect();
+        // The M7 resets the link: DRIVER_OK held clear while the M4 polls, then re-laid.
+        rpc.reset(|t| {
+            t.begin_reset()?;
+            thread::sleep(Duration::from_millis(100));
+            t.reinit()
+        })
+        .unwrap();
+        let deadline = rpc.context().now().saturating_add(LONG);
+        rpc.wait_ready(deadline).unwrap();
+        rpc.set_timeout(LONG);
+        let after = rpc.call::<i32, _>("add", (40, 2));
+        done.store(true, Ordering::SeqCst);
+        (before, stale, after)
+    });
+    assert!(before
+        .iter()
+        .enumerate()
+        .all(|(i, r)| *r == Ok(i as i32 + 1)));
+    println!("calls after the M4 restarted on its own: {stale:?}");
+    assert!(stale.iter().all(|r| r.is_err()), "{stale:?}");
+    assert_eq!(after, Ok(42));
+}
