@@ -65,15 +65,22 @@ fn run(m7: &Path, m4_path: &Path, profile: bool) -> Result<String, String> {
         emu.probe_symbol(CoreId::M4, "duet_bench_mark")
             .map_err(|e| format!("{e:?}"))?,
     ];
-    let outcome = emu.run().map_err(|e| {
-        let console = String::from_utf8_lossy(&emu.console(CoreId::M7)).into_owned();
-        format!("run failed: {e:?}; M7 console:\n{console}")
-    })?;
+    let consoles = |emu: &Emulator| {
+        let text = |c| String::from_utf8_lossy(&emu.console(c)).into_owned();
+        format!(
+            "M7 console:\n{}\nM4 console:\n{}",
+            text(CoreId::M7),
+            text(CoreId::M4)
+        )
+    };
+    let outcome = emu
+        .run()
+        .map_err(|e| format!("run failed: {e:?}; {}", consoles(&emu)))?;
     if outcome.m7_exit != 0 {
-        let console = String::from_utf8_lossy(&emu.console(CoreId::M7)).into_owned();
         return Err(format!(
-            "the M7 exited with {}; console:\n{console}",
-            outcome.m7_exit
+            "the M7 exited with {}; {}",
+            outcome.m7_exit,
+            consoles(&emu)
         ));
     }
     let sizes = sizes(&emu, m4_path)?;

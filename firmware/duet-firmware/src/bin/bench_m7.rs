@@ -1,7 +1,7 @@
 //! Benchmark pair, the M7 image: serves `add`, counts `tick` notifications and RPC serial
-//! bytes, and calls [`duet_bench_mark`] when the M4's phase notifications arrive (see
-//! `bench_m4.rs`). Its loop is lean on purpose: poll (through `available`), read what came,
-//! sleep in `WFE` until the doorbell.
+//! bytes, and calls `duet_bench_mark` when the M4's phase notifications arrive (phases 1 to 4)
+//! and when it has read the stream's last byte (5); see `bench_m4.rs`. Its loop is lean on
+//! purpose: poll (through `available`), read what came, sleep in `WFE` until the doorbell.
 #![no_std]
 #![no_main]
 // duet::Error carries the peer's error text inline (no heap to box it), by design.
@@ -11,7 +11,7 @@ use core::cell::Cell;
 use core::time::Duration;
 
 use cortex_m_rt::entry;
-use duet_firmware::bench::{mark, MARK};
+use duet_firmware::bench::{mark, MARK, STREAM_KIB};
 use duet_firmware::{deadline, finish, init_m7, m7_begin, println, M7Rpc, ServeError, M4_DONE};
 use duet_rpmsg::{Arduino, Host, Platform, Transport};
 use embedded_io::Read;
@@ -28,11 +28,9 @@ fn run() -> Result<(), ServeError> {
     let chip = init_m7();
     let done = Cell::new(false);
     let ticks = Cell::new(0u32);
-    let streamed = Cell::new(0u32);
     let add = |a: i32, b: i32| a.wrapping_add(b);
     let tick = || ticks.set(ticks.get() + 1);
     let count = || ticks.get();
-    let bytes = || streamed.get();
     let on_mark = |phase: u32| mark(phase);
     let on_done = || done.set(true);
     let mut rpc: M7Rpc<'_> = duet::Rpc::new(Host::new(chip, Arduino).map_err(duet::Error::from)?);
@@ -40,13 +38,14 @@ fn run() -> Result<(), ServeError> {
     rpc.bind("add", &add).map_err(full)?;
     rpc.bind("tick", &tick).map_err(full)?;
     rpc.bind("ticks", &count).map_err(full)?;
-    rpc.bind("streamed", &bytes).map_err(full)?;
     rpc.bind(MARK, &on_mark).map_err(full)?;
     rpc.bind(M4_DONE, &on_done).map_err(full)?;
     m7_begin(&mut rpc)?;
     let end = deadline(LIMIT);
+    let total = STREAM_KIB as usize * 1024;
+    let mut streamed = 0usize;
     let mut buf = [0u8; 512];
-    while !done.get() {
+    loop {
         let n = {
             let mut serial = rpc.serial();
             if serial.available() > 0 {
@@ -57,12 +56,19 @@ fn run() -> Result<(), ServeError> {
         };
         if n > 0 {
             // The M4 streams 0, 1, .., 255 over and over.
-            if buf[n - 1] != (streamed.get() as usize + n - 1) as u8 {
-                println!("stream byte {} is wrong", streamed.get() as usize + n - 1);
+            if buf[n - 1] != (streamed + n - 1) as u8 {
+                println!("stream byte {} is wrong", streamed + n - 1);
                 duet_firmware::exit(1);
             }
-            streamed.set(streamed.get() + n as u32);
+            streamed += n;
+            if streamed == total {
+                mark(5);
+            }
             continue;
+        }
+        // The M4's last notification comes after its stream: nothing is left to read.
+        if done.get() {
+            break;
         }
         let now = rpc.transport().platform().now();
         if now >= end {
@@ -73,10 +79,10 @@ fn run() -> Result<(), ServeError> {
             .platform()
             .wait(end.min(now.saturating_add(Duration::from_millis(10))));
     }
-    println!(
-        "bench: {} ticks, {} stream bytes",
-        ticks.get(),
-        streamed.get()
-    );
+    if streamed != total {
+        println!("the M7 received {streamed} of {total} stream bytes");
+        duet_firmware::exit(1);
+    }
+    println!("bench: {} ticks, {streamed} stream bytes", ticks.get());
     Ok(())
 }
