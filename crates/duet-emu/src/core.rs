@@ -103,7 +103,8 @@ pub struct Core {
     /// Earliest global tick at which a sleeping core may resume after a wake-up from the other core.
     pub wake_hint: u64,
     pub profile: Option<HashMap<u32, u64>>,
-    pub probes: Vec<(u32, Vec<u64>)>,
+    /// Probes: address and, per hit, [M7, M4] instruction counts (this core's exact).
+    pub probes: Vec<(u32, Vec<[u64; 2]>)>,
 }
 
 impl Core {

@@ -16,7 +16,7 @@ pub struct Segment {
 /// A function symbol of an image.
 #[derive(Clone, Debug)]
 pub struct Symbol {
-    /// Demangled-as-stored name (Rust v0/legacy mangling is left as is).
+    /// Name, Rust names demangled without their hash (`duet_stm32h7::clock::now`).
     pub name: String,
     /// Start address with the Thumb bit cleared.
     pub addr: u32,
@@ -74,7 +74,7 @@ impl Image {
                     return None;
                 }
                 Some(Symbol {
-                    name: name.to_string(),
+                    name: format!("{:#}", rustc_demangle::demangle(name)),
                     addr: (s.address() as u32) & !1,
                     size: s.size() as u32,
                 })

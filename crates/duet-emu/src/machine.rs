@@ -587,8 +587,8 @@ impl Emulator {
     }
 
     /// Runs until the M7 exits (semihosting SYS_EXIT), a core faults, an unmodelled register is
-    /// accessed, or the time budget runs out. Can be called again after adding probes only
-    /// before the first call.
+    /// accessed, or the time budget ([`Config::max_time_ns`]) runs out. After it returned,
+    /// the counters, console, probes and trace stay readable.
     pub fn run(&mut self) -> Result<Outcome, RunError> {
         let tick_hz = self.shared.borrow().tick_hz as u128;
         let to_ticks =
@@ -1054,14 +1054,16 @@ impl Emulator {
         self.engines[i]
             .add_code_hook(addr as u64, addr as u64, move |uc, pc, _| {
                 let mut s = sh.borrow_mut();
+                let other = s.cores[1 - i].instructions;
                 let c = &mut s.cores[i];
                 let before = if (pc as u32) >= c.block_addr {
                     insns_between(uc, c.block_addr, pc as u32)
                 } else {
                     0
                 };
-                let count = c.block_start + before;
-                c.probes[index].1.push(count);
+                let own = c.block_start + before;
+                let hit = if i == 0 { [own, other] } else { [other, own] };
+                c.probes[index].1.push(hit);
             })
             .map_err(err)?;
         Ok(ProbeId { core, index })
@@ -1079,8 +1081,20 @@ impl Emulator {
         self.probe(core, addr)
     }
 
-    /// The core's instruction count at each hit of the probe, in order.
+    /// The probed core's instruction count at each hit of the probe, in order (exact: the
+    /// count of instructions executed before the probed one).
     pub fn probe_hits(&self, id: ProbeId) -> Vec<u64> {
+        self.probe_hits_both(id)
+            .iter()
+            .map(|h| h[id.core as usize])
+            .collect()
+    }
+
+    /// Both cores' instruction counts `[M7, M4]` at each hit of the probe. The probed core's is
+    /// exact; the other core's is its count at the end of its latest scheduling slice (exact
+    /// whenever that core was asleep or waiting at the time, as in a call round trip). The
+    /// difference of two hits' sums is the instructions both cores spent between them.
+    pub fn probe_hits_both(&self, id: ProbeId) -> Vec<[u64; 2]> {
         self.shared.borrow().cores[id.core as usize].probes[id.index]
             .1
             .clone()

@@ -4,7 +4,9 @@
 //!
 //! Options: `--trace` (print register-level events), `--no-m4-boot` (ignore BOOT_C2),
 //! `--bcm4` (M4 autoboots), `--max-ms N` (virtual-time budget, default 60000),
-//! `--profile` (instructions per function).
+//! `--profile` (instructions per function), `--probe M7:SYMBOL` / `--probe M4:SYMBOL`
+//! (repeatable: instructions between consecutive entries of that function), `--json` (one JSON
+//! object on stdout instead of the text report: exit, time, counters, probe hits, consoles).
 
 use duet_emu::{Config, CoreId, Emulator, Image, M4Boot, RunError};
 use std::path::PathBuf;
@@ -13,6 +15,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut config = Config::default();
     let mut files = Vec::new();
+    let mut probes: Vec<(CoreId, String)> = Vec::new();
+    let mut json = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -20,6 +24,16 @@ fn main() -> ExitCode {
             "--no-m4-boot" => config.m4_boot = M4Boot::Suppressed,
             "--bcm4" => config.m4_boot = M4Boot::Autoboot,
             "--profile" => config.profile = true,
+            "--json" => json = true,
+            "--probe" => {
+                let spec = args.next().unwrap_or_default();
+                let core = match spec.split_once(':') {
+                    Some(("M7" | "m7", name)) => (CoreId::M7, name.to_string()),
+                    Some(("M4" | "m4", name)) => (CoreId::M4, name.to_string()),
+                    _ => return usage(),
+                };
+                probes.push(core);
+            }
             "--max-ms" => match args.next().and_then(|v| v.parse::<u64>().ok()) {
                 Some(ms) => config.max_time_ns = ms * 1_000_000,
                 None => return usage(),
@@ -46,7 +60,21 @@ fn main() -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(&e.to_string()),
     };
+    let mut ids = Vec::new();
+    for (core, name) in &probes {
+        match emu.probe_symbol(*core, name) {
+            Ok(id) => ids.push(id),
+            Err(e) => return fail(&e.to_string()),
+        }
+    }
     let result = emu.run();
+    if json {
+        println!("{}", report_json(&emu, &result, &probes, &ids));
+        return match result {
+            Ok(o) if o.m7_exit == 0 => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        };
+    }
     for core in [CoreId::M7, CoreId::M4] {
         let out = emu.console(core);
         if !out.is_empty() {
@@ -82,6 +110,18 @@ fn main() -> ExitCode {
             c.cycles,
             c.asleep_cycles,
             c.interrupts
+        );
+    }
+    for ((core, name), id) in probes.iter().zip(&ids) {
+        let hits = emu.probe_hits_both(*id);
+        let own: Vec<u64> = hits.iter().map(|h| h[*core as usize]).collect();
+        let both: Vec<u64> = hits.iter().map(|h| h[0] + h[1]).collect();
+        println!(
+            "probe {core}:{name}: {} hits; instructions between consecutive hits: {} \
+             (this core), {} (both cores)",
+            hits.len(),
+            spread(&own),
+            spread(&both)
         );
     }
     if profile {
@@ -125,6 +165,83 @@ fn main() -> ExitCode {
     }
 }
 
+/// "min / median / max" of the differences of consecutive values, or "-".
+fn spread(v: &[u64]) -> String {
+    let mut d: Vec<u64> = v.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.is_empty() {
+        return "-".into();
+    }
+    d.sort_unstable();
+    format!("{} / {} / {}", d[0], d[d.len() / 2], d[d.len() - 1])
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn report_json(
+    emu: &Emulator,
+    result: &Result<duet_emu::Outcome, RunError>,
+    probes: &[(CoreId, String)],
+    ids: &[duet_emu::ProbeId],
+) -> String {
+    let mut parts = Vec::new();
+    match result {
+        Ok(o) => {
+            parts.push(format!("\"m7_exit\":{}", o.m7_exit));
+            parts.push(format!(
+                "\"m4_exit\":{}",
+                o.m4_exit.map_or("null".into(), |c| c.to_string())
+            ));
+            parts.push(format!("\"time_ns\":{}", o.time_ns));
+        }
+        Err(e) => parts.push(format!("\"error\":{}", json_str(&e.to_string()))),
+    }
+    let mut cores = Vec::new();
+    for core in [CoreId::M7, CoreId::M4] {
+        let c = emu.counters(core);
+        cores.push(format!(
+            "{}:{{\"booted\":{},\"instructions\":{},\"handler_instructions\":{},\"cycles\":{},\"asleep_cycles\":{},\"interrupts\":{},\"console\":{}}}",
+            json_str(&core.to_string()),
+            c.booted,
+            c.instructions,
+            c.handler_instructions,
+            c.cycles,
+            c.asleep_cycles,
+            c.interrupts,
+            json_str(&String::from_utf8_lossy(&emu.console(core)))
+        ));
+    }
+    parts.push(format!("\"cores\":{{{}}}", cores.join(",")));
+    let mut ps = Vec::new();
+    for ((core, name), id) in probes.iter().zip(ids) {
+        let hits: Vec<String> = emu
+            .probe_hits_both(*id)
+            .iter()
+            .map(|h| format!("[{},{}]", h[0], h[1]))
+            .collect();
+        ps.push(format!(
+            "{{\"core\":{},\"symbol\":{},\"hits\":[{}]}}",
+            json_str(&core.to_string()),
+            json_str(name),
+            hits.join(",")
+        ));
+    }
+    parts.push(format!("\"probes\":[{}]", ps.join(",")));
+    format!("{{{}}}", parts.join(","))
+}
+
 fn fail(msg: &str) -> ExitCode {
     eprintln!("duet-emu: {msg}");
     ExitCode::FAILURE
@@ -132,7 +249,8 @@ fn fail(msg: &str) -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: duet-emu M7.elf [M4.elf] [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] [--profile]"
+        "usage: duet-emu M7.elf [M4.elf] [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] \
+         [--profile] [--probe M7:SYMBOL|M4:SYMBOL]... [--json]"
     );
     ExitCode::from(2)
 }

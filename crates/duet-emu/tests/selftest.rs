@@ -157,3 +157,33 @@ fn profile_and_probe_measure_the_round_trip() {
     let total: u64 = prof.iter().map(|(_, c)| c).sum();
     assert_eq!(total, emu.counters(CoreId::M4).instructions);
 }
+
+#[test]
+fn cli_json_report_has_exit_counters_probes_and_consoles() {
+    let dir = build(PKG);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_duet-emu"))
+        .arg(dir.join("selftest_m7"))
+        .arg(dir.join("selftest_m4"))
+        .args(["--json", "--probe", "M4:DefaultHandler"])
+        .output()
+        .expect("run duet-emu");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        text.starts_with("{\"m7_exit\":0,\"m4_exit\":null,"),
+        "{text}"
+    );
+    assert!(text.contains("\"interrupts\":20,"), "{text}");
+    assert!(text.contains("\"console\":\"M4: up\\n\""), "{text}");
+    let hits = text.split("\"hits\":[").nth(1).expect("probe hits");
+    assert_eq!(hits.matches('[').count(), 20, "{text}");
+    // A failing run exits non-zero and names the fault.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_duet-emu"))
+        .arg(dir.join("fault_m7"))
+        .arg("--json")
+        .output()
+        .expect("run duet-emu");
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("\"error\":\"M7 fault at pc 0x"), "{text}");
+}
