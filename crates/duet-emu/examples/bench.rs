@@ -1,44 +1,18 @@
-//! `cargo run --release -p duet-emu --example bench -- BENCH_M7 BENCH_M4 [--profile]`: runs the
-//! benchmark firmware pair (`firmware/duet-firmware/src/bin/bench_*.rs`) on the emulated chip and
-//! prints one JSON object with the instruction counts of both cores together (what
-//! `cargo xtask bench` reports as `emu_*`):
+//! `cargo run -p duet-emu --example bench -- bench_m7 bench_m4`: runs duet-firmware's benchmark
+//! pair on the emulated chip and prints one JSON object of instruction counts (what
+//! `cargo xtask bench` reads as its `emu_*` figures).
 //!
-//! - `emu_rtt_instructions`: per `call("add", 1, 2)` round trip M4 -> M7 -> M4;
-//! - `emu_notify_instructions`: per notification M4 -> M7;
-//! - `emu_stream_instructions_per_kib`: per KiB of RPC serial M4 -> M7;
-//! - `*_us_estimate`: the same at one instruction per cycle, M7 at 480 MHz and M4 at 240 MHz
-//!   (an estimate: it ignores wait states, and adds the cores' times as if they never overlap).
-//!
-//! Each phase lies between two calls of `duet_bench_mark` on each core (probed here); the M7
-//! marks when the M4's phase notification arrives, so its share includes one notification per
-//! phase (0.1% of 1000). With `--profile`, the instructions per function of each core over the
-//! whole run go to stderr (where the instructions go).
-
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+//! Both images call `duet_bench_mark(phase)` at the phase boundaries 1..=5 (see
+//! firmware/duet-firmware/src/bin/bench_m4.rs); a probe on that symbol records each core's exact
+//! instruction count at every call. A phase's cost is the sum over both cores of the
+//! instructions between their own marks, divided by the phase's size (`DUET_BENCH_SIZES` in the
+//! image: calls, notifications, KiB streamed).
 
 use duet_emu::{Config, CoreId, Emulator, Image};
-
-/// Phase boundaries each core marks: 1 before the calls, 2 after them (= before the
-/// notifications), 3 after the notifications, 4 before the stream, 5 after it.
-const MARKS: usize = 5;
-/// Core clocks of the estimate, MHz.
-const MHZ: [f64; 2] = [480.0, 240.0];
+use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mut files = Vec::new();
-    let mut profile = false;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "--profile" => profile = true,
-            _ => files.push(PathBuf::from(a)),
-        }
-    }
-    let [m7, m4] = files.as_slice() else {
-        eprintln!("usage: bench BENCH_M7 BENCH_M4 [--profile]");
-        return ExitCode::from(2);
-    };
-    match run(m7, m4, profile) {
+    match run() {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS
@@ -50,98 +24,82 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(m7: &Path, m4_path: &Path, profile: bool) -> Result<String, String> {
-    let m7 = Image::load(m7)?;
-    let m4 = Image::load(m4_path)?;
-    let config = Config {
-        profile,
-        max_time_ns: 20_000_000_000,
-        ..Config::default()
+fn run() -> Result<String, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [m7, m4] = args.as_slice() else {
+        return Err("usage: bench BENCH_M7.elf BENCH_M4.elf".into());
     };
-    let mut emu = Emulator::new(&m7, Some(&m4), config).map_err(|e| format!("{e:?}"))?;
-    let probes = [
-        emu.probe_symbol(CoreId::M7, "duet_bench_mark")
-            .map_err(|e| format!("{e:?}"))?,
-        emu.probe_symbol(CoreId::M4, "duet_bench_mark")
-            .map_err(|e| format!("{e:?}"))?,
-    ];
-    let consoles = |emu: &Emulator| {
-        let text = |c| String::from_utf8_lossy(&emu.console(c)).into_owned();
+    let m7 = Image::load(m7.as_ref())?;
+    let m4 = Image::load(m4.as_ref())?;
+    let sizes = m4
+        .u32_array("DUET_BENCH_SIZES", 3)
+        .ok_or("the M4 image has no DUET_BENCH_SIZES")?;
+    let (calls, notes, kib) = (sizes[0] as f64, sizes[1] as f64, sizes[2] as f64);
+    let mut emu = Emulator::new(&m7, Some(&m4), Config::default()).map_err(|e| e.to_string())?;
+    let p7 = emu
+        .probe_symbol(CoreId::M7, "duet_bench_mark")
+        .map_err(|e| e.to_string())?;
+    let p4 = emu
+        .probe_symbol(CoreId::M4, "duet_bench_mark")
+        .map_err(|e| e.to_string())?;
+    let outcome = emu.run().map_err(|e| {
         format!(
-            "M7 console:\n{}\nM4 console:\n{}",
-            text(CoreId::M7),
-            text(CoreId::M4)
+            "{e}\nM7 console:\n{}",
+            String::from_utf8_lossy(&emu.console(CoreId::M7))
         )
-    };
-    let outcome = emu
-        .run()
-        .map_err(|e| format!("run failed: {e:?}; {}", consoles(&emu)))?;
+    })?;
     if outcome.m7_exit != 0 {
         return Err(format!(
-            "the M7 exited with {}; {}",
+            "the M7 exited with {}\n{}",
             outcome.m7_exit,
-            consoles(&emu)
+            String::from_utf8_lossy(&emu.console(CoreId::M7))
         ));
     }
-    let sizes = sizes(&emu, m4_path)?;
-    let hits = probes.map(|p| emu.probe_hits(p));
-    for (core, h) in ["M7", "M4"].iter().zip(&hits) {
-        if h.len() != MARKS {
-            return Err(format!(
-                "{core} marked {} phase boundaries, not {MARKS}",
-                h.len()
-            ));
-        }
+    let (h7, h4) = (emu.probe_hits(p7), emu.probe_hits(p4));
+    if h7.len() != 5 || h4.len() != 5 {
+        return Err(format!(
+            "expected 5 marks per core, got M7 {} and M4 {}",
+            h7.len(),
+            h4.len()
+        ));
     }
-    // Instructions of core `c` from boundary `a` to boundary `b` (1-based).
-    let span = |c: usize, a: usize, b: usize| (hits[c][b - 1] - hits[c][a - 1]) as f64;
-    let both = |a, b| span(0, a, b) + span(1, a, b);
-    let micros = |a, b| span(0, a, b) / MHZ[0] + span(1, a, b) / MHZ[1];
-    let [calls, notes, kib] = sizes.map(f64::from);
-    let figures = [
-        ("emu_rtt_instructions", both(1, 2) / calls),
-        ("emu_notify_instructions", both(2, 3) / notes),
-        ("emu_stream_instructions_per_kib", both(4, 5) / kib),
-        ("emu_rtt_m7_instructions", span(0, 1, 2) / calls),
-        ("emu_rtt_m4_instructions", span(1, 1, 2) / calls),
-        ("emu_rtt_us_estimate", micros(1, 2) / calls),
-        ("emu_notify_us_estimate", micros(2, 3) / notes),
-        ("emu_stream_us_per_kib_estimate", micros(4, 5) / kib),
+    // Instructions of each core between marks `a` and `b` (1-based phases).
+    let d = |h: &[u64], a: usize, b: usize| (h[b - 1] - h[a - 1]) as f64;
+    let phase = |a: usize, b: usize, n: f64| (d(&h7, a, b) / n, d(&h4, a, b) / n);
+    let hz = emu.core_hz();
+    let (rtt7, rtt4) = phase(1, 2, calls);
+    let (not7, not4) = phase(2, 3, notes);
+    let (str7, str4) = phase(4, 5, kib);
+    // Estimates at one instruction per cycle on the contract's 480 MHz M7 / 240 MHz M4.
+    let us = |m7: f64, m4: f64| m7 / 480.0 + m4 / 240.0;
+    let keys = [
+        ("emu_rtt_instructions", rtt7 + rtt4),
+        ("emu_rtt_instructions_m7", rtt7),
+        ("emu_rtt_instructions_m4", rtt4),
+        ("emu_notify_instructions", not7 + not4),
+        ("emu_notify_instructions_m7", not7),
+        ("emu_notify_instructions_m4", not4),
+        ("emu_stream_instructions_per_kib", str7 + str4),
+        ("emu_stream_instructions_per_kib_m7", str7),
+        ("emu_stream_instructions_per_kib_m4", str4),
+        ("emu_rtt_us_estimate", us(rtt7, rtt4)),
+        ("emu_notify_us_estimate", us(not7, not4)),
+        ("emu_stream_us_per_kib_estimate", us(str7, str4)),
+        (
+            "emu_total_instructions_m7",
+            emu.counters(CoreId::M7).instructions as f64,
+        ),
+        (
+            "emu_total_instructions_m4",
+            emu.counters(CoreId::M4).instructions as f64,
+        ),
+        ("emu_virtual_time_ms", outcome.time_ns as f64 / 1e6),
+        ("emu_core_hz_m7", hz[0] as f64),
+        ("emu_core_hz_m4", hz[1] as f64),
     ];
-    if profile {
-        for core in [CoreId::M7, CoreId::M4] {
-            eprintln!("{core}: instructions per function over the whole run (top 25)");
-            for (name, n) in emu.profile(core).into_iter().take(25) {
-                eprintln!("  {n:>10}  {name}");
-            }
-        }
-    }
-    let body: Vec<String> = figures
+    let body: Vec<String> = keys
         .iter()
-        .map(|(k, v)| format!("\"{k}\": {}", (v * 10.0).round() / 10.0))
+        .map(|(k, v)| format!("\"{k}\":{}", (v * 100.0).round() / 100.0))
         .collect();
-    Ok(format!("{{{}}}", body.join(", ")))
-}
-
-/// `[calls, notifications, stream KiB]` as the M4 image defines them (`DUET_BENCH_SIZES`, a
-/// data symbol: `Image` lists functions only, so the ELF's symbol table is read here).
-fn sizes(emu: &Emulator, m4: &Path) -> Result<[u32; 3], String> {
-    use object::{Object, ObjectSymbol};
-    let data = std::fs::read(m4).map_err(|e| format!("read {}: {e}", m4.display()))?;
-    let elf = object::File::parse(&*data).map_err(|e| format!("parse {}: {e}", m4.display()))?;
-    let addr = elf
-        .symbols()
-        .find(|s| s.name() == Ok("DUET_BENCH_SIZES"))
-        .map(|s| s.address())
-        .ok_or("the M4 image has no DUET_BENCH_SIZES")?;
-    let b = u32::try_from(addr)
-        .ok()
-        .and_then(|a| emu.read_memory(CoreId::M4, a, 12))
-        .ok_or("cannot read DUET_BENCH_SIZES")?;
-    let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let s = [word(0), word(4), word(8)];
-    if s.contains(&0) {
-        return Err(format!("DUET_BENCH_SIZES is {s:?}"));
-    }
-    Ok(s)
+    Ok(format!("{{{}}}", body.join(",")))
 }

@@ -116,13 +116,23 @@ impl Image {
     /// The little-endian `u32` stored at data symbol `name` in the image's loaded bytes (for
     /// constants such as `DUET_CORE_HZ`).
     pub fn u32_symbol(&self, name: &str) -> Option<u32> {
-        let addr = self.objects.iter().find(|(n, _)| n == name)?.1;
+        self.u32_array(name, 1).map(|v| v[0])
+    }
+
+    /// `n` little-endian `u32`s stored from data symbol `name` (e.g. `DUET_BENCH_SIZES`).
+    pub fn u32_array(&self, name: &str, n: usize) -> Option<Vec<u32>> {
+        let addr = self.objects.iter().find(|(s, _)| s == name)?.1;
         let seg = self
             .segments
             .iter()
-            .find(|s| addr >= s.addr && (addr - s.addr) as usize + 4 <= s.data.len())?;
+            .find(|s| addr >= s.addr && (addr - s.addr) as usize + 4 * n <= s.data.len())?;
         let o = (addr - seg.addr) as usize;
-        Some(u32::from_le_bytes(seg.data[o..o + 4].try_into().ok()?))
+        Some(
+            seg.data[o..o + 4 * n]
+                .chunks(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
     }
 
     /// The function symbol containing `addr`, if any (of aliases, the handler's own name).

@@ -209,3 +209,30 @@ fn bcm4_set_the_m4_boots_by_itself_and_the_example_runs() {
     );
     assert!(r.counters[1].booted);
 }
+
+#[test]
+fn bench_pair_marks_every_phase_on_both_cores() {
+    let dir = build(PKG);
+    let load = |n: &str| duet_emu::Image::load(&dir.join(n)).expect("image");
+    let (m7, m4) = (load("bench_m7"), load("bench_m4"));
+    let sizes = m4.u32_array("DUET_BENCH_SIZES", 3).expect("sizes");
+    assert!(sizes.iter().all(|&n| n > 0), "{sizes:?}");
+    let mut emu = duet_emu::Emulator::new(&m7, Some(&m4), Config::default()).expect("emulator");
+    let p7 = emu
+        .probe_symbol(CoreId::M7, "duet_bench_mark")
+        .expect("probe");
+    let p4 = emu
+        .probe_symbol(CoreId::M4, "duet_bench_mark")
+        .expect("probe");
+    let o = emu.run().expect("the benchmark runs to its end");
+    assert_eq!(o.m7_exit, 0);
+    for p in [p7, p4] {
+        let h = emu.probe_hits(p);
+        assert_eq!(h.len(), 5, "{h:?}");
+        assert!(h.windows(2).all(|w| w[0] < w[1]), "{h:?}");
+    }
+    // Per call, both cores together spend more than a trivial amount and less than the run.
+    let (h7, h4) = (emu.probe_hits(p7), emu.probe_hits(p4));
+    let rtt = ((h7[1] - h7[0]) + (h4[1] - h4[0])) / u64::from(sizes[0]);
+    assert!((100..1_000_000).contains(&rtt), "{rtt}");
+}
