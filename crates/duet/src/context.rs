@@ -46,7 +46,9 @@ pub(crate) trait Link {
         rx: &mut [u8],
         rx_len: &mut usize,
         build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
-        deadline: Instant,
+        // `None`: the default timeout, counted from the first time no buffer is free (so a
+        // send that finds one reads no clock).
+        deadline: Option<Instant>,
     ) -> Result<(), Error>;
     /// Receives and processes what is pending; `Ok(true)` if more may be pending (budget hit).
     fn poll_level(
@@ -244,7 +246,7 @@ impl<'c> Context<'c> {
             self.rx,
             self.rx_len,
             &mut |buf| rpc::encode_request(buf, MsgId::from(id), method, args),
-            deadline,
+            Some(deadline),
         );
         match r {
             Ok(()) => Ok(Pending {
@@ -341,12 +343,11 @@ impl<'c> Context<'c> {
         if !self.link.rpc_ready() {
             return Err(Error::NotReady);
         }
-        let deadline = self.now().saturating_add(self.timeout());
         self.link.send_rpc(
             self.rx,
             self.rx_len,
             &mut |buf| rpc::encode_notification(buf, method, &args),
-            deadline,
+            None,
         )
     }
 
@@ -446,7 +447,6 @@ impl<'c> Context<'c> {
         id: MsgId,
         body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
     ) -> Result<(), Error> {
-        let deadline = self.now().saturating_add(self.timeout());
         let mut r = Ok(());
         // First the body; if the result cannot be sent, a text saying why (same envelope).
         for attempt in 0..2 {
@@ -474,9 +474,7 @@ impl<'c> Context<'c> {
                 }
                 Ok(e.position())
             };
-            r = self
-                .link
-                .send_rpc(self.rx, self.rx_len, &mut build, deadline);
+            r = self.link.send_rpc(self.rx, self.rx_len, &mut build, None);
         }
         if r.is_err() {
             self.link.count_reply_failure();

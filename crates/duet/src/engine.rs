@@ -1263,7 +1263,7 @@ impl<
         rx: &mut [u8],
         rx_len: &mut usize,
         build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
-        deadline: Instant,
+        mut deadline: Option<Instant>,
     ) -> Result<(), Error> {
         let cap = min(BUF, self.transport.max_message_len());
         let n = match build(&mut self.tx[..cap]) {
@@ -1292,6 +1292,7 @@ impl<
                 Err(e) => return Err(e.into()),
             }
             let now = self.now();
+            let deadline = *deadline.get_or_insert_with(|| now.saturating_add(self.timeout));
             if now >= deadline {
                 return Err(Error::Timeout);
             }
