@@ -353,3 +353,40 @@ fn platform_is_send_and_core_ids_match_hsem() {
     assert_eq!((m7.core(), m4.core()), (CpuId::Cm7, CpuId::Cm4));
     assert!(!m7.is_file_backed());
 }
+
+#[test]
+fn duet_doorbell_rings_in_both_modes_and_process_mode_sees_the_peer_leave() {
+    for (mode, m7, m4) in both_modes("duet-bell") {
+        let bell = m4.duet_doorbell();
+        assert!(
+            !duet_sim::machine::wait_doorbell(&bell, Duration::from_millis(5)),
+            "{mode}: not rung yet"
+        );
+        m7.notify();
+        assert!(
+            duet_sim::machine::wait_doorbell(&bell, Duration::from_secs(5)),
+            "{mode}: the M7's ring reaches the M4's duet doorbell"
+        );
+        // Platform::wait still sees the ring too (the watcher keeps its own `seen`).
+        assert!(m4.wait(after(&m4, Duration::from_secs(5))), "{mode}");
+        // A ring from another thread, later, wakes it again.
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            m7.notify();
+            m7
+        });
+        assert!(
+            duet_sim::machine::wait_doorbell(&bell, Duration::from_secs(5)),
+            "{mode}: second ring"
+        );
+        let m7 = t.join().unwrap();
+        match m4.peer_watch() {
+            None => assert_eq!(mode, "thread"),
+            Some(watch) => {
+                assert!(!watch.gone(), "the M7 is attached");
+                drop(m7);
+                assert!(watch.gone(), "the M7 detached (pid word cleared)");
+            }
+        }
+    }
+}

@@ -223,3 +223,86 @@ fn command_line_writes_the_trace_file_and_the_log() {
     assert!(ev.iter().any(|e| e["name"] == "call sensorRead #5"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_ring_sniffer_sees_what_the_transports_send_and_take() {
+    use duet::{CpuId, Endpoint};
+    use duet_rpmsg::{Platform, SharedMemory, Transport};
+    use duet_trace::{Direction, Event, EventKind, MessageKind, RingSniffer};
+
+    let (mut m7, mut m4) = duet_sim::machine::transports();
+    let mem = m7.platform().memory().clone();
+    let read = |off: usize, buf: &mut [u8]| mem.read(off, buf).is_ok();
+    let mut sniffer = RingSniffer::new();
+    let mut all: Vec<Event> = Vec::new();
+    // After the handshake: announcements and the host's 0x00 bytes are not reported.
+    assert_eq!(sniffer.poll(1, read), []);
+
+    let request = [0x94, 0x00, 0x07, 0xa3, b'a', b'd', b'd', 0x92, 0x01, 0x02];
+    m4.try_send(Endpoint::Rpc, &request).unwrap();
+    let e = sniffer.poll(2, read);
+    assert_eq!(
+        e,
+        [Event::sent(
+            2,
+            CpuId::Cm4,
+            Endpoint::Rpc,
+            request.to_vec(),
+            0
+        )]
+    );
+    all.extend(e);
+
+    let mut buf = [0u8; 512];
+    let got = m7.try_recv(&mut buf).unwrap().unwrap();
+    assert_eq!(got.len, request.len());
+    let e = sniffer.poll(3, read);
+    assert_eq!(
+        e,
+        [Event::received(
+            3,
+            CpuId::Cm7,
+            Endpoint::Rpc,
+            request.to_vec(),
+            0
+        )]
+    );
+    all.extend(e);
+
+    // A message over one buffer: three buffers each way.
+    let big: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    m7.try_send(Endpoint::Raw, &big).unwrap();
+    let sent = sniffer.poll(4, read);
+    let sizes: Vec<usize> = sent
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Sent { bytes, .. } => bytes.len(),
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [496, 496, 8]);
+    assert!(sent.iter().all(|e| e.core == CpuId::Cm7));
+    all.extend(sent);
+    let mut parts = 0;
+    while m4.try_recv(&mut buf).unwrap().is_some() {
+        parts += 1;
+    }
+    assert_eq!(parts, 3);
+    let taken = sniffer.poll(5, read);
+    assert_eq!(taken.len(), 3);
+    assert!(taken.iter().all(|e| e.core == CpuId::Cm4));
+    all.extend(taken);
+    assert_eq!(sniffer.poll(6, read), [], "nothing new");
+
+    // The timeline pairs them as it pairs the transport wrapper's events.
+    let t = duet_trace::Timeline::build(&all);
+    assert_eq!(t.messages.len(), 8);
+    assert!(t.messages.iter().all(|m| m.other.is_some()), "all paired");
+    assert_eq!(t.messages[0].kind, MessageKind::Request { msgid: 7 });
+    let raw_received = t
+        .messages
+        .iter()
+        .filter(|m| m.endpoint == Endpoint::Raw && m.direction == Direction::Received)
+        .count();
+    assert_eq!(raw_received, 3);
+}

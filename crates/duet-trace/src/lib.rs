@@ -4,7 +4,8 @@
 //! 1. **Events** ([`Event`], [`EventKind`]): the raw facts a platform records, with
 //!    nanosecond timestamps on one clock for both cores. A [`Recorder`] collects them from
 //!    several threads (the simulator's two cores); a feeder with its own clock (an emulator
-//!    counting cycles) builds the `Vec<Event>` itself.
+//!    counting cycles) builds the `Vec<Event>` itself; one that sees only the shared memory
+//!    gets them from a [`RingSniffer`].
 //! 2. **Timeline** ([`Timeline::build`]): decodes the payloads into MessagePack-RPC messages
 //!    (type, method, msgid, size, bytes), pairs each message sent by one core with its receipt
 //!    by the other, pairs requests with their responses, and derives each core's activity
@@ -45,12 +46,14 @@ use std::time::Instant as StdInstant;
 pub mod chrome;
 mod decode;
 pub mod log;
+mod rings;
 pub mod svg;
 mod timeline;
 
 pub use decode::{render, RENDER_LIMIT};
 pub use duet::CpuId;
 pub use duet_rpmsg::Endpoint;
+pub use rings::RingSniffer;
 pub use timeline::{Direction, Flow, Message, MessageKind, Span, SpanKind, Timeline};
 
 /// One recorded fact: when (nanoseconds on the trace's clock, the same for both cores),
