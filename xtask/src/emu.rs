@@ -1,4 +1,5 @@
-//! `cargo xtask emu EXAMPLE [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] [--profile]`:
+//! `cargo xtask emu EXAMPLE [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] [--profile]
+//! [--trace-out FILE]`:
 //! builds the example's firmware images and runs the M7/M4 pair on the emulated STM32H747
 //! (crates/duet-emu), printing both cores' console output and the per-core counters. Fails if
 //! the M7 exits non-zero, a core faults, an unmodelled register is accessed or the run stalls.
@@ -116,7 +117,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let Some(example) = args.first() else {
         return Err(
             "usage: cargo xtask emu EXAMPLE [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] \
-             [--profile]"
+             [--profile] [--trace-out FILE]"
                 .into(),
         );
     };

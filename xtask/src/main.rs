@@ -17,7 +17,8 @@
 //! - `firmware [cargo build options]` builds every example firmware pair (ELF files in
 //!   `firmware/target/thumbv7em-none-eabihf/release/<example>_m7` / `_m4`) and prints each
 //!   image's flash and RAM use.
-//! - `emu EXAMPLE [--trace]` runs an example's M7/M4 images on the emulated chip (duet-emu).
+//! - `emu EXAMPLE [--trace] [--trace-out FILE]` runs an example's M7/M4 images on the emulated
+//!   chip (duet-emu); `--trace-out` writes the traffic between the cores (docs/tracing.md).
 //! - `fuzz [--seconds N] [--update-corpus] [TARGET..]`  each cargo-fuzz target for N s (30).
 //! - `miri`  the simulator's shared-memory accessor and the ring code under Miri.
 
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         Some("miri") => miri::run(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options] | emu EXAMPLE [--trace] | fuzz [--seconds N] | miri>"
+                "usage: cargo xtask <ci | size [--no-check] [--json] | bench [--json] [--plot DIR] | plot DIR | soak [ARGS] | firmware [cargo build options] | emu EXAMPLE [--trace] [--trace-out FILE] | fuzz [--seconds N] | miri>"
             );
             return ExitCode::from(2);
         }

@@ -23,6 +23,7 @@ mod core;
 mod image;
 mod machine;
 mod soc;
+mod traffic;
 
 pub use image::{Image, Segment, Symbol};
 pub use machine::{Config, Emulator, M4Boot, ProbeId};

@@ -149,6 +149,8 @@ pub struct Emulator {
     config: Config,
     images: [Option<Image>; 2],
     regions: Vec<Region>,
+    /// The traffic recorder, while [`Emulator::record_traffic`] is on.
+    traffic: Option<crate::traffic::Traffic>,
 }
 
 const FLASH_BASE: u32 = 0x0800_0000;
@@ -378,6 +380,7 @@ impl Emulator {
                 config,
                 images: [Some(m7.clone()), m4.cloned()],
                 regions,
+                traffic: None,
             }
         };
         if bcm4 {
@@ -625,6 +628,42 @@ impl Emulator {
             self.advance(0, end)?;
             self.advance(1, end)?;
             self.shared.borrow_mut().now = end;
+            if let Some(mut t) = self.traffic.take() {
+                let (now, asleep) = {
+                    let s = self.shared.borrow();
+                    let asleep =
+                        [0, 1].map(|i| matches!(s.cores[i].state, State::Wfi | State::Wfe));
+                    (s.ns(end), asleep)
+                };
+                t.after_quantum(now, asleep, |off, buf| {
+                    let addr = crate::traffic::SRAM4 as usize + off;
+                    match self.read_memory(CoreId::M7, addr as u32, buf.len()) {
+                        Some(v) if v.len() == buf.len() => {
+                            buf.copy_from_slice(&v);
+                            true
+                        }
+                        _ => false,
+                    }
+                });
+                self.traffic = Some(t);
+            }
+        }
+    }
+
+    /// Records the traffic between the cores from now on (call before [`run`](Self::run)):
+    /// the messages on the vrings, doorbells and sleeps, read back with
+    /// [`traffic`](Self::traffic). Needs `Config::trace` for the doorbells (HSEM releases).
+    pub fn record_traffic(&mut self) {
+        self.traffic = Some(crate::traffic::Traffic::default());
+    }
+
+    /// The recorded traffic as `duet_trace` events (empty unless
+    /// [`record_traffic`](Self::record_traffic) was called): write it with
+    /// `duet_trace::chrome::write(&duet_trace::Timeline::build(&events))`.
+    pub fn traffic(&self) -> Vec<duet_trace::Event> {
+        match &self.traffic {
+            Some(t) => t.events(&self.shared.borrow().trace),
+            None => Vec::new(),
         }
     }
 

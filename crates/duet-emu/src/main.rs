@@ -6,7 +6,9 @@
 //! `--bcm4` (M4 autoboots), `--max-ms N` (virtual-time budget, default 60000),
 //! `--profile` (instructions per function), `--probe M7:SYMBOL` / `--probe M4:SYMBOL`
 //! (repeatable: instructions between consecutive entries of that function), `--json` (one JSON
-//! object on stdout instead of the text report: exit, time, counters, probe hits, consoles).
+//! object on stdout instead of the text report: exit, time, counters, probe hits, consoles),
+//! `--trace-out FILE` (the messages between the cores, doorbells and sleeps as Chrome/Perfetto
+//! trace-event JSON; see docs/tracing.md).
 
 use duet_emu::{Config, CoreId, Emulator, Image, M4Boot, RunError};
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
     let mut files = Vec::new();
     let mut probes: Vec<(CoreId, String)> = Vec::new();
     let mut json = false;
+    let mut trace_out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -34,6 +37,10 @@ fn main() -> ExitCode {
                 };
                 probes.push(core);
             }
+            "--trace-out" => match args.next() {
+                Some(f) => trace_out = Some(PathBuf::from(f)),
+                None => return usage(),
+            },
             "--max-ms" => match args.next().and_then(|v| v.parse::<u64>().ok()) {
                 Some(ms) => config.max_time_ns = ms * 1_000_000,
                 None => return usage(),
@@ -56,6 +63,8 @@ fn main() -> ExitCode {
     };
     let profile = config.profile;
     let trace = config.trace;
+    // The doorbells of the traffic trace come from the register trace.
+    config.trace |= trace_out.is_some();
     let mut emu = match Emulator::new(&m7, m4.as_ref(), config) {
         Ok(e) => e,
         Err(e) => return fail(&e.to_string()),
@@ -67,7 +76,21 @@ fn main() -> ExitCode {
             Err(e) => return fail(&e.to_string()),
         }
     }
+    if trace_out.is_some() {
+        emu.record_traffic();
+    }
     let result = emu.run();
+    if let Some(path) = &trace_out {
+        let timeline = duet_trace::Timeline::build(&emu.traffic());
+        if let Err(e) = std::fs::write(path, duet_trace::chrome::write(&timeline)) {
+            return fail(&format!("{}: {e}", path.display()));
+        }
+        eprintln!(
+            "duet-emu: trace of {} messages written to {} (open it in https://ui.perfetto.dev)",
+            timeline.messages.len(),
+            path.display()
+        );
+    }
     if json {
         println!("{}", report_json(&emu, &result, &probes, &ids));
         return match result {
@@ -250,7 +273,8 @@ fn fail(msg: &str) -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: duet-emu M7.elf [M4.elf] [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] \
-         [--profile] [--probe M7:SYMBOL|M4:SYMBOL]... [--json]"
+         [--profile] [--probe M7:SYMBOL|M4:SYMBOL]... [--json] \
+         [--trace-out FILE]"
     );
     ExitCode::from(2)
 }
