@@ -5,9 +5,6 @@
 //! Runs `cargo +nightly miri test` on duet-sim's `tests/miri.rs` (`SimMemory` at the region's
 //! edges, two threads on neighbouring words, the real host and remote on two threads over it).
 //!
-//! `-Zmiri-disable-weak-memory-emulation`: Miri's weak-memory emulation aborts with an internal
-//! error on the simulator's accesses of different sizes to one location ("cannot have partially
-//! overlapping store buffer"); data races and mixed-size races are still reported without it.
 //! `TMPDIR` points into the target dir, because Miri's sysroot build searches parent
 //! directories of its temporary directory for a workspace (a stray `/tmp/Cargo.toml` breaks it).
 //! Installs the nightly `miri` and `rust-src` components when missing; if that fails, `ci`
@@ -87,7 +84,6 @@ pub fn run() -> Result<(), String> {
         let ok = Command::new("cargo")
             .args(&args)
             .current_dir(&root)
-            .env("MIRIFLAGS", "-Zmiri-disable-weak-memory-emulation")
             .env("TMPDIR", &tmp)
             .status()
             .is_ok_and(|s| s.success());

@@ -1,11 +1,14 @@
 //! The simulated SRAM4: a 64 KiB region shared by the two simulated cores.
 //!
-//! Every access goes through atomics on raw pointers (`Relaxed` 8-byte words and single bytes
-//! for bulk copies, one `AtomicU16`/`AtomicU32` access for single values), so the peer may write the region at any
-//! time without a data race in the Rust sense. No `&`/`&mut` to the bytes is ever created.
+//! Every access goes through `Relaxed` atomic 8-byte words on raw pointers (bulk copies a load
+//! or store per word, parts of a word and single `u16`/`u32` values a load or a
+//! compare-and-swap of their word), so the peer may write the region at any time without a
+//! data race in the Rust sense, and all atomic accesses to a location have one size (racing
+//! accesses of different sizes are not allowed by Rust's memory model; Miri found them when
+//! bytes, half-words and words were mixed). No `&`/`&mut` to the bytes is ever created.
 
 use std::fs::File;
-use std::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use duet_rpmsg::{OutOfBounds, SharedMemory};
@@ -93,74 +96,94 @@ impl Mapping {
         Ok(self.ptr.wrapping_add(offset))
     }
 
-    /// Copies bytes `offset..offset + buf.len()` into `buf`: single bytes up to an 8-aligned
-    /// address, then 8-byte words, then the last bytes (every access atomic, `Relaxed`).
+    /// The 8-byte word `index` (bytes `8 * index..8 * index + 8`), if inside the mapping.
+    ///
+    /// Every access to the region goes through these words, so that all atomic accesses to a
+    /// location have the same size: Rust's memory model does not allow racing atomic accesses
+    /// of different sizes (Miri reports them), and the peer may access any word at any time.
+    fn word(&self, index: usize) -> Option<&AtomicU64> {
+        let off = index.checked_mul(8)?;
+        if off.checked_add(8)? > self.len {
+            return None;
+        }
+        // SAFETY: the base is 8-byte aligned (an `AtomicU64` allocation or a page), so
+        // `base + off` is too; `off + 8 <= len` (checked) keeps the word inside the mapping,
+        // which outlives `&self` and so the returned reference; every access to the region's
+        // bytes is an atomic access to one of these words.
+        Some(unsafe { AtomicU64::from_ptr(self.ptr.wrapping_add(off).cast::<u64>()) })
+    }
+
+    /// Calls `f(word, first byte in the word, range of the caller's slice)` for each 8-byte
+    /// word that `offset..offset + len` overlaps, after checking the range.
+    fn words(
+        &self,
+        offset: usize,
+        len: usize,
+        align: usize,
+        mut f: impl FnMut(&AtomicU64, usize, core::ops::Range<usize>),
+    ) -> Result<(), OutOfBounds> {
+        let err = OutOfBounds { offset, len };
+        self.check(offset, len, align)?;
+        let mut i = 0;
+        while i < len {
+            let a = offset + i;
+            let within = a % 8;
+            let n = (8 - within).min(len - i);
+            f(self.word(a / 8).ok_or(err)?, within, i..i + n);
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Copies bytes `offset..offset + buf.len()` into `buf`, one `Relaxed` 8-byte load per word.
     pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
-        let p = self.check(offset, buf.len(), 1)?;
-        let head = p.align_offset(8).min(buf.len());
-        let (first, rest) = buf.split_at_mut(head);
-        let mut words = rest.chunks_exact_mut(8);
-        let mut i = 0;
-        for b in first.iter_mut() {
-            // SAFETY: `p + i` is inside the mapping (checked above), which outlives this call;
-            // `AtomicU8` has alignment 1; all accesses to the bytes are atomic.
-            *b = unsafe { AtomicU8::from_ptr(p.add(i)) }.load(Ordering::Relaxed);
-            i += 1;
-        }
-        for w in &mut words {
-            // SAFETY: `p + i` is 8-aligned (past `head`) and `p + i + 8` inside the mapping
-            // (checked above); all accesses to the bytes are atomic.
-            let v = unsafe { AtomicU64::from_ptr(p.add(i).cast::<u64>()) }.load(Ordering::Relaxed);
-            w.copy_from_slice(&v.to_ne_bytes());
-            i += 8;
-        }
-        for b in words.into_remainder() {
-            // SAFETY: as for the first bytes.
-            *b = unsafe { AtomicU8::from_ptr(p.add(i)) }.load(Ordering::Relaxed);
-            i += 1;
-        }
-        Ok(())
+        self.words(offset, buf.len(), 1, |w, at, r| {
+            let v = w.load(Ordering::Relaxed).to_ne_bytes();
+            buf[r.clone()].copy_from_slice(&v[at..at + r.len()]);
+        })
     }
 
-    /// Copies `data` to `offset..`, in the same three parts as [`Mapping::read`].
+    /// Copies `data` to `offset..`: whole words are one `Relaxed` store, parts of a word a
+    /// compare-and-swap that keeps the word's other bytes (the peer may be writing them).
     pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
-        let p = self.check(offset, data.len(), 1)?;
-        let head = p.align_offset(8).min(data.len());
-        let (first, rest) = data.split_at(head);
-        let words = rest.chunks_exact(8);
-        let tail = words.remainder();
-        let mut i = 0;
-        for b in first {
-            // SAFETY: as in `read`.
-            unsafe { AtomicU8::from_ptr(p.add(i)) }.store(*b, Ordering::Relaxed);
-            i += 1;
-        }
-        for w in words {
-            let v = u64::from_ne_bytes(w.try_into().unwrap_or_default());
-            // SAFETY: as for the words in `read`.
-            unsafe { AtomicU64::from_ptr(p.add(i).cast::<u64>()) }.store(v, Ordering::Relaxed);
-            i += 8;
-        }
-        for b in tail {
-            // SAFETY: as in `read`.
-            unsafe { AtomicU8::from_ptr(p.add(i)) }.store(*b, Ordering::Relaxed);
-            i += 1;
-        }
-        Ok(())
+        self.words(offset, data.len(), 1, |w, at, r| {
+            let part = &data[r];
+            if part.len() == 8 {
+                let mut b = [0; 8];
+                b.copy_from_slice(part);
+                w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+            } else {
+                merge(w, at, part);
+            }
+        })
     }
 
-    /// The `AtomicU16` at `offset` (2-aligned, in bounds).
-    pub(crate) fn u16_at(&self, offset: usize) -> Result<&AtomicU16, OutOfBounds> {
-        let p = self.check(offset, 2, 2)?;
-        // SAFETY: `p` is in bounds and 2-aligned (checked); the memory lives as long as `self`,
-        // which bounds the returned lifetime; all accesses to it are atomic.
-        Ok(unsafe { AtomicU16::from_ptr(p.cast::<u16>()) })
+    /// A little-endian value of `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one
+    /// word): one single-copy-atomic load.
+    pub(crate) fn load<const N: usize>(&self, offset: usize) -> Result<[u8; N], OutOfBounds> {
+        let mut out = [0; N];
+        self.words(offset, N, N, |w, at, _| {
+            out.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes()[at..at + N]);
+        })?;
+        Ok(out)
     }
 
-    /// The `AtomicU32` at `offset` (4-aligned, in bounds).
+    /// Stores `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one word) with one atomic
+    /// compare-and-swap of the word.
+    pub(crate) fn store<const N: usize>(
+        &self,
+        offset: usize,
+        v: [u8; N],
+    ) -> Result<(), OutOfBounds> {
+        self.words(offset, N, N, |w, at, _| merge(w, at, &v))
+    }
+
+    /// The `AtomicU32` at `offset` (4-aligned, in bounds). Only for the process-mode control
+    /// page behind the region, whose words are never accessed with another size.
     pub(crate) fn u32_at(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
         let p = self.check(offset, 4, 4)?;
-        // SAFETY: as in `u16_at`, with 4-byte alignment.
+        // SAFETY: `p` is in bounds and 4-aligned (checked); the memory lives as long as `self`,
+        // which bounds the returned lifetime; all accesses to it are atomic and 4 bytes wide.
         Ok(unsafe { AtomicU32::from_ptr(p.cast::<u32>()) })
     }
 }
@@ -313,40 +336,40 @@ impl SharedMemory for SimMemory {
     fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
         region_check(offset, 2)?;
         let _pass = self.pass(offset, 2)?;
-        Ok(u16::from_le(
-            self.map.u16_at(offset)?.load(Ordering::Relaxed),
-        ))
+        Ok(u16::from_le_bytes(self.map.load(offset)?))
     }
 
     fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
         region_check(offset, 2)?;
         let _pass = self.pass(offset, 2)?;
-        self.map
-            .u16_at(offset)?
-            .store(value.to_le(), Ordering::Relaxed);
-        Ok(())
+        self.map.store(offset, value.to_le_bytes())
     }
 
     fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
         region_check(offset, 4)?;
         let _pass = self.pass(offset, 4)?;
-        Ok(u32::from_le(
-            self.map.u32_at(offset)?.load(Ordering::Relaxed),
-        ))
+        Ok(u32::from_le_bytes(self.map.load(offset)?))
     }
 
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
         region_check(offset, 4)?;
         let _pass = self.pass(offset, 4)?;
-        self.map
-            .u32_at(offset)?
-            .store(value.to_le(), Ordering::Relaxed);
-        Ok(())
+        self.map.store(offset, value.to_le_bytes())
     }
 
     fn fence(&self) {
         fence(Ordering::SeqCst);
     }
+}
+
+/// Replaces bytes `at..at + part.len()` of `word` (within one word) and keeps the others, with
+/// a compare-and-swap loop (another core may write the other bytes meanwhile).
+fn merge(word: &AtomicU64, at: usize, part: &[u8]) {
+    let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        let mut b = old.to_ne_bytes();
+        b[at..at + part.len()].copy_from_slice(part);
+        Some(u64::from_ne_bytes(b))
+    });
 }
 
 /// Refuses accesses past the 64 KiB region (the mapping may be longer: the process-mode

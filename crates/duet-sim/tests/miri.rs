@@ -69,14 +69,10 @@ fn concurrent_neighbours() {
 /// duet-rpmsg's host and remote on two threads over the simulated SRAM4: a few messages each
 /// way, some spanning buffers; everything arrives and both pools are full again.
 ///
-/// Under Miri this finds racing atomic accesses of different sizes to one word (the host's
-/// byte-wise `write` of the status word against the remote's `read_u32`), which Rust's memory
-/// model does not allow; it stays out of the Miri run until `SimMemory` uses one access size.
+/// Under Miri this found racing atomic accesses of different sizes to one location (the
+/// host's byte-wise `write` of the status word against the remote's `read_u32`), which Rust's
+/// memory model does not allow; `SimMemory` now accesses the region in 8-byte words only.
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "mixed-size atomic race in SimMemory, see the doc comment"
-)]
 fn ring_exchange_on_two_threads() {
     let count = 6;
     let cfg = StressConfig {
