@@ -269,7 +269,8 @@ impl Slot {
     fn matching(&self) -> bool {
         fn augment(s: &Slot, a: usize, seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
             for r in 0..s.requests.len() {
-                if s.answers[a][r] && !seen[r] {
+                // An answer never fits a request sent after it (its list is shorter).
+                if s.answers[a].get(r) == Some(&true) && !seen[r] {
                     seen[r] = true;
                     if owner[r].is_none_or(|o| augment(s, o, seen, owner)) {
                         owner[r] = Some(a);
@@ -553,15 +554,8 @@ fuzz_target!(|input: Input| {
             }
             Op::Ready(r) => wire.borrow_mut().ready = r,
         }
-        // The engine's own output is always well formed, also when nobody drains it.
-        let msgs: Vec<_> = wire.borrow().from_engine.iter().cloned().collect();
-        for (ep, m) in msgs {
-            if ep == Endpoint::Rpc {
-                let (_, used) = rpc::parse(&m).expect("well-formed");
-                assert_eq!(used, m.len());
-            }
-        }
     }
+    // Everything the engine sent and the peer has not read yet is checked here.
     let _ = engine.poll();
     let msgs: Vec<_> = wire.borrow_mut().from_engine.drain(..).collect();
     for (ep, m) in msgs {
