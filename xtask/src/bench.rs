@@ -239,10 +239,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     // `--plot DIR`: pictures of the samples (see `plot.rs`).
     if let Some(dir) = &opts.plot {
-        for path in crate::plot::write(dir)? {
+        let (paths, not_drawn) = crate::plot::write(dir)?;
+        for path in paths {
             eprintln!("bench: wrote {}", path.display());
         }
-        missing.push("--plot: the emulator's instruction-count breakdown (not drawn yet)".into());
+        missing.extend(not_drawn.into_iter().map(|m| format!("--plot: {m}")));
     }
 
     if opts.json {
@@ -270,9 +271,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The emulator's figures: builds the benchmark firmware pair (`bench_m7`, `bench_m4`) and runs
-/// it on the emulated chip (`duet-emu`'s `bench` example), which prints one JSON object.
-fn emu_figures() -> Result<Vec<(String, f64)>, String> {
+/// The benchmark firmware pair (`bench_m7`, `bench_m4`), built in release mode: their image
+/// paths. Fails if the emulator is not in this tree (nothing could run them) or the build fails.
+pub(crate) fn bench_images() -> Result<(PathBuf, PathBuf), String> {
     let root = root();
     if !root.join("crates/duet-emu/examples/bench.rs").exists() {
         return Err("the emulator (crates/duet-emu, example bench) is not in this tree".into());
@@ -297,6 +298,13 @@ fn emu_figures() -> Result<Vec<(String, f64)>, String> {
         ],
     )?;
     let images = dir.join(crate::TARGET).join("release");
+    Ok((images.join("bench_m7"), images.join("bench_m4")))
+}
+
+/// The emulator's figures: runs the benchmark firmware pair ([`bench_images()`]) on the emulated
+/// chip (`duet-emu`'s `bench` example), which prints one JSON object.
+fn emu_figures() -> Result<Vec<(String, f64)>, String> {
+    let (m7, m4) = bench_images()?;
     let out = run_capture(
         cargo_command()
             .args([
@@ -309,9 +317,9 @@ fn emu_figures() -> Result<Vec<(String, f64)>, String> {
                 "bench",
                 "--",
             ])
-            .arg(images.join("bench_m7"))
-            .arg(images.join("bench_m4"))
-            .current_dir(&root),
+            .arg(m7)
+            .arg(m4)
+            .current_dir(root()),
         "cargo run -p duet-emu --example bench",
     )?;
     Ok(json_numbers(&out)
@@ -321,12 +329,12 @@ fn emu_figures() -> Result<Vec<(String, f64)>, String> {
 }
 
 /// `cargo` (the one running xtask, if known).
-fn cargo_command() -> Command {
+pub(crate) fn cargo_command() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// Runs `cmd` with stderr passed through and returns its stdout; fails if it fails.
-fn run_capture(cmd: &mut Command, what: &str) -> Result<String, String> {
+pub(crate) fn run_capture(cmd: &mut Command, what: &str) -> Result<String, String> {
     eprintln!("==> {what}");
     let out = cmd
         .stderr(Stdio::inherit())

@@ -6,7 +6,9 @@
 //! `--bcm4` (M4 autoboots), `--max-ms N` (virtual-time budget, default 60000),
 //! `--profile` (instructions per function), `--probe M7:SYMBOL` / `--probe M4:SYMBOL`
 //! (repeatable: instructions between consecutive entries of that function), `--json` (one JSON
-//! object on stdout instead of the text report: exit, time, counters, probe hits, consoles),
+//! object on stdout instead of the text report: exit, time, counters, probe hits, consoles, and
+//! with `--profile` every function's instructions per core as
+//! `"profile":{"M7":[["name",n],...],"M4":[...]}`, most first),
 //! `--trace-out FILE` (the messages between the cores, doorbells and sleeps as Chrome/Perfetto
 //! trace-event JSON; see docs/tracing.md).
 
@@ -92,7 +94,7 @@ fn main() -> ExitCode {
         );
     }
     if json {
-        println!("{}", report_json(&emu, &result, &probes, &ids));
+        println!("{}", report_json(&emu, &result, &probes, &ids, profile));
         return match result {
             Ok(o) if o.m7_exit == 0 => ExitCode::SUCCESS,
             _ => ExitCode::FAILURE,
@@ -218,6 +220,7 @@ fn report_json(
     result: &Result<duet_emu::Outcome, RunError>,
     probes: &[(CoreId, String)],
     ids: &[duet_emu::ProbeId],
+    profile: bool,
 ) -> String {
     let mut parts = Vec::new();
     match result {
@@ -262,6 +265,20 @@ fn report_json(
         ));
     }
     parts.push(format!("\"probes\":[{}]", ps.join(",")));
+    if profile {
+        let per_core: Vec<String> = [CoreId::M7, CoreId::M4]
+            .iter()
+            .map(|&core| {
+                let rows: Vec<String> = emu
+                    .profile(core)
+                    .iter()
+                    .map(|(name, n)| format!("[{},{n}]", json_str(name)))
+                    .collect();
+                format!("{}:[{}]", json_str(&core.to_string()), rows.join(","))
+            })
+            .collect();
+        parts.push(format!("\"profile\":{{{}}}", per_core.join(",")));
+    }
     format!("{{{}}}", parts.join(","))
 }
 

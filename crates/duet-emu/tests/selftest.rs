@@ -164,11 +164,16 @@ fn cli_json_report_has_exit_counters_probes_and_consoles() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_duet-emu"))
         .arg(dir.join("selftest_m7"))
         .arg(dir.join("selftest_m4"))
-        .args(["--json", "--probe", "M4:DefaultHandler"])
+        .args(["--json", "--probe", "M4:DefaultHandler", "--profile"])
         .output()
         .expect("run duet-emu");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf-8");
+    // The profile: per core, `["function", instructions]` rows, the handler among the M4's.
+    let prof = text.split("\"profile\":{").nth(1).expect("profile");
+    assert!(prof.starts_with("\"M7\":[[\""), "{text}");
+    let m4 = prof.split("\"M4\":[").nth(1).expect("M4 profile");
+    assert!(m4.contains("[\"DefaultHandler\","), "{text}");
     assert!(
         text.starts_with("{\"m7_exit\":0,\"m4_exit\":null,"),
         "{text}"
@@ -176,6 +181,7 @@ fn cli_json_report_has_exit_counters_probes_and_consoles() {
     assert!(text.contains("\"interrupts\":20,"), "{text}");
     assert!(text.contains("\"console\":\"M4: up\\n\""), "{text}");
     let hits = text.split("\"hits\":[").nth(1).expect("probe hits");
+    let hits = hits.split("]]").next().expect("end of the hits");
     assert_eq!(hits.matches('[').count(), 20, "{text}");
     // A failing run exits non-zero and names the fault.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_duet-emu"))
