@@ -864,5 +864,10 @@ pub fn counters_count_traffic_calls_and_high_water<H: Harness>() {
     assert!(theirs.high_water.rx_bytes >= 10, "{theirs:?}");
     assert_eq!(mine.doorbells_rung, 9);
     assert_eq!(theirs.doorbells_rung, 8);
-    assert!(mine.doorbells_received <= theirs.doorbells_rung);
+    // A wake needs a ring; the peer's transport also rings for its two handshake messages
+    // (name-service announcements or first bytes), which its engine does not count.
+    assert!(
+        mine.doorbells_received <= theirs.doorbells_rung + 2,
+        "{mine:?}"
+    );
 }
