@@ -23,6 +23,8 @@
 //! compare-and-swap on the word, so the bytes it leaves alone keep the value other stores gave
 //! them; words are never torn. The doorbell is a flag (`wait` yields to the other thread).
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 
 use loom::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
@@ -30,7 +32,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use duet_rpmsg::{
-    Config, Endpoint, Error, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
+    Endpoint, Error, Host, Instant, OutOfBounds, Platform, Remote, SharedMemory, Transport,
 };
 
 /// The region: one loom atomic per 4-byte word.
@@ -166,28 +168,8 @@ impl Platform for Side {
     }
 }
 
-/// The reduced rings of the other transport tests: 4 descriptors of 64 bytes in 2 KiB,
-/// messages up to 100 bytes (3 buffers).
-fn config() -> Config {
-    Config {
-        shm_base: 0,
-        region_size: 0x800,
-        rsc_table_offset: 0,
-        da_base: 0x400,
-        vring1_addr: 0x400,
-        vring0_addr: 0x500,
-        num_descriptors: 4,
-        vring_align: 32,
-        buffer_size: 64,
-        pool_addr: 0x600,
-        host_tx_pool_addr: 0x700,
-        host_tx_buffers: 4,
-        max_message_len: 100,
-    }
-}
-
 fn sides(fences: bool) -> (Side, Side) {
-    let mem = Arc::new(LoomMem::new(config().region_size as usize, fences));
+    let mem = Arc::new(LoomMem::new(common::small().region_size as usize, fences));
     let bells = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
     let side = |id| Side {
         mem: mem.clone(),
@@ -239,11 +221,11 @@ fn poll_until_ready<T: Transport>(t: &mut T, rounds: usize) {
 fn handshake(fences: bool) {
     let (h, r) = sides(fences);
     let remote = thread::spawn(move || {
-        let mut remote = Remote::new(r, config());
+        let mut remote = Remote::new(r, common::small());
         poll_until_ready(&mut remote, 40);
         remote
     });
-    let mut host = Host::new(h, config()).unwrap();
+    let mut host = Host::new(h, common::small()).unwrap();
     poll_until_ready(&mut host, 40);
     let remote = remote.join().unwrap();
     assert!(remote.is_running());
@@ -321,8 +303,8 @@ fn run_side<T: Transport>(
 /// Handshake on one thread (no concurrency), then both sides exchange messages at once.
 fn exchange(fences: bool) {
     let (h, r) = sides(fences);
-    let mut host = Host::new(h, config()).unwrap();
-    let mut remote = Remote::new(r, config());
+    let mut host = Host::new(h, common::small()).unwrap();
+    let mut remote = Remote::new(r, common::small());
     for _ in 0..4 {
         remote.poll().unwrap();
         host.poll().unwrap();
