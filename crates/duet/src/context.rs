@@ -7,12 +7,12 @@ use core::task::{Context as TaskContext, Poll, Waker};
 use core::time::Duration;
 
 use duet_codec::rpc::{self, MsgId};
-use duet_codec::{Encoder, RawValue};
+use duet_codec::Encoder;
 use duet_rpmsg::Instant;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{text, RemoteError};
+use crate::error::{text, Fail, RemoteError};
 use crate::handler::{Request, TypedFn};
 use crate::reply::{Part, Words};
 use crate::{Doorbell, Error, Stats};
@@ -25,21 +25,29 @@ pub(crate) enum Take {
     Done,
     /// The slot no longer belongs to this call (it expired and was reclaimed).
     Gone,
-    /// The call failed (peer reset, reply too large); the slot was freed.
-    Failed(Error),
+    /// The call failed (peer reset, reply too large, an error reply: its value is stashed);
+    /// the slot was freed.
+    Failed(Fail),
 }
 
 /// The object-safe face of the engine, so [`Context`] (and handlers) need no generic parameters.
 pub(crate) trait Link {
     fn now(&self) -> Instant;
     fn timeout(&self) -> Duration;
-    fn sleep_until(&mut self, deadline: Instant);
+    /// Sleeps until the doorbell or `deadline` (at most a wait slice), `now` being the time.
+    fn sleep_until(&mut self, now: Instant, deadline: Instant);
     fn rpc_ready(&self) -> bool;
-    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error>;
+    /// Frees the slots of waiting calls whose deadline passed at `now` (read from the clock
+    /// if `None` and a call is waiting).
+    fn reclaim(&mut self, now: Option<Instant>);
+    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Fail>;
     fn close_call(&mut self, slot: u16, id: u32);
     fn set_deadline(&mut self, slot: u16, id: u32, deadline: Instant);
-    fn take(&mut self, slot: u16, id: u32, out: &mut dyn FnMut(RawValue<'_>, RawValue<'_>))
-        -> Take;
+    /// Hands a successful reply's encoded result (one whole value) to `out`; an error reply is stashed (see
+    /// [`remote`](Self::remote)) and reported as `Take::Failed(Fail::Remote)`.
+    fn take(&mut self, slot: u16, id: u32, out: &mut dyn FnMut(&[u8])) -> Take;
+    /// The error value of the last error reply taken.
+    fn remote(&self) -> RemoteError;
     fn register(&mut self, slot: u16, id: u32, waker: &Waker);
     fn send_rpc(
         &mut self,
@@ -49,17 +57,17 @@ pub(crate) trait Link {
         // `None`: the default timeout, counted from the first time no buffer is free (so a
         // send that finds one reads no clock).
         deadline: Option<Instant>,
-    ) -> Result<(), Error>;
+    ) -> Result<(), Fail>;
     /// Receives and processes what is pending; `Ok(true)` if more may be pending (budget hit).
     fn poll_level(
         &mut self,
         rx: &mut [u8],
         rx_len: &mut usize,
         dispatch: bool,
-    ) -> Result<bool, Error>;
+    ) -> Result<bool, Fail>;
     fn stats(&self) -> Stats;
     /// Counts a finished own call: `None` completed, else why it failed.
-    fn count_call(&mut self, result: Option<&Error>);
+    fn count_call(&mut self, result: Option<Fail>);
     fn count_reply_failure(&mut self);
     fn doorbell(&self) -> Option<&Doorbell>;
     /// How many resets this engine has seen (voids [`Deferred`] tokens from before).
@@ -177,12 +185,32 @@ impl<'c> Context<'c> {
 
     /// Receives and handles everything pending without blocking (see [`Rpc::poll`](crate::Rpc::poll)).
     pub fn poll(&mut self) -> Result<(), Error> {
+        let r = self.poll_all();
+        self.public(r)
+    }
+
+    fn poll_all(&mut self) -> Result<(), Fail> {
+        self.link.reclaim(None);
         for _ in 0..64 {
             if !self.link.poll_level(self.rx, self.rx_len, true)? {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// The public form of an internal result (builds the [`Error`], with the peer's error
+    /// value if there is one).
+    fn public<V>(&self, r: Result<V, Fail>) -> Result<V, Error> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(f) => Err(self.error(f)),
+        }
+    }
+
+    #[inline(never)]
+    fn error(&self, f: Fail) -> Error {
+        f.into_error(|| self.link.remote())
     }
 
     /// Calls `method` with `args` (a tuple: `()`, `(x,)`, `(a, b)`, ...) and waits for the result
@@ -203,8 +231,10 @@ impl<'c> Context<'c> {
         args: A,
         timeout: Duration,
     ) -> Result<R, Error> {
-        let deadline = self.now().saturating_add(timeout);
-        self.call_until(method, args, deadline)
+        let now = self.now();
+        let deadline = now.saturating_add(timeout);
+        let r = self.call_inner(method, &args, deadline, Some(now));
+        self.public(r)
     }
 
     /// Like [`call`](Self::call) with an absolute deadline.
@@ -214,8 +244,19 @@ impl<'c> Context<'c> {
         args: A,
         deadline: Instant,
     ) -> Result<R, Error> {
-        let p = self.start::<R, A>(method, &args, deadline)?;
-        self.join(p, deadline)
+        let r = self.call_inner(method, &args, deadline, None);
+        self.public(r)
+    }
+
+    fn call_inner<R: DeserializeOwned, A: Serialize>(
+        &mut self,
+        method: &str,
+        args: &A,
+        deadline: Instant,
+        now: Option<Instant>,
+    ) -> Result<R, Fail> {
+        let (slot, id) = self.start(method, args, deadline)?;
+        self.join_inner(slot, id, deadline, now)
     }
 
     /// Sends the request and returns at once; the default timeout sets the slot's deadline.
@@ -226,17 +267,37 @@ impl<'c> Context<'c> {
         args: A,
     ) -> Result<Pending<R>, Error> {
         let deadline = self.now().saturating_add(self.timeout());
-        self.start(method, &args, deadline)
+        let r = self
+            .start(method, &args, deadline)
+            .map(|(slot, id)| Pending {
+                slot,
+                id,
+                deadline,
+                _r: PhantomData,
+            });
+        self.public(r)
     }
 
-    fn start<R, A: Serialize>(
+    /// Opens a call slot and sends the request; the slot and msgid of the call.
+    fn start<A: Serialize>(
         &mut self,
         method: &str,
         args: &A,
         deadline: Instant,
-    ) -> Result<Pending<R>, Error> {
+    ) -> Result<(u16, u32), Fail> {
+        self.send_request(
+            &mut |buf, id| rpc::encode_request(buf, MsgId::from(id), method, args),
+            deadline,
+        )
+    }
+
+    fn send_request(
+        &mut self,
+        encode: &mut dyn FnMut(&mut [u8], u32) -> duet_codec::Result<usize>,
+        deadline: Instant,
+    ) -> Result<(u16, u32), Fail> {
         if !self.link.rpc_ready() {
-            return self.finish(Err(Error::NotReady));
+            return self.finish(Err(Fail::NotReady));
         }
         let (slot, id) = match self.link.open_call(deadline) {
             Ok(s) => s,
@@ -245,16 +306,11 @@ impl<'c> Context<'c> {
         let r = self.link.send_rpc(
             self.rx,
             self.rx_len,
-            &mut |buf| rpc::encode_request(buf, MsgId::from(id), method, args),
+            &mut |buf| encode(buf, id),
             Some(deadline),
         );
         match r {
-            Ok(()) => Ok(Pending {
-                slot,
-                id,
-                deadline,
-                _r: PhantomData,
-            }),
+            Ok(()) => Ok((slot, id)),
             Err(e) => {
                 self.link.close_call(slot, id);
                 self.finish(Err(e))
@@ -263,8 +319,8 @@ impl<'c> Context<'c> {
     }
 
     /// Counts how a call ended ([`Stats::calls`]) and passes its result on.
-    fn finish<V>(&mut self, r: Result<V, Error>) -> Result<V, Error> {
-        self.link.count_call(r.as_ref().err());
+    fn finish<V>(&mut self, r: Result<V, Fail>) -> Result<V, Fail> {
+        self.link.count_call(r.as_ref().err().copied());
         r
     }
 
@@ -275,27 +331,45 @@ impl<'c> Context<'c> {
         p: Pending<R>,
         deadline: Instant,
     ) -> Result<R, Error> {
-        self.link.set_deadline(p.slot, p.id, deadline);
+        let r = self.join_inner(p.slot, p.id, deadline, None);
+        self.public(r)
+    }
+
+    fn join_inner<R: DeserializeOwned>(
+        &mut self,
+        slot: u16,
+        id: u32,
+        deadline: Instant,
+        mut now: Option<Instant>,
+    ) -> Result<R, Fail> {
+        self.link.set_deadline(slot, id, deadline);
         loop {
+            // One clock read per round (the first may use the caller's `now`, read just
+            // before sending): it frees expired slots (ours too: then the reply is late and
+            // `take` reports the timeout), bounds the wait and the sleep.
+            let now = match now.take() {
+                Some(now) => now,
+                None => self.now(),
+            };
+            self.link.reclaim(Some(now));
             let polled = self.link.poll_level(self.rx, self.rx_len, true);
-            if let Poll::Ready(r) = self.take(&p) {
+            if let Poll::Ready(r) = self.take(slot, id) {
                 return r;
             }
             let more = match polled {
                 Ok(more) => more,
-                Err(Error::PeerReset) => {
-                    self.link.close_call(p.slot, p.id);
-                    return self.finish(Err(Error::PeerReset));
+                Err(Fail::PeerReset) => {
+                    self.link.close_call(slot, id);
+                    return self.finish(Err(Fail::PeerReset));
                 }
                 Err(_) => false,
             };
-            let now = self.now();
             if now >= deadline {
-                self.link.close_call(p.slot, p.id);
-                return self.finish(Err(Error::Timeout));
+                self.link.close_call(slot, id);
+                return self.finish(Err(Fail::Timeout));
             }
             if !more {
-                self.link.sleep_until(deadline);
+                self.link.sleep_until(now, deadline);
             }
         }
     }
@@ -303,29 +377,37 @@ impl<'c> Context<'c> {
     /// One non-blocking step: processes what is pending and reports the result if it is there.
     /// After `Ready` the call is finished (polling again gives `Err(Timeout)`).
     pub fn poll_pending<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
-        if let Poll::Ready(r) = self.take(p) {
-            return Poll::Ready(r);
+        match self.poll_pending_inner(p.slot, p.id) {
+            Poll::Ready(r) => Poll::Ready(self.public(r)),
+            Poll::Pending => Poll::Pending,
         }
-        if let Err(Error::PeerReset) = self.link.poll_level(self.rx, self.rx_len, true) {
-            self.link.close_call(p.slot, p.id);
-            return Poll::Ready(self.finish(Err(Error::PeerReset)));
-        }
-        self.take(p)
     }
 
-    fn take<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
-        let mut out: Option<Result<R, Error>> = None;
-        let t = self.link.take(p.slot, p.id, &mut |err, res| {
-            out = Some(if err.is_nil() {
-                res.decode::<R>().map_err(Error::Decode)
-            } else {
-                Err(text::classify(RemoteError::from_value(err)))
-            });
+    fn poll_pending_inner<R: DeserializeOwned>(
+        &mut self,
+        slot: u16,
+        id: u32,
+    ) -> Poll<Result<R, Fail>> {
+        if let Poll::Ready(r) = self.take(slot, id) {
+            return Poll::Ready(r);
+        }
+        self.link.reclaim(None);
+        if let Err(Fail::PeerReset) = self.link.poll_level(self.rx, self.rx_len, true) {
+            self.link.close_call(slot, id);
+            return Poll::Ready(self.finish(Err(Fail::PeerReset)));
+        }
+        self.take(slot, id)
+    }
+
+    fn take<R: DeserializeOwned>(&mut self, slot: u16, id: u32) -> Poll<Result<R, Fail>> {
+        let mut out: Option<Result<R, Fail>> = None;
+        let t = self.link.take(slot, id, &mut |res| {
+            out = Some(duet_codec::from_slice::<R>(res).map_err(Fail::Decode));
         });
         let r = match t {
             Take::Pending => return Poll::Pending,
-            Take::Done => out.unwrap_or(Err(Error::Timeout)),
-            Take::Gone => Err(Error::Timeout),
+            Take::Done => out.unwrap_or(Err(Fail::Timeout)),
+            Take::Gone => Err(Fail::Timeout),
             Take::Failed(e) => Err(e),
         };
         Poll::Ready(self.finish(r))
@@ -340,15 +422,19 @@ impl<'c> Context<'c> {
 
     /// Sends a notification (no reply). Waits for a free buffer until the default timeout.
     pub fn notify<A: Serialize>(&mut self, method: &str, args: A) -> Result<(), Error> {
+        let r = self.send(&mut |buf| rpc::encode_notification(buf, method, &args));
+        self.public(r)
+    }
+
+    /// Sends the message `build` encodes, waiting for a buffer up to the default timeout.
+    fn send(
+        &mut self,
+        build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
+    ) -> Result<(), Fail> {
         if !self.link.rpc_ready() {
-            return Err(Error::NotReady);
+            return Err(Fail::NotReady);
         }
-        self.link.send_rpc(
-            self.rx,
-            self.rx_len,
-            &mut |buf| rpc::encode_notification(buf, method, &args),
-            None,
-        )
+        self.link.send_rpc(self.rx, self.rx_len, build, None)
     }
 
     /// Answers the request being handled with `value` (a `Result` sends its `Err` in the error
@@ -408,7 +494,8 @@ impl<'c> Context<'c> {
         d: Deferred,
         value: &T,
     ) -> Result<(), Error> {
-        self.answer_deferred(d, &mut |e| crate::reply::encode_reply(e, value))
+        let r = self.answer_deferred(d, &mut |e| crate::reply::encode_reply(e, value));
+        self.public(r)
     }
 
     /// Answers a deferred request with `error` in the error field and a nil result (errors as
@@ -418,16 +505,17 @@ impl<'c> Context<'c> {
         d: Deferred,
         error: &E,
     ) -> Result<(), Error> {
-        self.answer_deferred(d, &mut |e| encode_error(e, error))
+        let r = self.answer_deferred(d, &mut |e| encode_error(e, error));
+        self.public(r)
     }
 
     fn answer_deferred(
         &mut self,
         d: Deferred,
         body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fail> {
         if d.epoch != self.link.epoch() {
-            return Err(Error::PeerReset);
+            return Err(Fail::PeerReset);
         }
         self.send_reply(d.msgid, body)
     }
@@ -446,16 +534,16 @@ impl<'c> Context<'c> {
         &mut self,
         id: MsgId,
         body: &mut dyn FnMut(&mut Encoder<'_>) -> duet_codec::Result<()>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fail> {
         let mut r = Ok(());
         // First the body; if the result cannot be sent, a text saying why (same envelope).
         for attempt in 0..2 {
             let fallback = match (attempt, r) {
                 (0, _) => None,
-                (_, Err(Error::MessageTooLarge { .. })) => {
+                (_, Err(Fail::MessageTooLarge { .. })) => {
                     Some([Part::S(text::RESULT_TOO_LARGE), Part::S("")])
                 }
-                (_, Err(Error::Encode(e))) => Some([
+                (_, Err(Fail::Encode(e))) => Some([
                     Part::S(text::RESULT_UNENCODABLE_PREFIX),
                     Part::S(e.as_str()),
                 ]),
@@ -515,7 +603,8 @@ impl<R: DeserializeOwned> Future for CallFuture<'_, R> {
         }
         if this.ctx.now() >= this.p.deadline {
             this.ctx.link.close_call(this.p.slot, this.p.id);
-            return Poll::Ready(this.ctx.finish(Err(Error::Timeout)));
+            let r = this.ctx.finish(Err(Fail::Timeout));
+            return Poll::Ready(this.ctx.public(r));
         }
         this.ctx.link.register(this.p.slot, this.p.id, cx.waker());
         match this.ctx.link.doorbell() {

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::context::{CallFuture, Context, Deferred, Link, Pending, Take};
-use crate::error::text;
+use crate::error::{text, Fail, RemoteError};
 use crate::handler::{Handler, Object, Request, Typed, TypedFn};
 use crate::reply::Part;
 use crate::serial::{Serial, SerialState, TTY_OVERHEAD};
@@ -138,18 +138,13 @@ impl CallStats {
             .wrapping_add(self.bad_result)
     }
 
-    fn count(&mut self, result: Option<&Error>) {
+    fn count(&mut self, result: Option<Fail>) {
         let c = match result {
             None => &mut self.completed,
-            Some(Error::Timeout) => &mut self.timeout,
-            Some(Error::PeerReset) => &mut self.peer_reset,
-            Some(
-                Error::UnknownMethod(_)
-                | Error::WrongArgCount(_)
-                | Error::WrongArgType(_)
-                | Error::Remote(_),
-            ) => &mut self.remote_error,
-            Some(Error::Decode(_)) => &mut self.bad_result,
+            Some(Fail::Timeout) => &mut self.timeout,
+            Some(Fail::PeerReset) => &mut self.peer_reset,
+            Some(Fail::Remote) => &mut self.remote_error,
+            Some(Fail::Decode(_)) => &mut self.bad_result,
             Some(_) => &mut self.refused,
         };
         *c = c.wrapping_add(1);
@@ -209,7 +204,7 @@ enum SlotState {
     Free,
     Waiting,
     Done { err_len: usize, res_len: usize },
-    Failed(Error),
+    Failed(Fail),
 }
 
 struct Slot<const N: usize> {
@@ -317,6 +312,9 @@ pub(crate) struct Engine<
     pub(crate) transport: T,
     routes: [Option<Route<'a>>; HANDLERS],
     slots: [Slot<REPLY>; CALLS],
+    /// No waiting call's deadline is before this (`Instant::MAX`: no call can expire), so
+    /// `reclaim` looks at the slots only when one may have expired.
+    next_expiry: Instant,
     next_id: u32,
     tx: [u8; BUF],
     timeout: Duration,
@@ -328,6 +326,9 @@ pub(crate) struct Engine<
     doorbell: Option<&'a Doorbell>,
     /// Resets seen (detected or made with `Rpc::reset`); voids older `Deferred` tokens.
     epoch: u32,
+    /// The error value of the last error reply taken by a call (until the public API copies it
+    /// into the [`Error`]).
+    remote: RemoteError,
     pub(crate) serial: SerialState<SERIAL>,
 }
 
@@ -360,6 +361,7 @@ impl<
                 transport,
                 routes: [None; HANDLERS],
                 slots: [const { Slot::FREE }; CALLS],
+                next_expiry: Instant::MAX,
                 next_id: 1,
                 tx: [0; BUF],
                 timeout: DEFAULT_TIMEOUT,
@@ -370,6 +372,7 @@ impl<
                 skipper: Skipper::new(),
                 doorbell: None,
                 epoch: 0,
+                remote: RemoteError::from_raw(&[]),
                 serial: SerialState::new(),
             },
             rx: [0; BUF],
@@ -687,32 +690,41 @@ impl<
         self.transport.payload_per_buffer().max(1)
     }
 
-    /// Frees the slots of calls still waiting for their reply at their deadline. A completed
-    /// slot (`Done`/`Failed`) stays until its result is taken: its reply came in time. Reads
-    /// the clock only if a call is waiting.
-    fn reclaim(&mut self) {
-        if !self
-            .slots
-            .iter()
-            .any(|s| matches!(s.state, SlotState::Waiting))
-        {
+    /// Frees the slots of calls still waiting for their reply at their deadline (`now`, or the
+    /// clock's time if `None`). A completed slot (`Done`/`Failed`) stays until its result is
+    /// taken: its reply came in time. Reads the clock only if a call is waiting.
+    fn reclaim(&mut self, now: Option<Instant>) {
+        if self.next_expiry == Instant::MAX {
+            return; // no call is waiting (or none can expire)
+        }
+        let now = match now {
+            Some(now) => now,
+            None => self.now(),
+        };
+        if now < self.next_expiry {
             return;
         }
-        let now = self.now();
+        let mut next = Instant::MAX;
         for s in self.slots.iter_mut() {
-            if matches!(s.state, SlotState::Waiting) && now >= s.deadline {
+            if !matches!(s.state, SlotState::Waiting) {
+                continue;
+            }
+            if now >= s.deadline {
                 self.stats.expired_calls = self.stats.expired_calls.wrapping_add(1);
                 s.state = SlotState::Free;
                 s.waker = None;
+            } else {
+                next = min(next, s.deadline);
             }
         }
+        self.next_expiry = next;
     }
 
     fn peer_reset(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         for s in self.slots.iter_mut() {
             if matches!(s.state, SlotState::Waiting) {
-                s.state = SlotState::Failed(Error::PeerReset);
+                s.state = SlotState::Failed(Fail::PeerReset);
                 if let Some(w) = s.waker.take() {
                     w.wake();
                 }
@@ -740,7 +752,7 @@ impl<
         };
         let (e, r) = (error.as_bytes(), result.as_bytes());
         if e.len() + r.len() > REPLY {
-            s.state = SlotState::Failed(Error::MessageTooLarge {
+            s.state = SlotState::Failed(Fail::MessageTooLarge {
                 len: e.len() + r.len(),
                 max: REPLY,
             });
@@ -763,7 +775,14 @@ impl<
             if *rx_len == 0 {
                 return;
             }
-            let parsed = rpc::parse(&rx[..*rx_len]);
+            // The message is parsed once: a request's method and params stay borrowed from the
+            // front of `rx` while its handler gets the space behind it (`rest`, below).
+            let (base, cap) = (rx.as_mut_ptr(), rx.len());
+            // SAFETY: `base` points to `cap >= *rx_len` initialised bytes of `rx`. `data` and
+            // what the parser borrows from it are only used until `rx` is used again below
+            // (every arm that touches `rx` is past its last use of the message).
+            let data: &[u8] = unsafe { core::slice::from_raw_parts(base, *rx_len) };
+            let parsed = rpc::parse(data);
             if parsed.is_ok() {
                 let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
                 rpc.messages = rpc.messages.wrapping_add(1);
@@ -780,17 +799,20 @@ impl<
                     self.deliver(msgid, error, result);
                     used
                 }
-                Ok((_, used)) => {
+                Ok((msg, used)) => {
                     if !dispatch {
                         return;
                     }
-                    let (head, rest) = rx.split_at_mut(used);
                     let mut rest_len = *rx_len - used;
-                    if let Ok((msg, _)) = rpc::parse(head) {
-                        self.depth += 1;
-                        self.dispatch(msg, rest, &mut rest_len);
-                        self.depth -= 1;
-                    }
+                    // SAFETY: `rest` is `rx[used..]` (`used <= *rx_len <= cap`), derived from
+                    // `base` like `data`; the message borrows only `rx[..used]` (the bytes the
+                    // parser took), so the two never overlap, and `rx` itself is not used
+                    // while either lives.
+                    let rest =
+                        unsafe { core::slice::from_raw_parts_mut(base.add(used), cap - used) };
+                    self.depth += 1;
+                    self.dispatch(msg, rest, &mut rest_len);
+                    self.depth -= 1;
                     // What the nested levels left unprocessed now follows the handled message.
                     duet_codec::move_down(rx, used..used + rest_len, 0);
                     *rx_len = rest_len;
@@ -966,8 +988,7 @@ impl<
         rx: &mut [u8],
         rx_len: &mut usize,
         dispatch: bool,
-    ) -> Result<bool, Error> {
-        self.reclaim();
+    ) -> Result<bool, Fail> {
         // The transport's poll drives the handshake; once both endpoints are up, `try_recv`
         // below meets everything that can still arrive (control messages, a peer reset) and
         // sends reclaim their buffers, so polling would only look at the first entry twice.
@@ -977,7 +998,7 @@ impl<
             Err(duet_rpmsg::Error::PeerReset) => {
                 self.peer_reset();
                 *rx_len = 0;
-                return Err(Error::PeerReset);
+                return Err(Fail::PeerReset);
             }
             Err(_) => self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1),
         }
@@ -993,7 +1014,7 @@ impl<
                 Err(duet_rpmsg::Error::PeerReset) => {
                     self.peer_reset();
                     *rx_len = 0;
-                    return Err(Error::PeerReset);
+                    return Err(Fail::PeerReset);
                 }
                 Err(_) => {
                     self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
@@ -1093,6 +1114,11 @@ impl<
     /// is only a hint, so a lost one delays a wake-up by one slice, never until the deadline.
     pub(crate) fn wait_until(&mut self, deadline: Instant) {
         let now = self.now();
+        self.wait_from(now, deadline);
+    }
+
+    /// [`wait_until`](Self::wait_until) when the time (`now`) is known.
+    pub(crate) fn wait_from(&mut self, now: Instant, deadline: Instant) {
         let rung = self
             .transport
             .platform()
@@ -1166,22 +1192,32 @@ impl<
         self.timeout
     }
 
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.wait_until(deadline);
+    fn sleep_until(&mut self, now: Instant, deadline: Instant) {
+        self.wait_from(now, deadline);
+    }
+
+    fn reclaim(&mut self, now: Option<Instant>) {
+        Engine::reclaim(self, now);
     }
 
     fn rpc_ready(&self) -> bool {
         self.transport.is_ready(Endpoint::Rpc)
     }
 
-    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Error> {
-        self.reclaim();
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| matches!(s.state, SlotState::Free))
-        else {
-            return Err(Error::TooManyCalls);
+    fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Fail> {
+        let free = |slots: &[Slot<REPLY>]| {
+            slots
+                .iter()
+                .position(|s| matches!(s.state, SlotState::Free))
+        };
+        let mut i = free(&self.slots);
+        if i.is_none() {
+            // Expired calls free their slots.
+            self.reclaim(None);
+            i = free(&self.slots);
+        }
+        let Some(i) = i else {
+            return Err(Fail::TooManyCalls);
         };
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
@@ -1190,13 +1226,18 @@ impl<
         s.id = id;
         s.deadline = deadline;
         s.waker = None;
-        let busy = self
-            .slots
-            .iter()
-            .filter(|s| !matches!(s.state, SlotState::Free))
-            .count() as u32;
+        self.next_expiry = min(self.next_expiry, deadline);
         let hw = &mut self.stats.high_water.calls_in_flight;
-        *hw = (*hw).max(busy);
+        if *hw <= i as u32 {
+            // Slots are taken lowest first, so only a call in a slot at or above the mark can
+            // raise it.
+            let busy = self
+                .slots
+                .iter()
+                .filter(|s| !matches!(s.state, SlotState::Free))
+                .count() as u32;
+            *hw = (*hw).max(busy);
+        }
         Ok((i as u16, id))
     }
 
@@ -1213,16 +1254,12 @@ impl<
         if let Some(s) = self.slots.get_mut(slot as usize) {
             if s.id == id && !matches!(s.state, SlotState::Free) {
                 s.deadline = deadline;
+                self.next_expiry = min(self.next_expiry, deadline);
             }
         }
     }
 
-    fn take(
-        &mut self,
-        slot: u16,
-        id: u32,
-        out: &mut dyn FnMut(RawValue<'_>, RawValue<'_>),
-    ) -> Take {
+    fn take(&mut self, slot: u16, id: u32, out: &mut dyn FnMut(&[u8])) -> Take {
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return Take::Gone;
         };
@@ -1239,12 +1276,21 @@ impl<
             SlotState::Done { err_len, res_len } => {
                 s.state = SlotState::Free;
                 s.waker = None;
-                let err = RawValue::new(&s.buf[..err_len]).unwrap_or_default();
-                let res = RawValue::new(&s.buf[err_len..err_len + res_len]).unwrap_or_default();
-                out(err, res);
+                let err = &s.buf[..err_len];
+                if err != [0xc0] {
+                    let err = RawValue::new(err).unwrap_or_default();
+                    self.remote = RemoteError::from_value(err);
+                    return Take::Failed(Fail::Remote);
+                }
+                // Both values were checked by the parser when the reply arrived.
+                out(&s.buf[err_len..err_len + res_len]);
                 Take::Done
             }
         }
+    }
+
+    fn remote(&self) -> RemoteError {
+        self.remote
     }
 
     fn register(&mut self, slot: u16, id: u32, waker: &Waker) {
@@ -1264,7 +1310,7 @@ impl<
         rx_len: &mut usize,
         build: &mut dyn FnMut(&mut [u8]) -> duet_codec::Result<usize>,
         mut deadline: Option<Instant>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Fail> {
         let cap = min(BUF, self.transport.max_message_len());
         let n = match build(&mut self.tx[..cap]) {
             Ok(n) => n,
@@ -1275,9 +1321,9 @@ impl<
                 } else {
                     0
                 };
-                return Err(Error::MessageTooLarge { len, max: cap });
+                return Err(Fail::MessageTooLarge { len, max: cap });
             }
-            Err(e) => return Err(Error::Encode(e)),
+            Err(e) => return Err(Fail::Encode(e)),
         };
         self.stats.high_water.tx_bytes = self.stats.high_water.tx_bytes.max(n as u32);
         loop {
@@ -1294,12 +1340,13 @@ impl<
             let now = self.now();
             let deadline = *deadline.get_or_insert_with(|| now.saturating_add(self.timeout));
             if now >= deadline {
-                return Err(Error::Timeout);
+                return Err(Fail::Timeout);
             }
             // Keep receiving (replies only: a handler would overwrite the encode buffer), so
             // the peer's buffers flow back and it can make progress too.
+            self.reclaim(Some(now));
             self.poll_step(rx, rx_len, false)?;
-            self.wait_until(min(deadline, now.saturating_add(SEND_RETRY)));
+            self.wait_from(now, min(deadline, now.saturating_add(SEND_RETRY)));
         }
     }
 
@@ -1308,7 +1355,7 @@ impl<
         rx: &mut [u8],
         rx_len: &mut usize,
         dispatch: bool,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, Fail> {
         self.poll_step(rx, rx_len, dispatch)
     }
 
@@ -1316,7 +1363,7 @@ impl<
         self.stats
     }
 
-    fn count_call(&mut self, result: Option<&Error>) {
+    fn count_call(&mut self, result: Option<Fail>) {
         self.stats.calls.count(result);
     }
 

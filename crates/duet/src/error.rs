@@ -174,6 +174,56 @@ impl From<duet_rpmsg::Error> for Error {
     }
 }
 
+/// [`Error`] as the engine passes it around inside: the same cases, but an error reply's value
+/// stays in the engine (see `Link::stash_remote`) until the public API builds the [`Error`],
+/// so results on the call path are a few bytes, not a [`RemoteError`] (about 170 bytes) copied
+/// at every step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fail {
+    Timeout,
+    TooManyCalls,
+    NotReady,
+    PeerReset,
+    MessageTooLarge {
+        len: usize,
+        max: usize,
+    },
+    Decode(duet_codec::Error),
+    Encode(duet_codec::Error),
+    Transport(duet_rpmsg::Error),
+    /// The peer answered with an error value; the engine holds it.
+    Remote,
+}
+
+impl Fail {
+    /// The public error; `remote` gives the stashed error value for [`Fail::Remote`].
+    pub(crate) fn into_error(self, remote: impl FnOnce() -> RemoteError) -> Error {
+        match self {
+            Fail::Timeout => Error::Timeout,
+            Fail::TooManyCalls => Error::TooManyCalls,
+            Fail::NotReady => Error::NotReady,
+            Fail::PeerReset => Error::PeerReset,
+            Fail::MessageTooLarge { len, max } => Error::MessageTooLarge { len, max },
+            Fail::Decode(e) => Error::Decode(e),
+            Fail::Encode(e) => Error::Encode(e),
+            Fail::Transport(e) => Error::Transport(e),
+            Fail::Remote => text::classify(remote()),
+        }
+    }
+}
+
+impl From<duet_rpmsg::Error> for Fail {
+    fn from(e: duet_rpmsg::Error) -> Self {
+        match e {
+            duet_rpmsg::Error::NotReady => Fail::NotReady,
+            duet_rpmsg::Error::Timeout => Fail::Timeout,
+            duet_rpmsg::Error::PeerReset => Fail::PeerReset,
+            duet_rpmsg::Error::MessageTooLarge { len, max } => Fail::MessageTooLarge { len, max },
+            other => Fail::Transport(other),
+        }
+    }
+}
+
 /// The texts duet sends for dispatch errors, and how it classifies the texts it receives.
 pub mod text {
     use super::{Error, RemoteError};
