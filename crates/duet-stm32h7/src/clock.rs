@@ -13,6 +13,9 @@ static MILLIS_HI: AtomicU32 = AtomicU32::new(0);
 /// SysTick reload value (cycles per millisecond minus one); 0 until [`start`].
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 static RELOAD: AtomicU32 = AtomicU32::new(0);
+/// [`scale_for`] of the reload value, set by [`start`].
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+static SCALE: AtomicU32 = AtomicU32::new(0);
 
 /// Largest SysTick reload value (24 bits).
 pub const MAX_RELOAD: u32 = 0x00FF_FFFF;
@@ -33,11 +36,26 @@ pub const fn reload_for(core_hz: u32) -> Result<u32, ClockError> {
     Ok(per_ms - 1)
 }
 
-/// Microseconds since start from milliseconds counted, the counter's value and the reload
-/// value (SysTick counts down from `reload` to 0 once per millisecond).
-pub const fn micros(millis: u64, cvr: u32, reload: u32) -> u64 {
+/// The multiplier that turns counted cycles into microseconds without a division:
+/// `floor(1000 * 2^22 / (reload + 1))`, computed once at [`start`]. At most `1000 * 2^22`, so
+/// it fits a `u32`, and so does its product with a counted value (below `reload + 1`).
+pub const fn scale_for(reload: u32) -> u32 {
+    ((1000u64 << SCALE_SHIFT) / (reload as u64 + 1)) as u32
+}
+
+/// The fixed-point shift of [`scale_for`].
+const SCALE_SHIFT: u32 = 22;
+
+/// Microseconds since start from milliseconds counted, the counter's value, the reload value
+/// (SysTick counts down from `reload` to 0 once per millisecond) and its [`scale_for`].
+///
+/// The sub-millisecond part is `elapsed * scale >> 22`: one 32-bit multiply, no division. It
+/// is never above the exact `elapsed * 1000 / (reload + 1)` (so it stays below 1000 and the
+/// time is monotonic) and at most `1 + reload / 2^22` µs below it: 1 µs for any core clock up
+/// to 4 GHz.
+pub const fn micros(millis: u64, cvr: u32, reload: u32, scale: u32) -> u64 {
     let elapsed = reload.saturating_sub(cvr);
-    millis * 1000 + (elapsed as u64 * 1000) / (reload as u64 + 1)
+    millis * 1000 + (elapsed.wrapping_mul(scale) >> SCALE_SHIFT) as u64
 }
 
 /// Starts SysTick from the processor clock (`core_hz`) with a 1 ms interrupt.
@@ -51,6 +69,7 @@ pub fn start(core_hz: u32) -> Result<(), ClockError> {
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(reload);
     syst.clear_current();
+    SCALE.store(scale_for(reload), Ordering::SeqCst);
     RELOAD.store(reload, Ordering::SeqCst);
     syst.enable_interrupt();
     syst.enable_counter();
@@ -67,28 +86,45 @@ pub fn on_systick() {
     MILLIS_LO.store(lo, Ordering::SeqCst);
 }
 
-/// Milliseconds counted by [`on_systick`] since start.
-pub fn millis() -> u64 {
+/// The millisecond count as its two halves, read consistently: `lo`, then `hi`, then `lo`
+/// again (the tick interrupt runs on this core, so an unchanged `lo` means no tick in between).
+/// Compiler fences only: the writer is an interrupt on this core, no barrier is needed.
+#[inline(always)]
+fn millis_halves() -> (u32, u32) {
+    use core::sync::atomic::compiler_fence;
     loop {
-        let hi = MILLIS_HI.load(Ordering::SeqCst);
-        let lo = MILLIS_LO.load(Ordering::SeqCst);
-        if hi == MILLIS_HI.load(Ordering::SeqCst) {
-            return (u64::from(hi) << 32) | u64::from(lo);
+        let lo = MILLIS_LO.load(Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+        let hi = MILLIS_HI.load(Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+        if lo == MILLIS_LO.load(Ordering::Relaxed) {
+            return (lo, hi);
         }
     }
 }
 
+/// Milliseconds counted by [`on_systick`] since start.
+pub fn millis() -> u64 {
+    let (lo, hi) = millis_halves();
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 /// The current time in microseconds since [`start`] (0 before it). Monotonic, also inside a
-/// handler that masks SysTick for less than a millisecond (a pending tick is counted).
+/// handler that masks SysTick for less than a millisecond (a pending tick is counted). No
+/// division and no barrier: a few loads and one multiply ([`micros`]).
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub fn now() -> Instant {
+    use core::sync::atomic::compiler_fence;
     use cortex_m::peripheral::{SCB, SYST};
     let reload = RELOAD.load(Ordering::Relaxed);
     if reload == 0 {
         return Instant::from_micros(0);
     }
+    let scale = SCALE.load(Ordering::Relaxed);
     loop {
-        let ms = millis();
+        let lo = MILLIS_LO.load(Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+        let hi = MILLIS_HI.load(Ordering::Relaxed);
         let mut cvr = SYST::get_current();
         let mut extra = 0;
         if SCB::is_pendst_pending() {
@@ -97,8 +133,10 @@ pub fn now() -> Instant {
             cvr = SYST::get_current();
             extra = 1;
         }
-        if ms == millis() {
-            return Instant::from_micros(micros(ms + extra, cvr, reload));
+        compiler_fence(Ordering::SeqCst);
+        if lo == MILLIS_LO.load(Ordering::Relaxed) {
+            let ms = ((u64::from(hi) << 32) | u64::from(lo)) + extra;
+            return Instant::from_micros(micros(ms, cvr, reload, scale));
         }
     }
 }

@@ -18,10 +18,12 @@ pub const SRAM4_SIZE: usize = 0x1_0000;
 pub struct Sram4;
 
 /// `SRAM4_BASE + offset` if `offset..offset + len` lies in SRAM4 and `offset` is a multiple of
-/// `align`.
+/// `align` (a power of two). Always inlined: with a constant `len` and `align` it is a compare
+/// and a mask test, not a call per access.
+#[inline(always)]
 pub(crate) const fn check(offset: usize, len: usize, align: usize) -> Result<usize, OutOfBounds> {
     match offset.checked_add(len) {
-        Some(end) if end <= SRAM4_SIZE && offset.is_multiple_of(align) => Ok(SRAM4_BASE + offset),
+        Some(end) if end <= SRAM4_SIZE && offset & (align - 1) == 0 => Ok(SRAM4_BASE + offset),
         _ => Err(OutOfBounds { offset, len }),
     }
 }
@@ -30,45 +32,99 @@ impl SharedMemory for Sram4 {
     fn size(&self) -> usize {
         SRAM4_SIZE
     }
-    /// Bytes up to a 4-aligned address, then whole words, then the last bytes (a word access
-    /// moves four bytes for the cost of one: the stream's payloads go through here).
+    /// Bytes up to a 4-aligned address, then four words at a time, then whole words, then the
+    /// last bytes (a word access moves four bytes for the cost of one: the stream's payloads
+    /// go through here). `buf` is written with unaligned word stores (allowed on the M7/M4).
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
         let a = check(offset, buf.len(), 1)?;
         let n = buf.len();
-        let head = ((4 - a % 4) % 4).min(n);
+        let d = buf.as_mut_ptr();
         let mut i = 0;
-        while i < n {
-            if i >= head && n - i >= 4 {
-                // SAFETY: `check` keeps `a + i .. a + i + 4` inside SRAM4, which is always
-                // mapped; `a + i` is 4-aligned (past `head`).
-                let w = unsafe { core::ptr::read_volatile((a + i) as *const u32) };
-                buf[i..i + 4].copy_from_slice(&w.to_le_bytes());
-                i += 4;
-            } else {
-                // SAFETY: `check` keeps the byte inside SRAM4, which is always mapped.
-                buf[i] = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
-                i += 1;
+        while i < n && (a + i) & 3 != 0 {
+            // SAFETY: `check` keeps the byte inside SRAM4, which is always mapped; `i < n`.
+            unsafe {
+                d.add(i)
+                    .write(core::ptr::read_volatile((a + i) as *const u8))
+            };
+            i += 1;
+        }
+        while n - i >= 16 {
+            let s = (a + i) as *const u32;
+            // SAFETY: `check` keeps `a + i .. a + i + 16` inside SRAM4 (always mapped) and
+            // `a + i` is 4-aligned (past the head); `d + i .. d + i + 16` is inside `buf`.
+            unsafe {
+                let (w0, w1) = (
+                    core::ptr::read_volatile(s),
+                    core::ptr::read_volatile(s.add(1)),
+                );
+                let (w2, w3) = (
+                    core::ptr::read_volatile(s.add(2)),
+                    core::ptr::read_volatile(s.add(3)),
+                );
+                let t = d.add(i) as *mut u32;
+                t.write_unaligned(w0);
+                t.add(1).write_unaligned(w1);
+                t.add(2).write_unaligned(w2);
+                t.add(3).write_unaligned(w3);
             }
+            i += 16;
+        }
+        while n - i >= 4 {
+            // SAFETY: as for the four words above, one word.
+            unsafe {
+                let w = core::ptr::read_volatile((a + i) as *const u32);
+                (d.add(i) as *mut u32).write_unaligned(w);
+            }
+            i += 4;
+        }
+        while i < n {
+            // SAFETY: as for the head bytes.
+            unsafe {
+                d.add(i)
+                    .write(core::ptr::read_volatile((a + i) as *const u8))
+            };
+            i += 1;
         }
         Ok(())
     }
-    /// In the same pieces as `read`.
+    /// In the same pieces as `read` (unaligned word loads from `data`, aligned word stores).
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
         let a = check(offset, data.len(), 1)?;
         let n = data.len();
-        let head = ((4 - a % 4) % 4).min(n);
+        let s = data.as_ptr();
         let mut i = 0;
-        while i < n {
-            if let (true, Some(w)) = (i >= head, data.get(i..i + 4)) {
-                let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                // SAFETY: as for the words in `read`.
-                unsafe { core::ptr::write_volatile((a + i) as *mut u32, w) };
-                i += 4;
-            } else {
-                // SAFETY: `check` keeps the byte inside SRAM4, which is always mapped.
-                unsafe { core::ptr::write_volatile((a + i) as *mut u8, data[i]) };
-                i += 1;
+        while i < n && (a + i) & 3 != 0 {
+            // SAFETY: `check` keeps the byte inside SRAM4, which is always mapped; `i < n`.
+            unsafe { core::ptr::write_volatile((a + i) as *mut u8, s.add(i).read()) };
+            i += 1;
+        }
+        while n - i >= 16 {
+            let t = (a + i) as *mut u32;
+            // SAFETY: as in `read`: inside SRAM4 and 4-aligned; `s + i .. s + i + 16` is inside
+            // `data`.
+            unsafe {
+                let f = s.add(i) as *const u32;
+                let (w0, w1) = (f.read_unaligned(), f.add(1).read_unaligned());
+                let (w2, w3) = (f.add(2).read_unaligned(), f.add(3).read_unaligned());
+                core::ptr::write_volatile(t, w0);
+                core::ptr::write_volatile(t.add(1), w1);
+                core::ptr::write_volatile(t.add(2), w2);
+                core::ptr::write_volatile(t.add(3), w3);
             }
+            i += 16;
+        }
+        while n - i >= 4 {
+            // SAFETY: as for the four words above, one word.
+            unsafe {
+                let w = (s.add(i) as *const u32).read_unaligned();
+                core::ptr::write_volatile((a + i) as *mut u32, w);
+            }
+            i += 4;
+        }
+        while i < n {
+            // SAFETY: as for the head bytes.
+            unsafe { core::ptr::write_volatile((a + i) as *mut u8, s.add(i).read()) };
+            i += 1;
         }
         Ok(())
     }

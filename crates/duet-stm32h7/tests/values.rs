@@ -4,7 +4,7 @@
 use duet::CpuId;
 use duet_rpmsg::{OutOfBounds, SharedMemory};
 use duet_stm32h7::board::{brr, Pin, BOARD, CORE_HZ};
-use duet_stm32h7::clock::{micros, reload_for, ClockError};
+use duet_stm32h7::clock::{micros, reload_for, scale_for, ClockError};
 use duet_stm32h7::exit::{exit_request, ADP_STOPPED_APPLICATION_EXIT, SYS_EXIT, SYS_EXIT_EXTENDED};
 use duet_stm32h7::mpu::{rasr, NON_CACHEABLE, SRAM4_RASR};
 use duet_stm32h7::Sram4;
@@ -16,11 +16,55 @@ fn systick_reload_and_time() {
     assert_eq!(reload_for(999), Err(ClockError::BadFrequency));
     assert_eq!(reload_for(u32::MAX), Ok(4_294_966));
     // At the start of millisecond 5 (counter at the reload value), half-way, and just before 6.
-    assert_eq!(micros(5, 63_999, 63_999), 5_000);
-    assert_eq!(micros(5, 32_000, 63_999), 5_499);
-    assert_eq!(micros(5, 0, 63_999), 5_999);
+    let s = scale_for(63_999);
+    assert_eq!(micros(5, 63_999, 63_999, s), 5_000);
+    assert_eq!(micros(5, 32_000, 63_999, s), 5_499);
+    assert_eq!(micros(5, 0, 63_999, s), 5_999);
     // A counter value above the reload (not yet reloaded) counts as the start.
-    assert_eq!(micros(5, 70_000, 63_999), 5_000);
+    assert_eq!(micros(5, 70_000, 63_999, s), 5_000);
+    // Past 2^32 milliseconds.
+    assert_eq!(micros(1 << 32, 0, 63_999, s), (1u64 << 32) * 1000 + 999);
+}
+
+#[test]
+fn systick_time_without_division_is_within_a_microsecond_and_monotonic() {
+    // The multiply-and-shift is at most 1 µs below the exact quotient (1 + reload / 2^22 at
+    // SysTick's limit), never above it (so it stays below 1000 and does not overlap the next
+    // millisecond), and never goes backwards.
+    for hz in [
+        1_000,
+        999_999,
+        3_000_000,
+        64_000_000,
+        240_000_000,
+        480_000_000,
+        u32::MAX,
+    ] {
+        let reload = reload_for(hz).unwrap();
+        let s = scale_for(reload);
+        let mut last = 0;
+        let step = (reload / 5_000).max(1);
+        let mut cvr = reload;
+        let mut end = false;
+        loop {
+            let exact = u64::from(reload - cvr) * 1000 / (u64::from(reload) + 1);
+            let got = micros(0, cvr, reload, s);
+            let slack = 1 + u64::from(reload >> 22);
+            assert!(
+                got <= exact && exact - got <= slack,
+                "{hz} Hz, cvr {cvr}: {got} vs {exact}"
+            );
+            assert!(got >= last && got < 1000);
+            last = got;
+            if end {
+                break;
+            }
+            // The last step lands on 0 (just before the wrap).
+            cvr = cvr.saturating_sub(step);
+            end = cvr == 0;
+        }
+        assert_eq!(micros(7, 0, reload, s), 7_000 + last);
+    }
 }
 
 #[test]
