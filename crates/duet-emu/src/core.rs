@@ -329,8 +329,10 @@ impl Core {
                 if self.syst_next == u64::MAX {
                     0
                 } else {
-                    ((self.syst_next - self.cycles) / self.syst_div()).min(self.syst_rvr as u64)
-                        as u32
+                    // A tick that is due but not yet taken (read between the counter reaching
+                    // 0 and the wrap being processed) reads as 0, not as an underflow.
+                    (self.syst_next.saturating_sub(self.cycles) / self.syst_div())
+                        .min(self.syst_rvr as u64) as u32
                 }
             }
             0xE000_E01C => 0x4000_0000 | 479_999, // CALIB: NOREF, 1 ms at 480 MHz
