@@ -21,7 +21,8 @@ use duet::{Bin, Context, Deferred, Pending, Request, Rpc};
 use duet_codec::rpc::{self, Message, MsgId};
 use duet_codec::Encoder;
 use duet_rpmsg::{
-    Endpoint, Error, Instant, OutOfBounds, Platform, Received, SharedMemory, Transport,
+    Endpoint, Error, Instant, OutOfBounds, PayloadRead, Platform, Received, SharedMemory,
+    Transport,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -168,6 +169,23 @@ impl Transport for FuzzTransport {
         dst.copy_from_slice(data);
         w.to_engine.pop_front();
         Ok(Some(Received { endpoint, len }))
+    }
+    fn try_send_parts(&mut self, endpoint: Endpoint, head: &[u8], tail: &[u8]) -> Result<(), Error> {
+        self.try_send(endpoint, &[head, tail].concat())
+    }
+    fn try_recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, &dyn PayloadRead) -> (bool, R),
+    ) -> Result<Option<R>, Error> {
+        let mut w = self.plat.wire.borrow_mut();
+        let Some((endpoint, data)) = w.to_engine.front() else {
+            return Ok(None);
+        };
+        let (consume, out) = f(*endpoint, &data.as_slice());
+        if consume {
+            w.to_engine.pop_front();
+        }
+        Ok(Some(out))
     }
 }
 

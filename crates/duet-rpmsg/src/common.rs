@@ -77,6 +77,16 @@ impl<M: SharedMemory> Payload<'_, M> {
     }
 }
 
+impl<M: SharedMemory> crate::transport::PayloadRead for Payload<'_, M> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        Payload::read(self, offset, buf)
+    }
+}
+
 /// Writes a message straight into its shared buffers (see `send_with`). Offsets are relative to
 /// the message; bytes never written keep whatever the buffer held before.
 pub struct Writer<'a, M: SharedMemory> {

@@ -27,4 +27,4 @@ pub use config::{layout, Arduino, Config, Profile, MAX_DESCRIPTORS};
 pub use host::Host;
 pub use platform::{Instant, OutOfBounds, Platform, SharedMemory};
 pub use remote::Remote;
-pub use transport::{Corruption, Endpoint, Error, Received, Transport};
+pub use transport::{Corruption, Endpoint, Error, PayloadRead, Received, Transport};

@@ -14,7 +14,7 @@ use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
 
 use crate::platform::{Platform, SharedMemory};
-use crate::transport::{Corruption as C, Endpoint, Error, Received};
+use crate::transport::{Corruption as C, Endpoint, Error, PayloadRead, Received};
 
 /// The binding of one endpoint.
 #[derive(Clone, Copy, Default)]
@@ -369,10 +369,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
         self.stats.buffers_sent = self.stats.buffers_sent.wrapping_add(k as u32);
     }
 
-    /// Sends `data` from `src` to `dst` (see [`Core::reserve`]).
+    /// Sends `data` followed by `tail` from `src` to `dst` (see [`Core::reserve`]).
     #[inline(never)]
-    fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<(), Fault> {
-        let len = data.len();
+    fn send(&mut self, src: u32, dst: u32, data: &[u8], tail: &[u8]) -> Result<(), Fault> {
+        let len = data.len() + tail.len();
         if self.needs(len) == 1 {
             // One buffer (the lowest free one): its header and payload, straight.
             self.refill()?;
@@ -385,6 +385,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
             if let Some(b) = tx_buf(m, self.geo.get(), self.host != 0, id) {
                 header(m, b, src, dst, len);
                 m.write(b + l::HDR_SIZE, data);
+                if !tail.is_empty() {
+                    m.write(b + l::HDR_SIZE + data.len(), tail);
+                }
             }
             self.put(r, id);
             self.ship(len);
@@ -392,7 +395,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             let set = self.reserve(len)?;
             let mut w = self.writer(set, len);
             headers(&w, src, dst);
-            let _ = w.write(0, data);
+            // The offsets are inside the message; a refused access is kept in `oob`.
+            let _ = w.write(0, data).and_then(|()| w.write(data.len(), tail));
             self.commit(set, len);
         }
         Ok(())
@@ -439,7 +443,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             let mut rec = [0u8; l::NS_RECORD_SIZE];
             rec[..4].copy_from_slice(&name.to_le_bytes());
             rec[l::NS_REC_ADDR..l::NS_REC_ADDR + 4].copy_from_slice(&src.to_le_bytes());
-            match self.send(src, dst, &rec[..len]) {
+            match self.send(src, dst, &rec[..len], &[]) {
                 Ok(()) => {}
                 Err(Fault::NoBuffer) => return Ok(()),
                 Err(e) => return Err(e),
@@ -553,12 +557,24 @@ impl<P: Platform, G: Layout> Core<P, G> {
     }
 
     /// `Transport::try_send` of both roles.
-    #[inline(never)]
+    #[inline]
     pub fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error> {
+        self.try_send_parts(endpoint, data, &[])
+    }
+
+    /// `Transport::try_send_parts` of both roles.
+    #[inline(never)]
+    pub fn try_send_parts(
+        &mut self,
+        endpoint: Endpoint,
+        data: &[u8],
+        tail: &[u8],
+    ) -> Result<(), Error> {
+        let len = data.len() + tail.len();
         let r = self
-            .send_data(endpoint, data.len())
-            .and_then(|(src, dst)| self.send(src, dst, data));
-        self.done(r, data.len())
+            .send_data(endpoint, len)
+            .and_then(|(src, dst)| self.send(src, dst, data, tail));
+        self.done(r, len)
     }
 
     /// `Transport::try_recv` of both roles.
@@ -589,6 +605,26 @@ impl<P: Platform, G: Layout> Core<P, G> {
         // One instance of `done` for every entry point; the length is the one `TooSmall`
         // reports (no other fault here uses it).
         self.done(r, self.got.len as usize).map(|()| out)
+    }
+
+    /// `Transport::try_recv_with` of both roles.
+    pub fn try_recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, &dyn PayloadRead) -> (bool, R),
+    ) -> Result<Option<R>, Error> {
+        let r = match self.recv() {
+            Ok(()) => {
+                let g = self.got;
+                let (consume, out) = f(g.ep, &self.payload(self.at + l::HDR_SIZE, g.len as usize));
+                if consume {
+                    self.take(g.id as u16);
+                }
+                Ok(Some(out))
+            }
+            Err(Fault::NotReady) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.done(r, 0)
     }
 
     /// `recv_with` of both roles.
@@ -724,6 +760,22 @@ macro_rules! transport_via_core {
                 buf: &mut [u8],
             ) -> Result<Option<$crate::Received>, $crate::Error> {
                 self.core.try_recv(buf)
+            }
+
+            fn try_send_parts(
+                &mut self,
+                endpoint: $crate::Endpoint,
+                head: &[u8],
+                tail: &[u8],
+            ) -> Result<(), $crate::Error> {
+                self.core.try_send_parts(endpoint, head, tail)
+            }
+
+            fn try_recv_with<R>(
+                &mut self,
+                f: impl FnOnce($crate::Endpoint, &dyn $crate::PayloadRead) -> (bool, R),
+            ) -> Result<Option<R>, $crate::Error> {
+                self.core.try_recv_with(f)
             }
         }
     };

@@ -99,6 +99,39 @@ pub struct Received {
     pub len: usize,
 }
 
+/// Read access to a received payload that is still in the transport's memory (see
+/// [`Transport::try_recv_with`]); never a Rust reference into memory the peer writes.
+pub trait PayloadRead {
+    /// Payload length in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether the payload is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies `buf.len()` bytes from `offset` of the payload into `buf`; `OutOfBounds`
+    /// (payload-relative) if that passes the payload's end or the memory refused the access.
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds>;
+}
+
+/// A payload held in ordinary memory (transports that queue copies, tests).
+impl PayloadRead for &[u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let oob = OutOfBounds {
+            offset,
+            len: buf.len(),
+        };
+        let end = offset.checked_add(buf.len()).ok_or(oob)?;
+        buf.copy_from_slice(self.get(offset..end).ok_or(oob)?);
+        Ok(())
+    }
+}
+
 /// A bound RPMsg transport (host or remote role), as seen by the layer above.
 ///
 /// Messages longer than one buffer's payload are sent as consecutive buffers on the same
@@ -130,6 +163,12 @@ pub trait Transport {
     /// not all free, `MessageTooLarge`, `NotReady`). Rings the peer's doorbell on success.
     fn try_send(&mut self, endpoint: Endpoint, data: &[u8]) -> Result<(), Error>;
 
+    /// `try_send` of the message `head` followed by `tail`, each copied straight into the
+    /// shared buffers (a byte stream sends its buffered bytes and the start of the next write
+    /// together without joining them first). Same errors, for the combined length.
+    fn try_send_parts(&mut self, endpoint: Endpoint, head: &[u8], tail: &[u8])
+        -> Result<(), Error>;
+
     /// Like `try_send`, but waits for free buffers until `deadline` (`Timeout`, nothing sent).
     fn send(&mut self, endpoint: Endpoint, data: &[u8], deadline: Instant) -> Result<(), Error>;
 
@@ -137,4 +176,17 @@ pub trait Transport {
     /// the peer. `Ok(None)` when nothing is pending. Handles control messages on the way and
     /// reports a peer reset (`PeerReset`) as `poll` does.
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, Error>;
+
+    /// Shows the next received payload to `f` where it lies (no copy by the transport): `f`
+    /// gets its endpoint and read access, copies what it wants, and returns `(consume,
+    /// value)`. With `consume` the payload's buffer goes back to the peer; without, the
+    /// payload stays queued and the next receive shows it again. `Ok(None)` when nothing is
+    /// pending; control messages and a peer reset are handled as by `try_recv`. (Generic, so
+    /// not part of `dyn Transport`.)
+    fn try_recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, &dyn PayloadRead) -> (bool, R),
+    ) -> Result<Option<R>, Error>
+    where
+        Self: Sized;
 }

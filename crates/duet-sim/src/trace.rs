@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use duet::CpuId;
-use duet_rpmsg::{Endpoint, Instant, Received, Transport};
+use duet_rpmsg::{Endpoint, Instant, PayloadRead, Received, Transport};
 use duet_trace::{Event, Recorder};
 
 #[cfg(doc)]
@@ -118,6 +118,46 @@ impl<T: Transport> Transport for Traced<T> {
         deadline: Instant,
     ) -> Result<(), duet_rpmsg::Error> {
         self.sending(endpoint, data, |t| t.send(endpoint, data, deadline))
+    }
+
+    fn try_send_parts(
+        &mut self,
+        endpoint: Endpoint,
+        head: &[u8],
+        tail: &[u8],
+    ) -> Result<(), duet_rpmsg::Error> {
+        if self.tap.is_none() {
+            return self.inner.try_send_parts(endpoint, head, tail);
+        }
+        let data = [head, tail].concat();
+        self.sending(endpoint, &data, |t| t.try_send_parts(endpoint, head, tail))
+    }
+
+    fn try_recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, &dyn PayloadRead) -> (bool, R),
+    ) -> Result<Option<R>, duet_rpmsg::Error> {
+        let Some((rec, core)) = &self.tap else {
+            return self.inner.try_recv_with(f);
+        };
+        let t0 = rec.now_ns();
+        let mut seen = None;
+        let r = self.inner.try_recv_with(|ep, p| {
+            let (consume, out) = f(ep, p);
+            if consume {
+                // Recorded as received once consumed (a payload left queued is shown again).
+                let mut bytes = vec![0; p.len()];
+                if p.read(0, &mut bytes).is_ok() {
+                    seen = Some((ep, bytes));
+                }
+            }
+            (consume, out)
+        });
+        if let Some((ep, bytes)) = seen {
+            let dur = rec.now_ns().saturating_sub(t0);
+            rec.record(Event::received(t0, *core, ep, bytes, dur));
+        }
+        r
     }
 
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, duet_rpmsg::Error> {

@@ -629,6 +629,15 @@ impl<
         self.wait_ready(deadline)
     }
 
+    /// [`Engine::serial_read_direct`]; a peer reset also drops the partly received message.
+    pub(crate) fn serial_read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let r = self.engine.serial_read_direct(buf);
+        if let Err(Error::PeerReset) = r {
+            self.rx_len = 0;
+        }
+        r
+    }
+
     /// The byte stream on `"raw"` (or `"tty"` notifications, see [`Serial::set_tty`]).
     pub fn serial(&mut self) -> Serial<'_, 'a, T, HANDLERS, CALLS, BUF, REPLY, SERIAL> {
         Serial::new(self)
@@ -1007,10 +1016,20 @@ impl<
             if !self.can_receive(rx.len() - *rx_len) {
                 return Ok(false);
             }
-            let r = match self.transport.try_recv(&mut rx[*rx_len..]) {
+            // Shown where it lies: an `"rpc"` payload is copied into the reassembly buffer, a
+            // `"raw"` one into the serial ring (or left for the reader, see `SerialState::take`).
+            let free = &mut rx[*rx_len..];
+            let serial = &mut self.serial;
+            let got = self.transport.try_recv_with(|ep, p| match ep {
+                Endpoint::Rpc => match free.get_mut(..p.len()) {
+                    Some(dst) => (true, Got::Rpc(p.read(0, dst).is_ok(), dst.len())),
+                    None => (false, Got::Stop),
+                },
+                Endpoint::Raw => serial.take(p),
+            });
+            let got = match got {
+                Ok(Some(got)) => got,
                 Ok(None) => return Ok(false),
-                Ok(Some(r)) => r,
-                Err(duet_rpmsg::Error::BufferTooSmall { .. }) => return Ok(false),
                 Err(duet_rpmsg::Error::PeerReset) => {
                     self.peer_reset();
                     *rx_len = 0;
@@ -1021,18 +1040,13 @@ impl<
                     return Ok(false);
                 }
             };
-            let len = min(r.len, rx.len() - *rx_len);
-            match r.endpoint {
-                Endpoint::Raw => {
-                    self.stats.received[Endpoint::Raw as usize].add(len);
-                    let data = &rx[*rx_len..*rx_len + len];
-                    let n = self.serial.ring.push(data);
-                    self.stats.serial_dropped =
-                        self.stats.serial_dropped.wrapping_add((len - n) as u32);
-                    let hw = &mut self.stats.high_water.serial_rx_bytes;
-                    *hw = (*hw).max(self.serial.ring.len() as u32);
+            match got {
+                Got::Stop => return Ok(false),
+                Got::Raw(len, stored) => self.count_raw(len, stored),
+                Got::Rpc(false, _) => {
+                    self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
                 }
-                Endpoint::Rpc => {
+                Got::Rpc(true, len) => {
                     let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
                     rpc.bytes = rpc.bytes.wrapping_add(len as u32);
                     let full = len >= self.ppb();
@@ -1055,6 +1069,75 @@ impl<
             }
         }
         Ok(true)
+    }
+
+    /// Counts a `"raw"` payload of `len` bytes of which `stored` reached the serial ring or the
+    /// reader (the rest was dropped, [`SerialOverflow::Drop`](crate::SerialOverflow)).
+    pub(crate) fn count_raw(&mut self, len: usize, stored: usize) {
+        self.stats.received[Endpoint::Raw as usize].add(len);
+        self.stats.serial_dropped = self
+            .stats
+            .serial_dropped
+            .wrapping_add((len - stored) as u32);
+        let hw = &mut self.stats.high_water.serial_rx_bytes;
+        *hw = (*hw).max(self.serial.ring.len() as u32);
+    }
+
+    /// With the serial ring empty: takes a `"raw"` payload at the head of the receive queue
+    /// straight into `buf` (what does not fit goes to the ring), the one copy out of shared
+    /// memory. `Ok(None)` if the ring holds bytes or the head is not a raw payload.
+    pub(crate) fn serial_read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        if self.serial.ring.len() != 0 {
+            return Ok(None);
+        }
+        let ring = &mut self.serial.ring;
+        let got = self.transport.try_recv_with(|ep, p| {
+            if ep != Endpoint::Raw {
+                return (false, None);
+            }
+            let len = p.len();
+            let n = len.min(buf.len());
+            if p.read(0, &mut buf[..n]).is_err() {
+                return (true, Some((len, 0, 0)));
+            }
+            let kept = ring.push_from(p, n);
+            (true, Some((len, n, kept)))
+        });
+        match got {
+            Ok(Some(Some((len, n, kept)))) => {
+                self.serial.pending = 0;
+                if n == 0 && len != 0 {
+                    self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
+                }
+                self.count_raw(len, n + kept);
+                Ok(Some(n))
+            }
+            Ok(_) => Ok(None),
+            Err(duet_rpmsg::Error::PeerReset) => {
+                self.peer_reset();
+                Err(Error::PeerReset)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends the serial transmit buffer followed by `more` as one `"raw"` message, each copied
+    /// straight into the shared buffer; `true` if it went (the buffer is empty then).
+    pub(crate) fn serial_send_with(&mut self, more: &[u8]) -> bool {
+        let s = &self.serial;
+        let head = &s.tx[..s.tx_len];
+        let len = head.len() + more.len();
+        if self
+            .transport
+            .try_send_parts(Endpoint::Raw, head, more)
+            .is_err()
+        {
+            return false;
+        }
+        self.stats.sent[Endpoint::Raw as usize].add(len);
+        self.stats.doorbells_rung = self.stats.doorbells_rung.wrapping_add(1);
+        self.serial.tx_len = 0;
+        true
     }
 
     /// Sends the serial transmit buffer if a transport buffer is free (no waiting).
@@ -1132,6 +1215,16 @@ impl<
             self.stats.doorbells_received = self.stats.doorbells_received.wrapping_add(1);
         }
     }
+}
+
+/// What the receive loop did with one payload.
+pub(crate) enum Got {
+    /// Left queued: no room for it now, or a raw payload kept for the reader.
+    Stop,
+    /// `"rpc"`: whether it could be read, and its length (at the end of the reassembly buffer).
+    Rpc(bool, usize),
+    /// `"raw"`: its length and how many of its bytes were kept.
+    Raw(usize, usize),
 }
 
 /// `transport.try_send`, counted in `stats` (message, bytes, doorbell) when it succeeds.

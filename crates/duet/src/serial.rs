@@ -5,8 +5,16 @@
 //! Writes are collected in a buffer of one transport payload (496 bytes) and sent as one
 //! message when it is full, on [`flush`](embedded_io::Write::flush), and at the next
 //! [`Rpc::poll`](crate::Rpc::poll) (never one message per byte as Arduino's `print` does).
-//! Without a free transport buffer the writer polls the engine and retries until the serial
+//! A write that completes a payload sends the buffered bytes and its own straight into the
+//! shared buffer (one copy each, no joining first). Without a free transport buffer the bytes
+//! are buffered; the next write or flush polls the engine and retries until the serial
 //! timeout, then reports `TimedOut`; the bytes stay buffered, nothing is dropped.
+//!
+//! # Receiving: copies
+//! A `read` with an empty receive ring copies the raw payload at the head of the transport's
+//! queue straight from shared memory into the caller's buffer (what does not fit goes to the
+//! ring). [`available`](Serial::available) with an empty ring counts such a payload but leaves
+//! it in place for that read; any other engine step moves raw payloads into the ring, as below.
 //!
 //! # Receiving, and the trade-off with RPC traffic
 //! `"raw"` and `"rpc"` payloads arrive through one transport queue, in order, and the engine
@@ -21,9 +29,9 @@
 
 use core::time::Duration;
 
-use duet_rpmsg::{Endpoint, Platform, Transport};
+use duet_rpmsg::{Endpoint, PayloadRead, Platform, Transport};
 
-use crate::engine::MAX_PAYLOAD;
+use crate::engine::{Got, MAX_PAYLOAD};
 use crate::{Error, Rpc};
 
 /// What the receive side does when the serial ring is full.
@@ -80,7 +88,26 @@ impl<const N: usize> Ring<N> {
         n
     }
 
-    /// Removes up to `out.len()` bytes into `out`; returns how many (two block copies).
+    /// Appends as much of `p` from byte `skip` on as fits, copied straight from where the
+    /// payload lies (at most two reads); returns how much. A refused read keeps nothing.
+    pub(crate) fn push_from(&mut self, p: &dyn PayloadRead, skip: usize) -> usize {
+        let n = p.len().saturating_sub(skip).min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        let at = (self.head + self.len) % N;
+        let first = n.min(N - at);
+        let ok = p.read(skip, &mut self.buf[at..at + first]).is_ok()
+            && p.read(skip + first, &mut self.buf[..n - first]).is_ok();
+        if !ok {
+            return 0;
+        }
+        self.len += n;
+        n
+    }
+
+    /// Removes up to `out.len()` bytes into `out`; returns how many (two block copies). An
+    /// emptied ring starts over at the front, so that the next payload lands in one piece.
     pub(crate) fn pop(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len);
         if n == 0 {
@@ -89,8 +116,12 @@ impl<const N: usize> Ring<N> {
         let first = n.min(N - self.head);
         out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
         out[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % N;
         self.len -= n;
+        self.head = if self.len == 0 {
+            0
+        } else {
+            (self.head + n) % N
+        };
         n
     }
 }
@@ -103,6 +134,11 @@ pub(crate) struct SerialState<const N: usize> {
     pub(crate) tty: bool,
     pub(crate) overflow: SerialOverflow,
     pub(crate) timeout: Duration,
+    /// Set while [`Serial`] polls for its reader: a raw payload met with the ring empty is left
+    /// in shared memory, to be copied once, straight into the reader's buffer.
+    pub(crate) offer: bool,
+    /// The length of the raw payload so left (0: none).
+    pub(crate) pending: usize,
 }
 
 impl<const N: usize> SerialState<N> {
@@ -114,7 +150,20 @@ impl<const N: usize> SerialState<N> {
             tty: false,
             overflow: SerialOverflow::Backpressure,
             timeout: crate::engine::DEFAULT_TIMEOUT,
+            offer: false,
+            pending: 0,
         }
+    }
+
+    /// What the receive loop does with the raw payload `p`: leaves it for the reader (see
+    /// `offer`), or copies it into the ring (with [`SerialOverflow::Drop`], what does not fit
+    /// is dropped).
+    pub(crate) fn take(&mut self, p: &dyn PayloadRead) -> (bool, Got) {
+        if self.offer && self.ring.len() == 0 && self.overflow == SerialOverflow::Backpressure {
+            self.pending = p.len();
+            return (false, Got::Stop);
+        }
+        (true, Got::Raw(p.len(), self.ring.push_from(p, 0)))
     }
 
     /// Whether a payload of `ppb` bytes may be pulled from the transport now.
@@ -219,9 +268,30 @@ impl<
     }
 
     /// Bytes ready to read without waiting (Arduino's `available()`), after one engine step.
+    /// With the receive ring empty, a raw payload that came in is counted but left in shared
+    /// memory, so that the next `read` copies it only once; a later engine step that is not
+    /// the reader's moves it to the ring as usual.
     pub fn available(&mut self) -> usize {
+        let e = &mut self.rpc.engine;
+        e.serial.pending = 0;
+        e.serial.offer = true;
         let _ = self.rpc.poll();
-        self.rpc.engine.serial.ring.len()
+        let s = &mut self.rpc.engine.serial;
+        s.offer = false;
+        s.ring.len() + s.pending
+    }
+
+    /// One engine step for the reader: like [`available`](Self::available)'s.
+    fn poll_for_reader(&mut self) -> Result<(), Error> {
+        self.rpc.engine.serial.offer = true;
+        let r = self.rpc.poll();
+        self.rpc.engine.serial.offer = false;
+        r
+    }
+
+    /// With the ring empty, a raw payload at the head of the queue straight into `buf`.
+    fn read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, SerialError> {
+        Ok(self.rpc.serial_read_direct(buf)?)
     }
 
     /// Bytes of the current message that are waiting in the transmit buffer.
@@ -315,9 +385,15 @@ impl<
             if n > 0 {
                 return Ok(n);
             }
-            let _ = self.rpc.poll();
+            if let Some(n) = self.read_direct(buf)? {
+                return Ok(n);
+            }
+            let _ = self.poll_for_reader();
             let n = self.rpc.engine.serial.ring.pop(buf);
             if n > 0 {
+                return Ok(n);
+            }
+            if let Some(n) = self.read_direct(buf)? {
                 return Ok(n);
             }
             if self.rpc.engine.now() >= deadline {
@@ -361,14 +437,24 @@ impl<
         if self.rpc.engine.serial.tx_len >= cap {
             self.flush_buffer()?;
         }
-        let s = &mut self.rpc.engine.serial;
-        let n = buf.len().min(cap - s.tx_len.min(cap));
+        let e = &mut self.rpc.engine;
+        let room = cap - e.serial.tx_len.min(cap);
+        let n = buf.len().min(room);
+        let whole = n == room;
+        if whole && !e.serial.tty && e.serial_send_with(&buf[..n]) {
+            // A whole buffer's worth: the buffered bytes and the start of `buf` went straight
+            // into the shared buffer, one copy each.
+            return Ok(n);
+        }
+        let s = &mut e.serial;
         s.tx[s.tx_len..s.tx_len + n].copy_from_slice(&buf[..n]);
         s.tx_len += n;
-        if s.tx_len >= cap {
+        if whole && s.tty {
             // Best effort now; a failure leaves the bytes buffered for the next write/flush.
-            let _ = self.rpc.engine.serial_send_once();
+            let _ = e.serial_send_once();
         }
+        // (In raw mode a full buffer found no free transport buffer just now: the next write
+        // or flush waits for one.)
         Ok(n)
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use duet::{BootError, BootRemote, Core, CpuId, Doorbell};
 use duet_rpmsg::{
-    Endpoint, Error, Instant, OutOfBounds, Platform, Received, SharedMemory, Transport,
+    Endpoint, Error, Instant, OutOfBounds, PayloadRead, Platform, Received, SharedMemory, Transport,
 };
 
 pub const PPB: usize = 496;
@@ -274,6 +274,33 @@ impl Transport for MemTransport {
         buf[..len].copy_from_slice(data);
         q.pop_front();
         Ok(Some(Received { endpoint: ep, len }))
+    }
+
+    fn try_send_parts(
+        &mut self,
+        endpoint: Endpoint,
+        head: &[u8],
+        tail: &[u8],
+    ) -> Result<(), Error> {
+        self.try_send(endpoint, &[head, tail].concat())
+    }
+
+    fn try_recv_with<R>(
+        &mut self,
+        f: impl FnOnce(Endpoint, &dyn PayloadRead) -> (bool, R),
+    ) -> Result<Option<R>, Error> {
+        if self.shared.reset[self.side].swap(false, Ordering::SeqCst) {
+            return Err(Error::PeerReset);
+        }
+        let mut q = self.shared.queues[self.side].lock().unwrap();
+        let Some((ep, data)) = q.front() else {
+            return Ok(None);
+        };
+        let (consume, out) = f(*ep, &data.as_slice());
+        if consume {
+            q.pop_front();
+        }
+        Ok(Some(out))
     }
 }
 
