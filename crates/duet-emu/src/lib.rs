@@ -78,6 +78,26 @@ pub struct GpioEvent {
     pub high: bool,
 }
 
+/// A change of a timer channel's PWM output (TIM3 and TIM4 are modelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PwmEvent {
+    /// Virtual time of the register write that changed it, in nanoseconds.
+    pub time_ns: u64,
+    /// The core whose write changed it.
+    pub core: CoreId,
+    /// The timer: 3 or 4.
+    pub timer: u8,
+    /// The channel, 1..=4.
+    pub channel: u8,
+    /// The period in nanoseconds, 0 when the output is off (counter stopped, channel disabled
+    /// or not in PWM mode 1).
+    pub period_ns: u64,
+    /// How long the output is high each period, in nanoseconds (0 when off).
+    pub high_ns: u64,
+    /// The pin the channel reaches through alternate function 2, if one is routed.
+    pub pin: Option<(char, u8)>,
+}
+
 /// A register-level trace line (HSEM, boot, GPIO, exits).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEvent {

@@ -3,7 +3,7 @@
 
 use crate::core::{Block, Core, HookFault, State, Stop, SVCALL};
 use crate::soc::{Effect, Soc};
-use crate::{CoreId, Counters, GpioEvent, Image, Outcome, RunError, TraceEvent};
+use crate::{CoreId, Counters, GpioEvent, Image, Outcome, PwmEvent, RunError, TraceEvent};
 use std::cell::RefCell;
 use std::rc::Rc;
 use unicorn_engine::unicorn_const::{uc_error, Arch, HookType, MemType, Mode, Prot};
@@ -1161,6 +1161,11 @@ impl Emulator {
     /// Every GPIO level change so far.
     pub fn gpio_events(&self) -> Vec<GpioEvent> {
         self.shared.borrow().soc.gpio_events.clone()
+    }
+
+    /// Every PWM output change of TIM3/TIM4 so far.
+    pub fn pwm_events(&self) -> Vec<PwmEvent> {
+        self.shared.borrow().soc.pwm_events.clone()
     }
 
     /// The trace events so far (empty unless [`Config::trace`]; exits and boots always).

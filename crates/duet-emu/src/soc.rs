@@ -2,7 +2,7 @@
 //! tagged with the core that made it. Registers outside the modelled set are refused
 //! (`Err(())`), and the machine reports them as unmodelled accesses.
 
-use crate::{CoreId, GpioEvent};
+use crate::{CoreId, GpioEvent, PwmEvent};
 
 /// HSEM base address.
 pub const HSEM: u32 = 0x5802_6400;
@@ -33,6 +33,10 @@ pub const UARTS: [u32; 8] = [
 ];
 /// RTC base address.
 pub const RTC: u32 = 0x5800_4000;
+/// TIM3 base address; TIM4 follows at +0x400 (both modelled: PWM outputs).
+pub const TIM3: u32 = 0x4000_0400;
+/// The kernel clock of TIM3/TIM4 in the model: the reset APB1 timer clock (HSI, 64 MHz).
+pub const TIMER_CLOCK_HZ: u64 = 64_000_000;
 /// ADC1/ADC2 base address (ADC1 at +0, ADC2 at +0x100, common registers at +0x300).
 pub const ADC12: u32 = 0x4002_2000;
 /// ADC3 base address (common registers at +0x300).
@@ -92,6 +96,9 @@ impl Regs {
     }
 }
 
+/// A timer channel's output: (period ns, high ns, routed pin); zeros and `None` when off.
+type PwmOut = (u64, u64, Option<(char, u8)>);
+
 /// The peripheral side of the chip.
 pub struct Soc {
     hsem: Hsem,
@@ -108,6 +115,12 @@ pub struct Soc {
     rtc: Regs,
     adc12: Regs,
     adc3: Regs,
+    /// TIM3 and TIM4.
+    timers: [Regs; 2],
+    /// Each timer channel's output as last reported: (period ns, high ns, pin).
+    pwm_out: [[PwmOut; 4]; 2],
+    /// Every PWM output change.
+    pub pwm_events: Vec<PwmEvent>,
     /// Console bytes written by each core (UART TDR or semihosting).
     pub console: [Vec<u8>; 2],
     /// Every GPIO output level change.
@@ -158,6 +171,9 @@ impl Soc {
             rtc: Regs::new(0x400 / 4),
             adc12: Regs::new(0x400 / 4),
             adc3: Regs::new(0x400 / 4),
+            timers: [timer_reset(), timer_reset()],
+            pwm_out: [[(0, 0, None); 4]; 2],
+            pwm_events: Vec::new(),
             console: [Vec::new(), Vec::new()],
             gpio_events: Vec::new(),
             effects: Vec::new(),
@@ -324,6 +340,14 @@ impl Soc {
             }
             RTC => self.rtc_read(off),
             ADC12 | ADC3 => self.adc_read(base, off),
+            b if b == TIM3 || b == TIM3 + 0x400 => match off {
+                // EGR is write-only; the counter is not modelled (reads 0).
+                0x14 | 0x24 => Some(0),
+                0x00..=0x44 | 0x60 | 0x68 => {
+                    Some(self.timers[((b - TIM3) / 0x400) as usize].get(off))
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -389,6 +413,9 @@ impl Soc {
                     0x00..=0x0C | 0x1C..=0x24 => {
                         let n = merge(self.gpio[port].get(off));
                         self.gpio[port].set(off, n);
+                        if off == 0x00 || off == 0x20 || off == 0x24 {
+                            self.pwm_update(core);
+                        }
                         return Some(());
                     }
                     _ => return None,
@@ -434,7 +461,94 @@ impl Soc {
                 let old = self.adc_reg(base).get(off);
                 self.adc_write(base, off, merge(old))
             }
+            b if b == TIM3 || b == TIM3 + 0x400 => {
+                let t = ((b - TIM3) / 0x400) as usize;
+                match off {
+                    // EGR: UG loads the preloaded values, which the model applies at once.
+                    0x14 => {}
+                    0x10 | 0x24 => {}
+                    0x00..=0x44 | 0x60 | 0x68 => {
+                        let n = merge(self.timers[t].get(off));
+                        self.timers[t].set(off, n);
+                    }
+                    _ => return None,
+                }
+                self.pwm_update(core);
+                Some(())
+            }
             _ => None,
+        }
+    }
+
+    /// The pin (port letter, number) in alternate-function mode with AF2 that carries
+    /// `channel` (1..=4) of timer `t` (0 = TIM3, 1 = TIM4), if any (RM0399 / datasheet AF2).
+    fn pwm_pin(&self, t: usize, channel: u8) -> Option<(char, u8)> {
+        const TIM3_PINS: [&[(u8, u8)]; 4] = [
+            &[(b'A', 6), (b'B', 4), (b'C', 6)],
+            &[(b'A', 7), (b'B', 5), (b'C', 7)],
+            &[(b'B', 0), (b'C', 8)],
+            &[(b'B', 1), (b'C', 9)],
+        ];
+        const TIM4_PINS: [&[(u8, u8)]; 4] = [
+            &[(b'B', 6), (b'D', 12)],
+            &[(b'B', 7), (b'D', 13)],
+            &[(b'B', 8), (b'D', 14)],
+            &[(b'B', 9), (b'D', 15)],
+        ];
+        let pins = if t == 0 { TIM3_PINS } else { TIM4_PINS };
+        pins[usize::from(channel - 1)]
+            .iter()
+            .find_map(|&(port, pin)| {
+                let g = &self.gpio[usize::from(port - b'A')];
+                let mode = (g.get(0x00) >> (pin * 2)) & 3;
+                let afr = if pin < 8 { g.get(0x20) } else { g.get(0x24) };
+                let af = (afr >> ((pin % 8) * 4)) & 0xF;
+                (mode == 2 && af == 2).then_some((port as char, pin))
+            })
+    }
+
+    /// Recomputes every modelled timer channel's output and records the ones that changed.
+    /// Up-counting PWM mode 1 only: high while CNT < CCRx, period (ARR + 1) x (PSC + 1) ticks.
+    fn pwm_update(&mut self, core: CoreId) {
+        for t in 0..2 {
+            let r = &self.timers[t];
+            let running = r.get(0x00) & 1 != 0;
+            let tick_ps =
+                (u64::from(r.get(0x28) & 0xFFFF) + 1) * 1_000_000_000_000 / TIMER_CLOCK_HZ;
+            let top = u64::from(r.get(0x2C) & 0xFFFF) + 1;
+            for ch in 1..=4u8 {
+                let r = &self.timers[t];
+                let ccmr = r.get(if ch <= 2 { 0x18 } else { 0x1C });
+                let shift = if ch % 2 == 1 { 0 } else { 8 };
+                let mode = ((ccmr >> (4 + shift)) & 7) | ((ccmr >> (16 + shift)) & 1) << 3;
+                let enabled = r.get(0x20) & (1 << ((ch - 1) * 4)) != 0;
+                let ccr = u64::from(r.get(0x30 + 4 * u32::from(ch)) & 0xFFFF);
+                let out = if running && enabled && mode == 0b0110 {
+                    (
+                        top * tick_ps / 1000,
+                        ccr.min(top) * tick_ps / 1000,
+                        self.pwm_pin(t, ch),
+                    )
+                } else {
+                    (0, 0, None)
+                };
+                if out != self.pwm_out[t][usize::from(ch - 1)] {
+                    self.pwm_out[t][usize::from(ch - 1)] = out;
+                    let timer = if t == 0 { 3 } else { 4 };
+                    self.note(core, || {
+                        format!("TIM{timer} CH{ch}: period {} ns, high {} ns", out.0, out.1)
+                    });
+                    self.pwm_events.push(PwmEvent {
+                        time_ns: self.now_ns,
+                        core,
+                        timer,
+                        channel: ch,
+                        period_ns: out.0,
+                        high_ns: out.1,
+                        pin: out.2,
+                    });
+                }
+            }
         }
     }
 
@@ -633,6 +747,13 @@ mod calendar {
             assert_eq!((tr, dr & 0xFF_1FFF), (0x23_5959, 0x25_0301));
         }
     }
+}
+
+/// A TIM3/TIM4 register file at reset (ARR = 0xFFFF, the rest 0).
+fn timer_reset() -> Regs {
+    let mut r = Regs::new(0x400 / 4);
+    r.set(0x2C, 0xFFFF);
+    r
 }
 
 fn rcc_read(rcc: &Regs, off: u32) -> u32 {

@@ -145,6 +145,25 @@ fn servo_follows_the_sweep_clamped() {
     .map(|(a, b)| format!("servoMove({a}): servo at {b} degrees"))
     .collect();
     assert_eq!(lines(&r.m7), want);
+    // The pulse on the GIGA's D5 (PA7, TIM3_CH2): 20 ms period; 1 500 µs from attach (before
+    // and after the pin is routed), then Arduino's 544..=2 400 µs for each angle of the sweep.
+    type Pulse = (u64, u64, Option<(char, u8)>);
+    let pulses: Vec<Pulse> = r
+        .emu
+        .pwm_events()
+        .iter()
+        .filter(|e| e.core == CoreId::M7 && e.timer == 3 && e.channel == 2)
+        .map(|e| (e.period_ns, e.high_ns / 1000, e.pin))
+        .collect();
+    let pa7 = Some(('A', 7));
+    let mut want = vec![(20_000_000, 1_500, None), (20_000_000, 1_500, pa7)];
+    want.extend([544, 1_008, 1_472, 1_936, 2_400, 1_472, 2_400].map(|us| (20_000_000, us, pa7)));
+    assert_eq!(pulses, want);
+    assert!(r
+        .emu
+        .pwm_events()
+        .iter()
+        .all(|e| e.timer == 3 && e.channel == 2));
 }
 
 #[test]

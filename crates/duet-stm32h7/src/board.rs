@@ -9,6 +9,7 @@
 //! the 64 MHz APB clock, TX only.
 
 use crate::pac;
+use crate::servo::ServoPin;
 
 #[cfg(any(
     all(feature = "board-giga", feature = "board-portenta"),
@@ -84,6 +85,8 @@ pub struct Board {
     /// The ADC1 input channel of the Arduino pin A0 (its pin stays in analog mode, the reset
     /// state).
     pub a0_channel: u8,
+    /// The servo example's output: Arduino pin D5 on TIM3 (see [`crate::servo`]).
+    pub servo: ServoPin,
 }
 
 const fn led(port: u8, pin: u8, colour: &'static str) -> Led {
@@ -110,6 +113,12 @@ pub const GIGA: Board = Board {
     blue: led(b'E', 3, "blue"),
     console: USART1_PA9,
     a0_channel: 4, // PC4 = ADC12_INP4
+    servo: ServoPin {
+        pin: Pin::new(b'A', 7),
+        af: 2,
+        channel: 2,
+        label: "D5 (PA7, TIM3_CH2)",
+    },
 };
 
 /// Arduino Portenta H7: RGB LED on PK5 / PK6 / PK7, console on USART1 (PA9), A0 = PA0_C.
@@ -120,6 +129,12 @@ pub const PORTENTA: Board = Board {
     blue: led(b'K', 7, "blue"),
     console: USART1_PA9,
     a0_channel: 0, // PA0_C = ADC12_INP0
+    servo: ServoPin {
+        pin: Pin::new(b'C', 6),
+        af: 2,
+        channel: 1,
+        label: "D5 (PC6, TIM3_CH1)",
+    },
 };
 
 /// STM32H747I-DISCO: LD3 red PI14, LD1 green PI12, LD4 blue PI15; console on USART1 (PA9),
@@ -131,6 +146,12 @@ pub const DISCO: Board = Board {
     blue: led(b'I', 15, "blue"),
     console: USART1_PA9,
     a0_channel: 18, // PA4 (Arduino connector A0) = ADC12_INP18
+    servo: ServoPin {
+        pin: Pin::new(b'A', 6),
+        af: 2,
+        channel: 1,
+        label: "D5 of the Arduino connector (PA6, TIM3_CH1)",
+    },
 };
 
 /// The board selected by the cargo feature.
@@ -186,6 +207,28 @@ pub fn make_output(pin: Pin) {
         .modify(|r, w| unsafe { w.bits((r.bits() & !(3 << shift)) | (1 << shift)) });
 }
 
+/// Connects `pin` to alternate function `af` (0..=15): its clock, its 4 AF bits, then its
+/// mode (0b10). Read-modify-writes of the port: do it at start-up, as [`make_output`].
+pub fn enable_alternate(pin: Pin, af: u8) {
+    enable_port(pin.port);
+    let g = gpio(pin.port);
+    let n = u32::from(pin.pin);
+    let af = u32::from(af & 0xF);
+    if n < 8 {
+        // SAFETY: only this pin's 4 AF bits change.
+        g.afrl()
+            .modify(|r, w| unsafe { w.bits((r.bits() & !(0xF << (n * 4))) | (af << (n * 4))) });
+    } else {
+        let s = (n - 8) * 4;
+        // SAFETY: only this pin's 4 AF bits change.
+        g.afrh()
+            .modify(|r, w| unsafe { w.bits((r.bits() & !(0xF << s)) | (af << s)) });
+    }
+    // SAFETY: only this pin's mode bits change, to 0b10 (alternate function).
+    g.moder()
+        .modify(|r, w| unsafe { w.bits((r.bits() & !(3 << (n * 2))) | (2 << (n * 2))) });
+}
+
 /// Drives `pin` high or low (one `BSRR` write: atomic, safe from both cores).
 pub fn set_pin(pin: Pin, high: bool) {
     let bit = if high {
@@ -236,24 +279,7 @@ impl Console {
     /// Enables the UART and its TX pin and sets 115 200 baud, 8N1, transmit only. The M7 does
     /// it; the M4 may write to an initialised console (the bytes of both cores interleave).
     pub fn init(&self) {
-        let tx = self.uart.tx;
-        enable_port(tx.port);
-        let g = gpio(tx.port);
-        let n = u32::from(tx.pin);
-        let af = u32::from(self.uart.af);
-        if n < 8 {
-            // SAFETY: only this pin's 4 AF bits change.
-            g.afrl()
-                .modify(|r, w| unsafe { w.bits((r.bits() & !(0xF << (n * 4))) | (af << (n * 4))) });
-        } else {
-            let s = (n - 8) * 4;
-            // SAFETY: only this pin's 4 AF bits change.
-            g.afrh()
-                .modify(|r, w| unsafe { w.bits((r.bits() & !(0xF << s)) | (af << s)) });
-        }
-        // SAFETY: only this pin's mode bits change, to 0b10 (alternate function).
-        g.moder()
-            .modify(|r, w| unsafe { w.bits((r.bits() & !(3 << (n * 2))) | (2 << (n * 2))) });
+        enable_alternate(self.uart.tx, self.uart.af);
         self.enable_clock();
         let u = self.regs();
         // SAFETY: disabling the UART before configuring it; any CR1 value is valid.

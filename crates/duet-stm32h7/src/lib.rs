@@ -8,8 +8,8 @@
 //!   with the flash splits and errors that say what to do.
 //! - [`hsem`]: the doorbells (semaphore 0 = M7 -> M4, 1 = M4 -> M7).
 //! - [`mpu`]: SRAM4 non-cacheable on the M7. [`clock`]: SysTick time. [`board`]: LEDs and the
-//!   console UART per board. `exit::exit` (on the chip): the end of a run (semihosting when a
-//!   debugger is attached).
+//!   console UART per board. [`servo`]: a hobby servo's 50 Hz pulse on TIM3. `exit::exit`
+//!   (on the chip): the end of a run (semihosting when a debugger is attached).
 //!
 //! ```no_run
 //! use core::time::Duration;
@@ -49,6 +49,7 @@ pub mod hsem;
 pub mod mpu;
 mod platform;
 pub mod rtc;
+pub mod servo;
 
 pub use boot::{FlashSplit, M4Boot, M4BootError};
 pub use platform::{

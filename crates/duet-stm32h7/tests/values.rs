@@ -188,3 +188,36 @@ fn ctime_matches_c() {
     assert_eq!(Ctime(1_709_251_198).to_string(), "Thu Feb 29 23:59:58 2024");
     assert_eq!(Ctime(0).to_string(), "Thu Jan  1 00:00:00 1970");
 }
+
+#[test]
+fn servo_pulses_and_timer_fields() {
+    use duet_stm32h7::servo::{ccer_enable, ccmr_bits, prescaler_for, pulse_us, TIMER_CLOCK_HZ};
+    // Arduino's Servo: 544 µs at 0 degrees, 2 400 µs at 180, linear; out-of-range clamps.
+    assert_eq!(pulse_us(0), 544);
+    assert_eq!(pulse_us(90), 1_472);
+    assert_eq!(pulse_us(180), 2_400);
+    assert_eq!(pulse_us(-5), 544);
+    assert_eq!(pulse_us(270), 2_400);
+    // 64 MHz / 64 = 1 MHz; clocks that do not divide to 1 MHz are refused.
+    assert_eq!(prescaler_for(TIMER_CLOCK_HZ), Some(63));
+    assert_eq!(prescaler_for(240_000_000), Some(239));
+    assert_eq!(prescaler_for(999_999), None);
+    assert_eq!(prescaler_for(64_500_000), None);
+    // OC1M = 0b110 at bits 6:4 with OC1PE (bit 3); channel 2 the same 8 bits up; 3 and 4 in
+    // CCMR2. The masks cover CCxS, OCxFE/PE/M/CE and OCxM[3].
+    assert_eq!(ccmr_bits(1), (false, 0x0001_00FF, 0x68));
+    assert_eq!(ccmr_bits(2), (false, 0x0100_FF00, 0x6800));
+    assert_eq!(ccmr_bits(3), (true, 0x0001_00FF, 0x68));
+    assert_eq!(ccmr_bits(4), (true, 0x0100_FF00, 0x6800));
+    assert_eq!(ccer_enable(1), 1);
+    assert_eq!(ccer_enable(4), 1 << 12);
+    // Every board's servo pin is a TIM3 channel on alternate function 2.
+    for b in [
+        duet_stm32h7::board::GIGA,
+        duet_stm32h7::board::PORTENTA,
+        duet_stm32h7::board::DISCO,
+    ] {
+        assert_eq!(b.servo.af, 2, "{}", b.name);
+        assert!((1..=4).contains(&b.servo.channel), "{}", b.name);
+    }
+}

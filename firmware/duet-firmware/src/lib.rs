@@ -440,16 +440,10 @@ pub mod sensor {
     pub const READINGS: u32 = 5;
 }
 
-/// The servo example's constants and the servo itself.
+/// The servo example's constants.
 pub mod servo {
     /// The M4's sweep (the last one is out of range on purpose).
     pub const SWEEP: [i32; 7] = [0, 45, 90, 135, 180, 90, 270];
-
-    /// Arduino's `Servo::write`: clamps to 0..=180 and returns where the servo went. No pulse
-    /// is generated yet (no timer PWM output; see docs/firmware.md).
-    pub fn servo_write(angle: i32) -> u8 {
-        angle.clamp(0, 180) as u8
-    }
 }
 
 /// The rtc example's constants.

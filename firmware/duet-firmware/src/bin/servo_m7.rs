@@ -1,5 +1,6 @@
-//! RPC servo, the M7 image: binds `servoMove(angle)` (clamped to 0..=180, printed, returned),
-//! boots the M4 and serves it.
+//! RPC servo, the M7 image: attaches the servo (50 Hz pulse on the board's D5, TIM3), binds
+//! `servoMove(angle)` (clamped to 0..=180, sets the pulse, printed, returned), boots the M4 and
+//! serves it.
 #![no_std]
 #![no_main]
 // duet::Error carries the peer's error text inline (no heap to box it), by design.
@@ -9,11 +10,13 @@ use core::cell::Cell;
 use core::time::Duration;
 
 use cortex_m_rt::entry;
-use duet_firmware::servo::{servo_write, SWEEP};
+use duet_firmware::servo::SWEEP;
 use duet_firmware::{
     finish, init_m7, m7_begin, m7_serve, println, serve_limit, M7Rpc, ServeError, M4_DONE,
 };
 use duet_rpmsg::{Arduino, Host};
+use duet_stm32h7::board::BOARD;
+use duet_stm32h7::servo::Servo;
 
 #[entry]
 fn main() -> ! {
@@ -22,8 +25,15 @@ fn main() -> ! {
 
 fn run() -> Result<(), ServeError> {
     let chip = init_m7();
+    let servo = match Servo::attach(BOARD.servo) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{e}");
+            duet_firmware::exit(1);
+        }
+    };
     let servo_move = |angle: i32| -> u8 {
-        let at = servo_write(angle);
+        let at = servo.write(angle);
         println!("servoMove({angle}): servo at {at} degrees");
         at
     };
