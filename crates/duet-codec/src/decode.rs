@@ -2,37 +2,20 @@
 
 use crate::{Error, Kind, RawValue, Result, MAX_DEPTH};
 
-/// One decoded MessagePack item: a scalar, or the header of a container.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Token<'a> {
-    Nil,
-    Bool(bool),
-    Uint(u64),
-    Int(i64),
-    F32(f32),
-    F64(f64),
-    /// str body, not yet checked for UTF-8.
-    Str(&'a [u8]),
-    Bin(&'a [u8]),
-    Array(u32),
-    Map(u32),
-    Ext(i8, &'a [u8]),
-}
-
 /// Marker classes: what the number after a marker means (see [`MARKERS`]).
 const NIL: u8 = 0;
 const BOOL: u8 = 1;
 const INVALID: u8 = 2;
-const BIN: u8 = 3;
-const EXT: u8 = 4;
+pub(crate) const BIN: u8 = 3;
+pub(crate) const EXT: u8 = 4;
 const F32: u8 = 5;
 const F64: u8 = 6;
 const UINT: u8 = 7;
 const INT: u8 = 8;
 const FIXEXT: u8 = 9;
-const STR: u8 = 10;
-const ARRAY: u8 = 11;
-const MAP: u8 = 12;
+pub(crate) const STR: u8 = 10;
+pub(crate) const ARRAY: u8 = 11;
+pub(crate) const MAP: u8 = 12;
 
 /// For each marker 0xC0..=0xDF: class << 4 | the width in bytes of the number that follows it
 /// (the value, the length or the count).
@@ -71,10 +54,30 @@ const MARKERS: [u8; 32] = [
     MAP << 4 | 4,
 ];
 
+/// The length of the header that starts with `marker`: the marker and the number behind it
+/// (a value, a length or a count), as [`Decoder::head`] reads it. 1 to 9.
+pub(crate) fn head_len(marker: u8) -> usize {
+    match marker {
+        0xc0..=0xdf => {
+            1 + usize::from(
+                MARKERS
+                    .get(usize::from(marker & 0x1f))
+                    .copied()
+                    .unwrap_or(0)
+                    & 0x0f,
+            )
+        }
+        _ => 1,
+    }
+}
+
 /// Reads MessagePack values from a byte slice, borrowing strings and byte strings from it.
 ///
 /// Every `read_*` either reads a whole value of the asked type or returns an error and leaves
 /// [`position`](Decoder::position) unchanged. Any valid encoding width is accepted.
+///
+/// The common small forms (fixint, fixstr, fixarray, fixmap, nil, bool) are read straight from
+/// the first byte; the other widths go through one shared table-driven path.
 #[derive(Clone, Debug)]
 pub struct Decoder<'a> {
     buf: &'a [u8],
@@ -83,13 +86,29 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     /// A decoder that reads from the start of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Decoder { buf, pos: 0 }
     }
 
+    /// A decoder over `buf` that starts reading at `pos` (for example behind a header that
+    /// was already parsed, such as the params of [`rpc::parse_split`](crate::rpc::parse_split)).
+    /// A `pos` past the end reads as empty input.
+    #[inline]
+    pub fn new_at(buf: &'a [u8], pos: usize) -> Self {
+        Decoder { buf, pos }
+    }
+
     /// How many bytes have been consumed.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
+    }
+
+    /// Moves back to an earlier [`position`](Self::position) (to undo a partly read value).
+    #[inline]
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = pos;
     }
 
     /// The bytes not consumed yet.
@@ -98,15 +117,29 @@ impl<'a> Decoder<'a> {
     }
 
     /// True when every byte has been consumed.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
     /// The type of the next value, without consuming it. Empty input: [`Error::Truncated`].
     pub fn peek_kind(&self) -> Result<Kind> {
-        Kind::of_marker(*self.remaining().first().ok_or(Error::Truncated)?)
+        Kind::of_marker(self.peek_byte()?)
     }
 
+    /// The next byte, not consumed.
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// The next byte, not consumed.
+    #[inline(always)]
+    pub(crate) fn peek_byte(&self) -> Result<u8> {
+        self.peek().ok_or(Error::Truncated)
+    }
+
+    /// Takes the next `n` bytes (one bounds check).
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or(Error::Truncated)?;
         let s = self.buf.get(self.pos..end).ok_or(Error::Truncated)?;
@@ -114,30 +147,28 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
-    /// Reads a `width`-byte big-endian number (width 0, 1, 2, 4 or 8; other widths read 0),
-    /// sign-extended if `signed`.
-    #[inline(always)]
+    /// Reads a `width`-byte big-endian number (width 0 to 8), sign-extended if `signed`.
     fn be(&mut self, width: usize, signed: bool) -> Result<u64> {
-        let v = match *self.take(width)? {
-            [a] => u64::from(a),
-            [a, b] => u64::from(u16::from_be_bytes([a, b])),
-            [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
-            [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
-            _ => 0,
-        };
-        Ok(match (signed, width) {
-            (true, 1) => v as i8 as u64,
-            (true, 2) => v as i16 as u64,
-            (true, 4) => v as i32 as u64,
-            _ => v,
-        })
+        let mut v = 0u64;
+        for &b in self.take(width)? {
+            v = v << 8 | u64::from(b);
+        }
+        if signed {
+            v = match width {
+                1 => v as i8 as u64,
+                2 => v as i16 as u64,
+                4 => v as i32 as u64,
+                _ => v,
+            };
+        }
+        Ok(v)
     }
 
     /// Consumes the next byte if it is a fix-form marker (`byte & !mask == lo`) and returns
-    /// the number it holds (`byte & mask`): the common case, without going through [`Token`].
+    /// the number it holds (`byte & mask`): the common case, without going through the table.
     #[inline(always)]
     fn fix(&mut self, lo: u8, mask: u8) -> Option<u8> {
-        let b = *self.buf.get(self.pos)?;
+        let b = self.peek()?;
         if b & !mask != lo {
             return None;
         }
@@ -145,64 +176,65 @@ impl<'a> Decoder<'a> {
         Some(b & mask)
     }
 
-    /// The next byte, not consumed.
-    pub(crate) fn peek_byte(&self) -> Result<u8> {
-        self.buf.get(self.pos).copied().ok_or(Error::Truncated)
-    }
-
-    /// Takes one byte.
-    fn byte(&mut self) -> Result<u8> {
-        let b = *self.buf.get(self.pos).ok_or(Error::Truncated)?;
+    /// Reads a marker and the number that goes with it: sets `class` and returns `n`, the
+    /// value (ints, sign-extended for the signed forms; bool; float bits), the length of the
+    /// body that follows (str, bin, ext: the ext type byte comes before those `n` bytes) or the
+    /// element count (array, map). The body is not consumed. On error the position may have
+    /// moved; callers restore it. (An out parameter: a returned `(class, n)` pair would be
+    /// moved around with `memcpy` at opt-level "z".)
+    #[inline(never)]
+    pub(crate) fn head(&mut self, class: &mut u8) -> Result<u64> {
+        let m = self.peek_byte()?;
         self.pos += 1;
-        Ok(b)
-    }
-
-    /// Reads the next item. On error the position may have moved; callers restore it.
-    pub(crate) fn token(&mut self) -> Result<Token<'a>> {
-        let m = self.byte()?;
-        // Every marker is a class plus a number: the value (ints), the length (str, bin, ext)
-        // or the element count (array, map); fix forms hold it in the marker itself.
-        let (class, n) = match m {
-            0x00..=0x7f => return Ok(Token::Uint(m.into())),
-            0x80..=0x8f => return Ok(Token::Map((m & 0x0f).into())),
-            0x90..=0x9f => return Ok(Token::Array((m & 0x0f).into())),
-            0xa0..=0xbf => return Ok(Token::Str(self.take(usize::from(m & 0x1f))?)),
-            0xe0..=0xff => return Ok(Token::Int((m as i8).into())),
+        let (c, n) = match m {
+            0x00..=0x7f => (UINT, m.into()),
+            0x80..=0x8f => (MAP, (m & 0x0f).into()),
+            0x90..=0x9f => (ARRAY, (m & 0x0f).into()),
+            0xa0..=0xbf => (STR, (m & 0x1f).into()),
+            0xe0..=0xff => (INT, m as i8 as u64),
             _ => {
                 let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
-                let class = info >> 4;
-                (class, self.be(usize::from(info & 0x0f), class == INT)?)
+                match info >> 4 {
+                    INVALID => return Err(Error::InvalidMarker),
+                    BOOL => (BOOL, (m & 1).into()),
+                    // fixext1..16: 1 << (marker - 0xD4) data bytes.
+                    FIXEXT => (EXT, 1 << (m.wrapping_sub(0xd4) & 7)),
+                    c => (c, self.be(usize::from(info & 0x0f), c == INT)?),
+                }
             }
         };
-        // str, bin and ext lengths have at most 4 bytes, so `n as usize` keeps them whole.
-        Ok(match class {
-            NIL => Token::Nil,
-            BOOL => Token::Bool(m & 1 != 0),
-            UINT => Token::Uint(n),
-            INT => Token::Int(n as i64),
-            F32 => Token::F32(f32::from_bits(n as u32)),
-            F64 => Token::F64(f64::from_bits(n)),
-            BIN => Token::Bin(self.take(n as usize)?),
-            STR => Token::Str(self.take(n as usize)?),
-            ARRAY => Token::Array(n as u32),
-            MAP => Token::Map(n as u32),
-            EXT | FIXEXT => {
-                let len = if class == EXT {
-                    n
-                } else {
-                    u64::from(1u32 << (m.wrapping_sub(0xd4) & 7))
-                };
-                let t = self.byte()? as i8;
-                Token::Ext(t, self.take(len as usize)?)
-            }
-            _ => return Err(Error::InvalidMarker),
-        })
+        *class = c;
+        Ok(n)
     }
 
-    /// Reads one token and maps it with `f`; on any error the position is restored.
-    fn read<T>(&mut self, f: impl FnOnce(Token<'a>) -> Result<T>) -> Result<T> {
+    /// [`head`](Self::head), then checks that bit `class` of `classes` is set. On error the
+    /// position is restored.
+    #[inline(never)]
+    fn head_in(&mut self, classes: u16, class: &mut u8) -> Result<u64> {
         let start = self.pos;
-        let r = self.token().and_then(f);
+        // Each outcome is built where it is returned (a `Result` kept in a variable is
+        // copied with `memcpy` at opt-level "z").
+        let e = match self.head(class) {
+            Ok(n) if classes >> *class & 1 != 0 => return Ok(n),
+            Ok(_) => Error::WrongType,
+            Err(e) => e,
+        };
+        self.pos = start;
+        Err(e)
+    }
+
+    /// [`head_in`](Self::head_in) for one class: the number `n`.
+    #[inline(always)]
+    fn head_of(&mut self, class: u8) -> Result<u64> {
+        self.head_in(1 << class, &mut 0)
+    }
+
+    /// Reads a str or bin body of `n` bytes after its header; on error the position goes
+    /// back to `start`.
+    fn body(&mut self, start: usize, n: u64) -> Result<&'a [u8]> {
+        let r = usize::try_from(n)
+            .map_err(|_| Error::Truncated)
+            .and_then(|n| self.take(n));
         if r.is_err() {
             self.pos = start;
         }
@@ -211,10 +243,10 @@ impl<'a> Decoder<'a> {
 
     /// Reads nil.
     pub fn read_nil(&mut self) -> Result<()> {
-        self.read(|t| match t {
-            Token::Nil => Ok(()),
-            _ => Err(Error::WrongType),
-        })
+        if self.fix(0xc0, 0) == Some(0) {
+            return Ok(());
+        }
+        self.head_of(NIL).map(|_| ())
     }
 
     /// Reads a bool.
@@ -222,86 +254,104 @@ impl<'a> Decoder<'a> {
         if let Some(b) = self.fix(0xc2, 0x01) {
             return Ok(b != 0);
         }
-        self.read(|t| match t {
-            Token::Bool(b) => Ok(b),
-            _ => Err(Error::WrongType),
-        })
+        self.head_of(BOOL).map(|b| b != 0)
+    }
+
+    /// Reads an integer of any width: its 64-bit two's-complement bits and whether it came in
+    /// a signed form (negative fixint, int8..int64). On error the position is unchanged.
+    #[inline(always)]
+    fn int(&mut self) -> Result<(u64, bool)> {
+        if let Some(b) = self.peek() {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok((b.into(), false));
+            }
+        }
+        self.int_slow()
+    }
+
+    fn int_slow(&mut self) -> Result<(u64, bool)> {
+        let mut class = 0;
+        let v = self.head_in(1 << UINT | 1 << INT, &mut class)?;
+        Ok((v, class == INT))
     }
 
     /// Reads an integer of any width as `u64`. Negative values: [`Error::OutOfRange`].
     pub fn read_u64(&mut self) -> Result<u64> {
-        self.read(|t| match t {
-            Token::Uint(v) => Ok(v),
-            Token::Int(v) => u64::try_from(v).map_err(|_| Error::OutOfRange),
-            _ => Err(Error::WrongType),
-        })
+        let start = self.pos;
+        let (v, signed) = self.int()?;
+        if signed && (v as i64) < 0 {
+            self.pos = start;
+            return Err(Error::OutOfRange);
+        }
+        Ok(v)
     }
 
     /// Reads an integer of any width as `i64`. A uint64 above `i64::MAX`: [`Error::OutOfRange`].
     pub fn read_i64(&mut self) -> Result<i64> {
-        self.read(|t| match t {
-            Token::Uint(v) => i64::try_from(v).map_err(|_| Error::OutOfRange),
-            Token::Int(v) => Ok(v),
-            _ => Err(Error::WrongType),
-        })
+        let start = self.pos;
+        let (v, signed) = self.int()?;
+        if !signed && (v as i64) < 0 {
+            self.pos = start;
+            return Err(Error::OutOfRange);
+        }
+        Ok(v as i64)
     }
 
     /// Reads an integer of any width as its 64-bit two's-complement bits.
+    #[inline]
     pub(crate) fn read_int_bits(&mut self) -> Result<u64> {
-        self.read(|t| match t {
-            Token::Uint(v) => Ok(v),
-            Token::Int(v) => Ok(v as u64),
-            _ => Err(Error::WrongType),
-        })
+        self.int().map(|(v, _)| v)
     }
 
     /// Reads a float32. A float64 is [`Error::WrongType`] (it would lose precision).
     pub fn read_f32(&mut self) -> Result<f32> {
-        if let Some(&[0xca, a, b, c, d]) = self.remaining().get(..5) {
-            self.pos += 5;
-            return Ok(f32::from_be_bytes([a, b, c, d]));
-        }
-        self.read(|t| match t {
-            Token::F32(v) => Ok(v),
-            _ => Err(Error::WrongType),
-        })
+        self.head_of(F32).map(|v| f32::from_bits(v as u32))
     }
 
     /// Reads a float64 or a float32 (widened exactly).
     pub fn read_f64(&mut self) -> Result<f64> {
-        if let Some(&[0xcb, a, b, c, d, e, f, g, h]) = self.remaining().get(..9) {
-            self.pos += 9;
-            return Ok(f64::from_be_bytes([a, b, c, d, e, f, g, h]));
+        if self.peek() == Some(0xca) {
+            return self.read_f32().map(f64::from);
         }
-        self.read(|t| match t {
-            Token::F32(v) => Ok(f64::from(v)),
-            Token::F64(v) => Ok(v),
-            _ => Err(Error::WrongType),
-        })
+        self.head_of(F64).map(f64::from_bits)
+    }
+
+    /// The bytes of a str (fixstr inline; any width), not checked for UTF-8. On error the
+    /// position is unchanged.
+    #[inline(always)]
+    fn str_bytes(&mut self) -> Result<&'a [u8]> {
+        let start = self.pos;
+        let n = match self.fix(0xa0, 0x1f) {
+            Some(n) => n.into(),
+            None => self.head_of(STR)?,
+        };
+        self.body(start, n)
     }
 
     /// Reads a str, borrowed from the input. Not UTF-8: [`Error::InvalidUtf8`].
     pub fn read_str(&mut self) -> Result<&'a str> {
-        self.read(|t| match t {
-            Token::Str(s) => utf8(s),
-            _ => Err(Error::WrongType),
-        })
+        let start = self.pos;
+        let r = self.str_bytes().and_then(utf8);
+        if r.is_err() {
+            self.pos = start;
+        }
+        r
     }
 
     /// Reads a bin, borrowed from the input.
     pub fn read_bin(&mut self) -> Result<&'a [u8]> {
-        self.read(|t| match t {
-            Token::Bin(s) => Ok(s),
-            _ => Err(Error::WrongType),
-        })
+        let start = self.pos;
+        let n = self.head_of(BIN)?;
+        self.body(start, n)
     }
 
     /// Reads a bin or the raw bytes of a str (no UTF-8 check).
     pub(crate) fn read_bytes_or_str(&mut self) -> Result<&'a [u8]> {
-        self.read(|t| match t {
-            Token::Bin(s) | Token::Str(s) => Ok(s),
-            _ => Err(Error::WrongType),
-        })
+        match self.peek() {
+            Some(0xc4..=0xc6) => self.read_bin(),
+            _ => self.str_bytes(),
+        }
     }
 
     /// Reads an array header and returns the element count; the elements follow.
@@ -309,10 +359,7 @@ impl<'a> Decoder<'a> {
         if let Some(n) = self.fix(0x90, 0x0f) {
             return Ok(n.into());
         }
-        self.read(|t| match t {
-            Token::Array(n) => Ok(n),
-            _ => Err(Error::WrongType),
-        })
+        self.head_of(ARRAY).map(|n| n as u32)
     }
 
     /// Reads a map header and returns the number of key/value pairs; the pairs follow.
@@ -320,24 +367,34 @@ impl<'a> Decoder<'a> {
         if let Some(n) = self.fix(0x80, 0x0f) {
             return Ok(n.into());
         }
-        self.read(|t| match t {
-            Token::Map(n) => Ok(n),
-            _ => Err(Error::WrongType),
-        })
+        self.head_of(MAP).map(|n| n as u32)
     }
 
     /// Reads an ext value: its type and its data, borrowed.
     pub fn read_ext(&mut self) -> Result<(i8, &'a [u8])> {
-        self.read(|t| match t {
-            Token::Ext(ty, d) => Ok((ty, d)),
-            _ => Err(Error::WrongType),
-        })
+        let start = self.pos;
+        let n = self.head_of(EXT)?;
+        let r = usize::try_from(n)
+            .map_err(|_| Error::Truncated)
+            .and_then(|n| self.ext_body(n));
+        if r.is_err() {
+            self.pos = start;
+        }
+        r
+    }
+
+    /// The type byte and `n` data bytes of an ext after its header.
+    fn ext_body(&mut self, n: usize) -> Result<(i8, &'a [u8])> {
+        let ty = self.peek_byte()? as i8;
+        self.pos += 1;
+        Ok((ty, self.take(n)?))
     }
 
     /// Skips one whole value, including everything nested in it.
     ///
-    /// Iterative (no recursion); more than [`MAX_DEPTH`] nested containers give
-    /// [`Error::DepthLimit`]. On error the position is left unchanged.
+    /// More than [`MAX_DEPTH`] nested containers give [`Error::DepthLimit`]; nesting is
+    /// followed by recursion at most that deep (a few words of stack per level, no stack for
+    /// scalars and arrays of scalars). On error the position is left unchanged.
     pub fn skip(&mut self) -> Result<()> {
         self.skip_at(0)
     }
@@ -345,52 +402,68 @@ impl<'a> Decoder<'a> {
     /// [`skip`](Self::skip) for a value that is already `depth` containers deep.
     pub(crate) fn skip_at(&mut self, depth: usize) -> Result<()> {
         let start = self.pos;
-        let r = self.skip_inner(MAX_DEPTH.saturating_sub(depth));
-        if r.is_err() {
-            self.pos = start;
-        }
-        r
+        let e = match self.item() {
+            Ok(None) => return Ok(()),
+            Ok(Some(items)) => match self.skip_items(items, MAX_DEPTH.saturating_sub(depth)) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        self.pos = start;
+        Err(e)
     }
 
-    fn skip_inner(&mut self, limit: usize) -> Result<()> {
-        // open[i] = how many items are still to be read in the i-th open container.
-        let mut open = [0usize; MAX_DEPTH];
-        let mut depth = 0usize;
-        loop {
-            let items = match self.token()? {
-                Token::Array(n) => Some(n as usize),
-                Token::Map(n) => Some((n as usize).saturating_mul(2)),
-                _ => None,
-            };
-            if let Some(items) = items {
-                // Every container counts against the limit, even an empty one.
-                if depth >= limit {
-                    return Err(Error::DepthLimit);
-                }
-                // Each item takes at least one byte: more items than bytes left is truncated
-                // input (and keeps every count within `usize`).
-                if items > self.buf.len().saturating_sub(self.pos) {
-                    return Err(Error::Truncated);
-                }
-                if items > 0 {
-                    *open.get_mut(depth).ok_or(Error::DepthLimit)? = items;
-                    depth += 1;
-                    continue;
-                }
+    /// Passes one item: a scalar with its body, or only the header of an array/map. Returns
+    /// the number of items inside for a container (map entries count twice), else `None`.
+    fn item(&mut self) -> Result<Option<usize>> {
+        let b = self.peek_byte()?;
+        // Fixints, nil and bool: one byte (the common case, no table).
+        if !(0x80..0xe0).contains(&b) || (b & 0xfc == 0xc0 && b != 0xc1) {
+            self.pos += 1;
+            return Ok(None);
+        }
+        // fixarray / fixmap: the count is in the byte.
+        if b & 0xe0 == 0x80 {
+            self.pos += 1;
+            let n = usize::from(b & 0x0f);
+            return Ok(Some(if b & 0x10 != 0 { n } else { n * 2 }));
+        }
+        let mut class = 0;
+        let n = self.head(&mut class)?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        match class {
+            ARRAY => return Ok(Some(n)),
+            MAP => return Ok(Some(n.saturating_mul(2))),
+            STR | BIN => {
+                self.take(n)?;
             }
-            // One value finished: count it against the innermost open container.
-            loop {
-                let Some(top) = depth.checked_sub(1) else {
-                    return Ok(());
-                };
-                let left = open.get_mut(top).ok_or(Error::DepthLimit)?;
-                *left -= 1;
-                if *left > 0 {
-                    break;
-                }
-                depth = top;
+            EXT => {
+                self.ext_body(n)?;
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Passes the `items` items of a container whose header was just read; `limit` is how
+    /// many more containers may nest here, counting this one.
+    fn skip_items(&mut self, items: usize, limit: usize) -> Result<()> {
+        // Every container counts against the limit, even an empty one.
+        let Some(inner) = limit.checked_sub(1) else {
+            return Err(Error::DepthLimit);
+        };
+        // Each item takes at least one byte: more items than bytes left is truncated input
+        // (and keeps every count within `usize`).
+        if items > self.buf.len().saturating_sub(self.pos) {
+            return Err(Error::Truncated);
+        }
+        for _ in 0..items {
+            if let Some(n) = self.item()? {
+                self.skip_items(n, inner)?;
             }
         }
+        Ok(())
     }
 
     /// Reads one whole value and returns its bytes as a [`RawValue`] (depth-limited as

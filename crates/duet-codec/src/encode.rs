@@ -81,6 +81,15 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// Writes one byte (a fix-form value or header): one bounds check, no table.
+    #[inline(always)]
+    fn put(&mut self, b: u8) -> Result<()> {
+        let slot = self.buf.get_mut(self.pos).ok_or(Error::BufferTooSmall)?;
+        *slot = b;
+        self.pos += 1;
+        Ok(())
+    }
+
     /// Writes `marker`, then the low `width` bytes of `value` big-endian, then `body`,
     /// all or nothing.
     pub(crate) fn emit(&mut self, marker: u8, value: u64, width: usize, body: &[u8]) -> Result<()> {
@@ -138,12 +147,12 @@ impl<'a> Encoder<'a> {
 
     /// Writes nil (0xC0).
     pub fn write_nil(&mut self) -> Result<()> {
-        self.emit(0xc0, 0, 0, &[])
+        self.put(0xc0)
     }
 
     /// Writes true (0xC3) or false (0xC2).
     pub fn write_bool(&mut self, v: bool) -> Result<()> {
-        self.emit(0xc2 | v as u8, 0, 0, &[])
+        self.put(0xc2 | v as u8)
     }
 
     /// Writes an unsigned integer in its smallest form (positive fixint, uint8..uint64).
@@ -159,6 +168,9 @@ impl<'a> Encoder<'a> {
 
     /// `bits` is the value; `neg` says it is a negative `i64`.
     fn write_int(&mut self, bits: u64, neg: bool) -> Result<()> {
+        if (!neg && bits < 0x80) || (neg && bits >= (-32i64) as u64) {
+            return self.put(bits as u8);
+        }
         let (marker, width) = int_head(bits, neg);
         self.emit(marker, bits, width, &[])
     }
@@ -193,6 +205,9 @@ impl<'a> Encoder<'a> {
 
     /// Writes an array header for `len` elements (fixarray, array16/32); the elements follow.
     pub fn write_array_len(&mut self, len: u32) -> Result<()> {
+        if len < 16 {
+            return self.put(0x90 | len as u8);
+        }
         self.emit_len(0x90, 16, 0, 0xdc, len as usize, &[])
     }
 

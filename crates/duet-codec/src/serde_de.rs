@@ -35,10 +35,10 @@ impl de::Error for Error {
 
 /// Reads exactly one serde value from `dec`. On error the position is restored.
 pub fn decode<'de, T: de::Deserialize<'de>>(dec: &mut Decoder<'de>) -> Result<T> {
-    let start = dec.clone();
+    let start = dec.position();
     let r = T::deserialize(&mut Deserializer::new(dec));
     if r.is_err() {
-        *dec = start;
+        dec.rewind(start);
     }
     r
 }

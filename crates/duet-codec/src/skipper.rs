@@ -1,6 +1,7 @@
 //! Finding the end of a MessagePack value that arrives in pieces.
 
-use crate::{Error, Result, MAX_DEPTH};
+use crate::decode::{ARRAY, BIN, EXT, MAP, STR};
+use crate::{Decoder, Error, Result, MAX_DEPTH};
 
 const _: () = assert!(MAX_DEPTH <= 32, "the map bit sets are u32");
 
@@ -33,14 +34,13 @@ pub struct Skipper {
     key_done: u32,
     /// Open containers.
     depth: u8,
-    /// Bytes still to pass inside the current str/bin/ext body or number.
+    /// Bytes still to pass inside the current str/bin/ext body.
     body: u64,
-    /// The marker whose length field is being read (valid while `need > 0`).
-    marker: u8,
-    /// Bytes of the length field still missing.
-    need: u8,
-    /// The length field so far (big-endian).
-    len: u32,
+    /// The header of the current item so far: its marker and the number behind it (a value,
+    /// a length or a count; at most 8 bytes).
+    head: [u8; 9],
+    /// How many bytes of `head` have arrived.
+    have: u8,
 }
 
 impl Default for Skipper {
@@ -58,15 +58,17 @@ impl Skipper {
             key_done: 0,
             depth: 0,
             body: 0,
-            marker: 0,
-            need: 0,
-            len: 0,
+            head: [0; 9],
+            have: 0,
         }
     }
 
     /// Forgets any value in progress: the next byte fed starts a new value.
     pub fn reset(&mut self) {
-        *self = Self::new();
+        // The counts and map bits of a level are written when it opens, before any read.
+        self.depth = 0;
+        self.body = 0;
+        self.have = 0;
     }
 
     /// Passes over the next bytes of the value.
@@ -103,73 +105,37 @@ impl Skipper {
                 }
                 continue;
             }
-            let b = chunk[i];
+            let have = usize::from(self.have);
+            if let Some(slot) = self.head.get_mut(have) {
+                *slot = chunk[i];
+            }
             i += 1;
-            let ended = if self.need > 0 {
-                self.len = self.len << 8 | u32::from(b);
-                self.need -= 1;
-                if self.need > 0 {
-                    continue;
+            let need = crate::decode::head_len(self.head[0]);
+            if have + 1 < need {
+                self.have += 1;
+                continue;
+            }
+            self.have = 0;
+            // The whole header is here: the decoder tells what it is.
+            let mut d = Decoder::new(self.head.get(..need).unwrap_or(&[]));
+            let mut class = 0;
+            let n = d.head(&mut class)?;
+            let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+            let ended = match class {
+                ARRAY => self.open(n32, false)?,
+                MAP => self.open(n32, true)?,
+                // str/bin: the body; ext: the type byte, then the data.
+                STR | BIN | EXT => {
+                    self.body = n + u64::from(class == EXT);
+                    self.body == 0
                 }
-                self.after_length(self.marker, self.len)?
-            } else {
-                self.start(b)?
+                _ => true,
             };
             if ended && self.value_done() {
                 return Ok(Some(i));
             }
         }
         Ok(None)
-    }
-
-    /// Handles a marker byte. `Ok(true)`: the value is complete already.
-    fn start(&mut self, m: u8) -> Result<bool> {
-        // Width in bytes of what follows the marker: a length field (`need`) or a fixed body.
-        let wide = |base: u8| 1u8 << (m.wrapping_sub(base) & 3);
-        match m {
-            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => Ok(true),
-            0x80..=0x8f => self.open(u32::from(m & 0x0f), true),
-            0x90..=0x9f => self.open(u32::from(m & 0x0f), false),
-            0xa0..=0xbf => Ok(self.pass(u64::from(m & 0x1f))),
-            0xc1 => Err(Error::InvalidMarker),
-            // float32, float64, uint8..64, int8..64.
-            0xca => Ok(self.pass(4)),
-            0xcb => Ok(self.pass(8)),
-            0xcc..=0xcf => Ok(self.pass(u64::from(wide(0xcc)))),
-            0xd0..=0xd3 => Ok(self.pass(u64::from(wide(0xd0)))),
-            // fixext 1..16: the type byte, then 1 << k data bytes.
-            0xd4..=0xd8 => Ok(self.pass(1 + (1u64 << (m - 0xd4)))),
-            // bin8..32, ext8..32, str8..32, array16/32, map16/32: a length field first.
-            0xc4..=0xc9 | 0xd9..=0xdf => {
-                self.need = match m {
-                    0xc4..=0xc6 => wide(0xc4),
-                    0xc7..=0xc9 => wide(0xc7),
-                    0xd9..=0xdb => wide(0xd9),
-                    0xdc | 0xde => 2,
-                    _ => 4,
-                };
-                self.marker = m;
-                self.len = 0;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Handles a complete length field of marker `m`. `Ok(true)`: the value is complete.
-    fn after_length(&mut self, m: u8, len: u32) -> Result<bool> {
-        match m {
-            0xdc | 0xdd => self.open(len, false),
-            0xde | 0xdf => self.open(len, true),
-            // ext: the type byte, then the data.
-            0xc7..=0xc9 => Ok(self.pass(1 + u64::from(len))),
-            _ => Ok(self.pass(u64::from(len))),
-        }
-    }
-
-    /// Sets `n` body bytes to pass; true if there are none.
-    fn pass(&mut self, n: u64) -> bool {
-        self.body = n;
-        n == 0
     }
 
     /// Opens a container of `n` elements or entries; true if it is empty (so complete).

@@ -558,4 +558,36 @@ proptest! {
         check_no_panic(&msg);
         check_no_panic(&bytes);
     }
+
+    #[test]
+    fn parse_split_matches_parse(
+        bytes in proptest::collection::vec(any::<u8>(), 0..48),
+        prefix in 0usize..4,
+        spare in 0usize..8,
+    ) {
+        // Arbitrary bytes behind a plausible start (request, response, notification or none).
+        let starts: [&[u8]; 4] = [&[], &[0x94, 0x00, 0x05], &[0x94, 0x01, 0x05], &[0x93, 0x02]];
+        let mut msg = starts[prefix].to_vec();
+        msg.extend_from_slice(&bytes);
+        let len = msg.len();
+        let mut buf = msg.clone();
+        buf.resize(len + spare, 0xee);
+        let want = rpc::parse(&msg);
+        match rpc::parse_split(&mut buf, len) {
+            Ok((m, used, rest)) => {
+                let (wm, wused) = want.unwrap();
+                prop_assert_eq!(m, wm);
+                prop_assert_eq!(used, wused);
+                prop_assert_eq!(rest.len(), len + spare - used);
+                rest.fill(0);
+            }
+            Err(e) => prop_assert_eq!(Err(e), want.map(|_| ())),
+        }
+        // A length past the end is capped at the buffer.
+        let mut short = msg.clone();
+        prop_assert_eq!(
+            rpc::parse_split(&mut short, len + 5).map(|(m, u, _)| (m, u)),
+            rpc::parse(&msg)
+        );
+    }
 }

@@ -237,3 +237,51 @@ fn encode_checks_params_and_buffer() {
         );
     }
 }
+
+#[test]
+fn parse_split_gives_the_message_and_the_rest() {
+    let mut buf = [0u8; 40];
+    buf[..ADD_REQUEST.len()].copy_from_slice(ADD_REQUEST);
+    buf[ADD_REQUEST.len()..ADD_REQUEST.len() + ADD_RESPONSE.len()].copy_from_slice(ADD_RESPONSE);
+    let len = ADD_REQUEST.len() + ADD_RESPONSE.len();
+    let (msg, used, rest) = rpc::parse_split(&mut buf, len).unwrap();
+    assert_eq!(used, ADD_REQUEST.len());
+    assert_eq!(rest.len(), 40 - used);
+    assert_eq!(&rest[..ADD_RESPONSE.len()], ADD_RESPONSE);
+    let Message::Request {
+        msgid,
+        method,
+        params,
+    } = msg
+    else {
+        panic!("{msg:?}")
+    };
+    // The rest can be written while the message is still borrowed.
+    rest[0] = 0xc0;
+    assert_eq!(msgid.as_u32(), Some(0x2400_1A30));
+    assert_eq!(method, "add");
+    assert_eq!(params.decode::<(i32, i32)>(), Ok((1, 2)));
+    // The same errors as `parse`; a message not whole within `len` is truncated.
+    assert_eq!(
+        rpc::parse_split(&mut buf, ADD_REQUEST.len() - 1).map(|(_, n, _)| n),
+        Err(Error::Truncated)
+    );
+    assert_eq!(
+        rpc::parse_split(&mut [0x92, 0x00, 0x01], 3).map(|(_, n, _)| n),
+        Err(Error::InvalidLength)
+    );
+}
+
+#[test]
+fn decoder_new_at_starts_behind_a_header() {
+    let d = duet_codec::Decoder::new_at(ADD_REQUEST, 11);
+    let mut d2 = d.clone();
+    assert_eq!(d2.read_array_len(), Ok(2));
+    assert_eq!(d2.read_i64(), Ok(1));
+    assert_eq!(d2.read_i64(), Ok(2));
+    assert!(d2.is_empty());
+    assert_eq!(d.position(), 11);
+    let mut past = duet_codec::Decoder::new_at(ADD_REQUEST, 99);
+    assert!(past.is_empty());
+    assert_eq!(past.read_nil(), Err(Error::Truncated));
+}
