@@ -96,75 +96,77 @@ impl Mapping {
         Ok(self.ptr.wrapping_add(offset))
     }
 
-    /// The 8-byte word `index` (bytes `8 * index..8 * index + 8`), if inside the mapping.
-    ///
-    /// Every access to the region goes through these words, so that all atomic accesses to a
-    /// location have the same size: Rust's memory model does not allow racing atomic accesses
-    /// of different sizes (Miri reports them), and the peer may access any word at any time.
-    fn word(&self, index: usize) -> Option<&AtomicU64> {
-        let off = index.checked_mul(8)?;
-        if off.checked_add(8)? > self.len {
-            return None;
-        }
-        // SAFETY: the base is 8-byte aligned (an `AtomicU64` allocation or a page), so
-        // `base + off` is too; `off + 8 <= len` (checked) keeps the word inside the mapping,
-        // which outlives `&self` and so the returned reference; every access to the region's
-        // bytes is an atomic access to one of these words.
-        Some(unsafe { AtomicU64::from_ptr(self.ptr.wrapping_add(off).cast::<u64>()) })
-    }
-
-    /// Calls `f(word, first byte in the word, range of the caller's slice)` for each 8-byte
-    /// word that `offset..offset + len` overlaps, after checking the range.
-    fn words(
-        &self,
-        offset: usize,
-        len: usize,
-        align: usize,
-        mut f: impl FnMut(&AtomicU64, usize, core::ops::Range<usize>),
-    ) -> Result<(), OutOfBounds> {
-        let err = OutOfBounds { offset, len };
-        self.check(offset, len, align)?;
+    /// Copies bytes `offset..offset + buf.len()` into `buf`, one `Relaxed` 8-byte load per word
+    /// (the partial words at either end included).
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        self.check(offset, buf.len(), 1)?;
         let mut i = 0;
-        while i < len {
-            let a = offset + i;
-            let within = a % 8;
-            let n = (8 - within).min(len - i);
-            f(self.word(a / 8).ok_or(err)?, within, i..i + n);
-            i += n;
+        // The first word, if `offset` is inside one.
+        let within = offset % 8;
+        if within != 0 && !buf.is_empty() {
+            let n = (8 - within).min(buf.len());
+            let v = self
+                .word_at(offset / 8)
+                .load(Ordering::Relaxed)
+                .to_ne_bytes();
+            buf[..n].copy_from_slice(&v[within..within + n]);
+            i = n;
+        }
+        // Whole words.
+        let mut w = (offset + i) / 8;
+        let mut chunks = buf[i..].chunks_exact_mut(8);
+        for out in &mut chunks {
+            out.copy_from_slice(&self.word_at(w).load(Ordering::Relaxed).to_ne_bytes());
+            w += 1;
+        }
+        // The last, partial word.
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            let v = self.word_at(w).load(Ordering::Relaxed).to_ne_bytes();
+            let n = rest.len();
+            rest.copy_from_slice(&v[..n]);
         }
         Ok(())
-    }
-
-    /// Copies bytes `offset..offset + buf.len()` into `buf`, one `Relaxed` 8-byte load per word.
-    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
-        self.words(offset, buf.len(), 1, |w, at, r| {
-            let v = w.load(Ordering::Relaxed).to_ne_bytes();
-            buf[r.clone()].copy_from_slice(&v[at..at + r.len()]);
-        })
     }
 
     /// Copies `data` to `offset..`: whole words are one `Relaxed` store, parts of a word a
     /// compare-and-swap that keeps the word's other bytes (the peer may be writing them).
     pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
-        self.words(offset, data.len(), 1, |w, at, r| {
-            let part = &data[r];
-            if part.len() == 8 {
-                let mut b = [0; 8];
-                b.copy_from_slice(part);
-                w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
-            } else {
-                merge(w, at, part);
-            }
-        })
+        self.check(offset, data.len(), 1)?;
+        let mut i = 0;
+        let within = offset % 8;
+        if within != 0 && !data.is_empty() {
+            let n = (8 - within).min(data.len());
+            merge(self.word_at(offset / 8), within, &data[..n]);
+            i = n;
+        }
+        let mut w = (offset + i) / 8;
+        let mut chunks = data[i..].chunks_exact(8);
+        for part in &mut chunks {
+            let mut b = [0; 8];
+            b.copy_from_slice(part);
+            self.word_at(w)
+                .store(u64::from_ne_bytes(b), Ordering::Relaxed);
+            w += 1;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            merge(self.word_at(w), 0, rest);
+        }
+        Ok(())
     }
 
     /// A little-endian value of `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one
     /// word): one single-copy-atomic load.
     pub(crate) fn load<const N: usize>(&self, offset: usize) -> Result<[u8; N], OutOfBounds> {
+        self.check(offset, N, N)?;
+        let at = offset % 8;
+        let v = self
+            .word_at(offset / 8)
+            .load(Ordering::Relaxed)
+            .to_ne_bytes();
         let mut out = [0; N];
-        self.words(offset, N, N, |w, at, _| {
-            out.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes()[at..at + N]);
-        })?;
+        out.copy_from_slice(&v[at..at + N]);
         Ok(out)
     }
 
@@ -175,7 +177,23 @@ impl Mapping {
         offset: usize,
         v: [u8; N],
     ) -> Result<(), OutOfBounds> {
-        self.words(offset, N, N, |w, at, _| merge(w, at, &v))
+        self.check(offset, N, N)?;
+        merge(self.word_at(offset / 8), offset % 8, &v);
+        Ok(())
+    }
+
+    /// The 8-byte word `index` of a range already checked by [`Mapping::check`] (its bytes
+    /// lie inside the mapping, whose length the allocation or the page rounds up to whole
+    /// words).
+    #[inline(always)]
+    fn word_at(&self, index: usize) -> &AtomicU64 {
+        debug_assert!(index * 8 < self.len.next_multiple_of(8));
+        // SAFETY: the base is 8-byte aligned (an `AtomicU64` allocation or a page); the caller
+        // checked that a byte of word `index` lies inside the mapping, and the mapping's
+        // memory extends to the end of that word (heap: whole `AtomicU64`s; file: whole
+        // pages); it outlives `&self` and so the returned reference; every access to the
+        // region's bytes is an atomic access to one of these words.
+        unsafe { AtomicU64::from_ptr(self.ptr.wrapping_add(index * 8).cast::<u64>()) }
     }
 
     /// The `AtomicU32` at `offset` (4-aligned, in bounds). Only for the process-mode control
