@@ -457,6 +457,14 @@ impl<'c> Context<'c> {
         e.with_parts(|p| self.respond_words(p));
     }
 
+    /// Answers with nil (a handler that returned without answering).
+    pub(crate) fn respond_nil(&mut self) {
+        self.answer(&mut |e| {
+            e.write_nil()?;
+            e.write_nil()
+        });
+    }
+
     /// Answers with the text made of `parts` in the error field and a nil result.
     pub(crate) fn respond_words(&mut self, parts: &[Part<'_>]) {
         self.answer(&mut |e| {
@@ -549,18 +557,15 @@ impl<'c> Context<'c> {
                 ]),
                 _ => break,
             };
-            let mut build = |buf: &mut [u8]| {
-                let mut e = Encoder::new(buf);
-                e.write_raw(&[0x94, rpc::RESPONSE])?;
-                id.write(&mut e)?;
-                match &fallback {
-                    None => body(&mut e)?,
-                    Some(why) => {
-                        Words(why).encode(&mut e)?;
-                        e.write_nil()?;
-                    }
+            let mut build = |buf: &mut [u8]| match &fallback {
+                None => {
+                    let mut e = Encoder::new(buf);
+                    e.write_raw(&[0x94, rpc::RESPONSE])?;
+                    id.write(&mut e)?;
+                    body(&mut e)?;
+                    Ok(e.position())
                 }
-                Ok(e.position())
+                Some(why) => crate::reply::error_response(buf, id, why),
             };
             r = self.link.send_rpc(self.rx, self.rx_len, &mut build, None);
         }

@@ -19,6 +19,9 @@ use atomic_waker::AtomicWaker;
 pub struct Doorbell {
     rung: AtomicBool,
     client_rung: AtomicBool,
+    /// Set once a task registers a waker: until then a ring only sets the flags (a blocking
+    /// engine never registers one, so its interrupt does not touch the waker slots).
+    armed: AtomicBool,
     server: AtomicWaker,
     client: AtomicWaker,
 }
@@ -35,6 +38,7 @@ impl Doorbell {
         Doorbell {
             rung: AtomicBool::new(false),
             client_rung: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
             server: AtomicWaker::new(),
             client: AtomicWaker::new(),
         }
@@ -44,8 +48,17 @@ impl Doorbell {
     pub fn ring(&self) {
         self.rung.store(true, Ordering::SeqCst);
         self.client_rung.store(true, Ordering::SeqCst);
-        self.server.wake();
-        self.client.wake();
+        // SeqCst pairs with `arm`: a task that registers after this load sees the flags set
+        // above when it checks them after registering, so no wake-up is lost.
+        if self.armed.load(Ordering::SeqCst) {
+            self.server.wake();
+            self.client.wake();
+        }
+    }
+
+    /// Marks that a waker is (about to be) registered; before the registration.
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
     }
 
     /// Clears the server's flag and reports whether it was set (call futures keep their own).
@@ -70,6 +83,7 @@ impl Doorbell {
 
     /// Registers the waker of a task awaiting a call (woken by the next ring).
     pub fn register_client(&self, w: &Waker) {
+        self.arm();
         self.client.register(w);
     }
 
@@ -91,6 +105,7 @@ impl Future for Wait<'_> {
         if self.bell.take() {
             return Poll::Ready(());
         }
+        self.bell.arm();
         self.bell.server.register(cx.waker());
         if self.bell.take() {
             Poll::Ready(())

@@ -779,7 +779,15 @@ impl<
     }
 
     /// Parses and handles complete messages at the front of `rx[..rx_len]`.
+    #[inline(always)]
     fn process(&mut self, rx: &mut [u8], rx_len: &mut usize, dispatch: bool) {
+        // Most polls find nothing held: skip the call (and its frame setup).
+        if *rx_len != 0 {
+            self.process_held(rx, rx_len, dispatch);
+        }
+    }
+
+    fn process_held(&mut self, rx: &mut [u8], rx_len: &mut usize, dispatch: bool) {
         loop {
             if *rx_len == 0 {
                 return;
@@ -893,7 +901,9 @@ impl<
             MsgId::read(&mut d).ok()
         })();
         if let Some(id) = id {
-            if let Ok(n) = rpc::encode_response(&mut self.tx, id, Some(text::TOO_LARGE), &()) {
+            if let Ok(n) =
+                crate::reply::error_response(&mut self.tx, id, &[Part::S(text::TOO_LARGE)])
+            {
                 if counted_send(
                     &mut self.transport,
                     &mut self.stats,
@@ -958,7 +968,7 @@ impl<
         };
         if self.depth > MAX_NESTING {
             self.stats.nesting_refused = self.stats.nesting_refused.wrapping_add(1);
-            Context::new(self, rest, rest_len, msgid).respond_error(text::NESTING);
+            Context::new(self, rest, rest_len, msgid).respond_words(&[Part::S(text::NESTING)]);
             return;
         }
         let found = self.lookup(method);
@@ -973,7 +983,7 @@ impl<
         };
         if handled {
             if msgid.is_some() && !ctx.responded() {
-                ctx.respond(&());
+                ctx.respond_nil();
             }
             return;
         }

@@ -251,13 +251,22 @@ pub mod text {
 
     /// Maps an `error` field to the matching [`Error`] variant by its text.
     pub fn classify(e: RemoteError) -> Error {
-        match e.text() {
-            Some(t) if t.starts_with(UNKNOWN_PREFIX) || t.starts_with(MPY_UNKNOWN_PREFIX) => {
-                Error::UnknownMethod(e)
-            }
-            Some(t) if t.starts_with(ARITY_PREFIX) => Error::WrongArgCount(e),
-            Some(t) if t.starts_with(TYPE_PREFIX) => Error::WrongArgType(e),
-            _ => Error::Remote(e),
+        // On the bytes: a str's text is valid UTF-8 (checked when it was read), and the
+        // prefixes are ASCII, so no second UTF-8 check is needed.
+        let t: &[u8] = if e.text {
+            &e.buf[..e.len as usize]
+        } else {
+            &[]
+        };
+        let has = |prefix: &str| t.starts_with(prefix.as_bytes());
+        if has(UNKNOWN_PREFIX) || has(MPY_UNKNOWN_PREFIX) {
+            Error::UnknownMethod(e)
+        } else if has(ARITY_PREFIX) {
+            Error::WrongArgCount(e)
+        } else if has(TYPE_PREFIX) {
+            Error::WrongArgType(e)
+        } else {
+            Error::Remote(e)
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Limit: a user enum that is itself named `Result` is treated the same way.
 
 use core::fmt;
+use duet_codec::rpc::{self, MsgId};
 use duet_codec::Encoder;
 use serde::ser::{self, Impossible, Serialize};
 
@@ -26,6 +27,20 @@ pub(crate) fn encode_reply<T: Serialize + ?Sized>(
         }
         Err(ProbeError::Codec(e)) => Err(e),
     }
+}
+
+/// Encodes the response `[1, id, <the text of parts>, nil]` into `buf`; returns its length.
+pub(crate) fn error_response(
+    buf: &mut [u8],
+    id: MsgId,
+    parts: &[Part<'_>],
+) -> duet_codec::Result<usize> {
+    let mut e = Encoder::new(buf);
+    e.write_raw(&[0x94, rpc::RESPONSE])?;
+    id.write(&mut e)?;
+    Words(parts).encode(&mut e)?;
+    e.write_nil()?;
+    Ok(e.position())
 }
 
 /// One piece of a generated text: a str or a decimal number.
