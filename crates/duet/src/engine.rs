@@ -793,13 +793,8 @@ impl<
                 return;
             }
             // The message is parsed once: a request's method and params stay borrowed from the
-            // front of `rx` while its handler gets the space behind it (`rest`, below).
-            let (base, cap) = (rx.as_mut_ptr(), rx.len());
-            // SAFETY: `base` points to `cap >= *rx_len` initialised bytes of `rx`. `data` and
-            // what the parser borrows from it are only used until `rx` is used again below
-            // (every arm that touches `rx` is past its last use of the message).
-            let data: &[u8] = unsafe { core::slice::from_raw_parts(base, *rx_len) };
-            let parsed = rpc::parse(data);
+            // front of `rx` while its handler gets the space behind it (`rest`).
+            let parsed = rpc::parse_split(rx, *rx_len);
             if parsed.is_ok() {
                 let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
                 rpc.messages = rpc.messages.wrapping_add(1);
@@ -812,21 +807,16 @@ impl<
                         result,
                     },
                     used,
+                    _,
                 )) => {
                     self.deliver(msgid, error, result);
                     used
                 }
-                Ok((msg, used)) => {
+                Ok((msg, used, rest)) => {
                     if !dispatch {
                         return;
                     }
                     let mut rest_len = *rx_len - used;
-                    // SAFETY: `rest` is `rx[used..]` (`used <= *rx_len <= cap`), derived from
-                    // `base` like `data`; the message borrows only `rx[..used]` (the bytes the
-                    // parser took), so the two never overlap, and `rx` itself is not used
-                    // while either lives.
-                    let rest =
-                        unsafe { core::slice::from_raw_parts_mut(base.add(used), cap - used) };
                     self.depth += 1;
                     self.dispatch(msg, rest, &mut rest_len);
                     self.depth -= 1;
