@@ -177,7 +177,8 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads a marker and the number that goes with it: sets `class` and returns `n`, the
-    /// value (ints, sign-extended for the signed forms; bool; float bits), the length of the
+    /// value (ints, sign-extended for the signed forms; float bits; 0 for nil and bool, whose
+    /// value only [`read_bool`](Self::read_bool)'s first-byte path reads), the length of the
     /// body that follows (str, bin, ext: the ext type byte comes before those `n` bytes) or the
     /// element count (array, map). The body is not consumed. On error the position may have
     /// moved; callers restore it. (An out parameter: a returned `(class, n)` pair would be
@@ -196,7 +197,6 @@ impl<'a> Decoder<'a> {
                 let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
                 match info >> 4 {
                     INVALID => return Err(Error::InvalidMarker),
-                    BOOL => (BOOL, (m & 1).into()),
                     // fixext1..16: 1 << (marker - 0xD4) data bytes.
                     FIXEXT => (EXT, 1 << (m.wrapping_sub(0xd4) & 7)),
                     c => (c, self.be(usize::from(info & 0x0f), c == INT)?),
@@ -229,16 +229,23 @@ impl<'a> Decoder<'a> {
         self.head_in(1 << class, &mut 0)
     }
 
-    /// Reads a str or bin body of `n` bytes after its header; on error the position goes
-    /// back to `start`.
-    fn body(&mut self, start: usize, n: u64) -> Result<&'a [u8]> {
-        let r = usize::try_from(n)
-            .map_err(|_| Error::Truncated)
-            .and_then(|n| self.take(n));
-        if r.is_err() {
-            self.pos = start;
-        }
-        r
+    /// Reads a str or bin (`class`) of any width: its body. On error the position is
+    /// restored.
+    #[inline(never)]
+    fn bytes_of(&mut self, class: u8) -> Result<&'a [u8]> {
+        let start = self.pos;
+        let e = match self.head_of(class) {
+            Ok(n) => match usize::try_from(n) {
+                Ok(n) => match self.take(n) {
+                    Ok(s) => return Ok(s),
+                    Err(e) => e,
+                },
+                Err(_) => Error::Truncated,
+            },
+            Err(e) => e,
+        };
+        self.pos = start;
+        Err(e)
     }
 
     /// Reads nil.
@@ -254,7 +261,8 @@ impl<'a> Decoder<'a> {
         if let Some(b) = self.fix(0xc2, 0x01) {
             return Ok(b != 0);
         }
-        self.head_of(BOOL).map(|b| b != 0)
+        // Not a bool (head gives the error: truncated, invalid marker or wrong type).
+        self.head_of(BOOL).and(Err(Error::WrongType))
     }
 
     /// Reads an integer of any width: its 64-bit two's-complement bits and whether it came in
@@ -321,12 +329,16 @@ impl<'a> Decoder<'a> {
     /// position is unchanged.
     #[inline(always)]
     fn str_bytes(&mut self) -> Result<&'a [u8]> {
-        let start = self.pos;
-        let n = match self.fix(0xa0, 0x1f) {
-            Some(n) => n.into(),
-            None => self.head_of(STR)?,
-        };
-        self.body(start, n)
+        if let Some(b) = self.peek() {
+            if b & 0xe0 == 0xa0 {
+                let end = self.pos + 1 + usize::from(b & 0x1f);
+                if let Some(s) = self.buf.get(self.pos + 1..end) {
+                    self.pos = end;
+                    return Ok(s);
+                }
+            }
+        }
+        self.bytes_of(STR)
     }
 
     /// Reads a str, borrowed from the input. Not UTF-8: [`Error::InvalidUtf8`].
@@ -341,9 +353,7 @@ impl<'a> Decoder<'a> {
 
     /// Reads a bin, borrowed from the input.
     pub fn read_bin(&mut self) -> Result<&'a [u8]> {
-        let start = self.pos;
-        let n = self.head_of(BIN)?;
-        self.body(start, n)
+        self.bytes_of(BIN)
     }
 
     /// Reads a bin or the raw bytes of a str (no UTF-8 check).
@@ -355,6 +365,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads an array header and returns the element count; the elements follow.
+    #[inline(never)]
     pub fn read_array_len(&mut self) -> Result<u32> {
         if let Some(n) = self.fix(0x90, 0x0f) {
             return Ok(n.into());

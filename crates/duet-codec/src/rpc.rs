@@ -137,41 +137,6 @@ pub enum Message<'a> {
 /// or 2 → [`Error::OutOfRange`]; wrong element count → [`Error::InvalidLength`]; params that are
 /// not an array → [`Error::WrongType`]; plus any decoding error of the fields.
 pub fn parse(buf: &[u8]) -> Result<(Message<'_>, usize)> {
-    let f = scan(buf)?;
-    Ok((f.message(buf), f.end))
-}
-
-/// [`parse`] for a receive buffer that the caller keeps writing behind the message: parses the
-/// message at the front of `buf[..len]` (`len` is capped at `buf.len()`) once and splits `buf`
-/// behind it. Returns the message (borrowing `buf[..used]`), `used` (the bytes it took, as from
-/// [`parse`]) and `buf[used..]`, mutable: the bytes after the message and the free space, for
-/// example to receive more while a handler runs. Errors as [`parse`].
-///
-/// This is the same as `parse(&buf[..len])` followed by `buf.split_at_mut(used)` and a second
-/// `parse` of the front part, without the second parse.
-pub fn parse_split(buf: &mut [u8], len: usize) -> Result<(Message<'_>, usize, &mut [u8])> {
-    let len = len.min(buf.len());
-    let f = scan(buf.get(..len).unwrap_or(&[]))?;
-    let (head, rest) = buf.split_at_mut(f.end.min(len));
-    Ok((f.message(head), f.end, rest))
-}
-
-/// Where the fields of a message lie in the buffer it was scanned from.
-struct Frame {
-    ty: u8,
-    /// The msgid (requests and responses).
-    msgid: MsgId,
-    /// The method name's bytes (requests and notifications; checked UTF-8) or the error
-    /// (responses).
-    a: core::ops::Range<usize>,
-    /// The params (an array) or the result.
-    b: core::ops::Range<usize>,
-    /// Where the message ends.
-    end: usize,
-}
-
-/// Checks one message at the front of `buf` (everything [`parse`] checks) and finds its fields.
-fn scan(buf: &[u8]) -> Result<Frame> {
     let mut d = Decoder::new(buf);
     let n = d.read_array_len()?;
     let ty = d.read_u64()?;
@@ -184,52 +149,87 @@ fn scan(buf: &[u8]) -> Result<Frame> {
     // Requests and responses carry a msgid; requests and notifications a method and params;
     // responses an error and a result.
     let msgid = if ty != 2 {
-        MsgId::read(&mut d)?
+        Some(MsgId::read(&mut d)?)
     } else {
-        MsgId { marker: 0, bits: 0 }
+        None
     };
-    let mut a0 = d.position();
-    if ty == 1 {
-        d.skip_at(1)?;
-    } else {
-        // The method's bytes (behind the str header).
-        let len = d.read_str()?.len();
-        a0 = d.position() - len;
-        if !matches!(d.peek_byte()?, 0x90..=0x9f | 0xdc | 0xdd) {
-            return Err(Error::WrongType);
+    let msg = match msgid {
+        Some(msgid) if ty == 1 => Message::Response {
+            msgid,
+            error: d.read_raw_at(1)?,
+            result: d.read_raw_at(1)?,
+        },
+        _ => {
+            let method = d.read_str()?;
+            if !matches!(d.peek_byte()?, 0x90..=0x9f | 0xdc | 0xdd) {
+                return Err(Error::WrongType);
+            }
+            let params = d.read_raw_at(1)?;
+            match msgid {
+                Some(msgid) => Message::Request {
+                    msgid,
+                    method,
+                    params,
+                },
+                None => Message::Notification { method, params },
+            }
         }
-    }
-    let a1 = d.position();
-    d.skip_at(1)?;
-    Ok(Frame {
-        ty: ty as u8,
-        msgid,
-        a: a0..a1,
-        b: a1..d.position(),
-        end: d.position(),
-    })
+    };
+    Ok((msg, d.position()))
 }
 
-impl Frame {
-    /// The message, borrowing from `buf`, which must hold the bytes this frame was scanned
-    /// from (it may be longer).
-    fn message<'a>(&self, buf: &'a [u8]) -> Message<'a> {
-        let a = buf.get(self.a.clone()).unwrap_or(&[]);
-        let b = RawValue::from_validated(buf.get(self.b.clone()).unwrap_or(&[]));
-        let msgid = self.msgid;
-        if self.ty == RESPONSE {
-            return Message::Response {
-                msgid,
-                error: RawValue::from_validated(a),
-                result: b,
-            };
+/// [`parse`] for a receive buffer that the caller keeps writing behind the message: parses the
+/// message at the front of `buf[..len]` (`len` is capped at `buf.len()`) once and splits `buf`
+/// behind it. Returns the message (borrowing `buf[..used]`), `used` (the bytes it took, as from
+/// [`parse`]) and `buf[used..]`, mutable: the bytes after the message and the free space, for
+/// example to receive more while a handler runs. Errors as [`parse`].
+///
+/// This is `parse(&buf[..len])` followed by `buf.split_at_mut(used)`, with the message moved
+/// over to the front part instead of parsed a second time (safe code for what would otherwise
+/// need raw pointers).
+pub fn parse_split(buf: &mut [u8], len: usize) -> Result<(Message<'_>, usize, &mut [u8])> {
+    let len = len.min(buf.len());
+    let (msg, used) = parse(buf.get(..len).unwrap_or(&[]))?;
+    // Where the message's fields lie in `buf` (all of them are inside `buf[..used]`).
+    let base = buf.as_ptr() as usize;
+    let at = |s: &[u8]| {
+        let start = (s.as_ptr() as usize).wrapping_sub(base);
+        start..start.wrapping_add(s.len())
+    };
+    let (ty, msgid, a, b) = match msg {
+        Message::Request {
+            msgid,
+            method,
+            params,
+        } => (REQUEST, msgid, at(method.as_bytes()), at(params.as_bytes())),
+        Message::Response {
+            msgid,
+            error,
+            result,
+        } => (RESPONSE, msgid, at(error.as_bytes()), at(result.as_bytes())),
+        Message::Notification { method, params } => (
+            NOTIFICATION,
+            MsgId::new(0),
+            at(method.as_bytes()),
+            at(params.as_bytes()),
+        ),
+    };
+    let (head, rest) = buf.split_at_mut(used);
+    let head: &[u8] = head;
+    let a = head.get(a).unwrap_or(&[]);
+    let b = RawValue::from_validated(head.get(b).unwrap_or(&[]));
+    let msg = if ty == RESPONSE {
+        Message::Response {
+            msgid,
+            error: RawValue::from_validated(a),
+            result: b,
         }
-        // SAFETY: `scan` checked these very bytes with the decoder's UTF-8 check (`read_str`),
-        // and both callers pass the bytes that were scanned without writing to them in
-        // between: `parse` the same shared slice, `parse_split` the front of the `&mut` buffer
-        // it has held exclusively since `scan`. An empty slice (out of range) is valid too.
+    } else {
+        // SAFETY: `a` is the method that `parse` returned as a `&str` just above, so these
+        // bytes are UTF-8: they are the same memory (same offsets into `buf`), and nothing
+        // wrote to `buf` in between (this function holds its `&mut` borrow throughout).
         let method = unsafe { core::str::from_utf8_unchecked(a) };
-        if self.ty == REQUEST {
+        if ty == REQUEST {
             Message::Request {
                 msgid,
                 method,
@@ -238,7 +238,8 @@ impl Frame {
         } else {
             Message::Notification { method, params: b }
         }
-    }
+    };
+    Ok((msg, used, rest))
 }
 
 /// Appends `params`, which must serialize as an array (a tuple, array or sequence). A value that
