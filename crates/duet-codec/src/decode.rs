@@ -429,16 +429,14 @@ impl<'a> Decoder<'a> {
     /// the number of items inside for a container (map entries count twice), else `None`.
     fn item(&mut self) -> Result<Option<usize>> {
         let b = self.peek_byte()?;
-        // Fixints, nil and bool: one byte (the common case, no table).
-        if !(0x80..0xe0).contains(&b) || (b & 0xfc == 0xc0 && b != 0xc1) {
+        // Positive fixint and nil (args, results, errors), fixarray (params): no table.
+        if b < 0x80 || b == 0xc0 {
             self.pos += 1;
             return Ok(None);
         }
-        // fixarray / fixmap: the count is in the byte.
-        if b & 0xe0 == 0x80 {
+        if b & 0xf0 == 0x90 {
             self.pos += 1;
-            let n = usize::from(b & 0x0f);
-            return Ok(Some(if b & 0x10 != 0 { n } else { n * 2 }));
+            return Ok(Some(usize::from(b & 0x0f)));
         }
         let mut class = 0;
         let n = self.head(&mut class)?;
@@ -494,17 +492,7 @@ impl<'a> Decoder<'a> {
 /// Checks that `s` is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
 /// Much smaller than `core::str::from_utf8`, which matters on the firmware side.
 fn utf8(s: &[u8]) -> Result<&str> {
-    // ASCII prefix a word at a time (RPC strings are mostly ASCII), then byte by byte.
-    const W: usize = core::mem::size_of::<usize>();
-    let mut ascii = 0;
-    while let Some(w) = s.get(ascii..ascii + W) {
-        let w = usize::from_ne_bytes(w.try_into().unwrap_or([0x80; W]));
-        if w & (usize::MAX / 0xff * 0x80) != 0 {
-            break;
-        }
-        ascii += W;
-    }
-    let mut it = s.get(ascii..).unwrap_or(&[]).iter();
+    let mut it = s.iter();
     while let Some(&b) = it.next() {
         if b < 0x80 {
             continue;
@@ -607,8 +595,7 @@ mod tests {
             }
         }
         check("héllo ✓ 😀".as_bytes());
-        // Longer strings take the word-at-a-time ASCII path first: put a multi-byte, broken or
-        // forbidden sequence at every offset of an ASCII run, across word boundaries.
+        // A multi-byte, broken or forbidden sequence at every offset of an ASCII run.
         let tails: [&[u8]; 6] = [
             b"",
             b"\xc3\xa9",

@@ -90,6 +90,19 @@ impl<'a> Encoder<'a> {
         Ok(())
     }
 
+    /// Writes the two bytes that start an RPC message: its fixarray header and its type.
+    #[inline(never)]
+    pub(crate) fn header(&mut self, array: u8, ty: u8) -> Result<()> {
+        let end = self.pos.checked_add(2).ok_or(Error::BufferTooSmall)?;
+        let Some([a, t]) = self.buf.get_mut(self.pos..end) else {
+            return Err(Error::BufferTooSmall);
+        };
+        *a = array;
+        *t = ty;
+        self.pos = end;
+        Ok(())
+    }
+
     /// Writes `marker`, then the low `width` bytes of `value` big-endian, then `body`,
     /// all or nothing.
     pub(crate) fn emit(&mut self, marker: u8, value: u64, width: usize, body: &[u8]) -> Result<()> {

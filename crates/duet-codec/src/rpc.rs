@@ -267,8 +267,7 @@ pub fn encode_request<P: Serialize + ?Sized>(
     params: &P,
 ) -> Result<usize> {
     let mut e = Encoder::new(buf);
-    // The fixarray header and the type as a marker plus a one-byte number (no memcpy).
-    e.emit(0x94, REQUEST.into(), 1, &[])?;
+    e.header(0x94, REQUEST)?;
     msgid.write(&mut e)?;
     e.write_str(method)?;
     write_params(&mut e, params)?;
@@ -283,7 +282,7 @@ pub fn encode_notification<P: Serialize + ?Sized>(
     params: &P,
 ) -> Result<usize> {
     let mut e = Encoder::new(buf);
-    e.emit(0x93, NOTIFICATION.into(), 1, &[])?;
+    e.header(0x93, NOTIFICATION)?;
     e.write_str(method)?;
     write_params(&mut e, params)?;
     Ok(e.position())
@@ -298,7 +297,7 @@ pub fn encode_response<E: Serialize + ?Sized, R: Serialize + ?Sized>(
     result: &R,
 ) -> Result<usize> {
     let mut e = Encoder::new(buf);
-    e.emit(0x94, RESPONSE.into(), 1, &[])?;
+    e.header(0x94, RESPONSE)?;
     msgid.write(&mut e)?;
     match error {
         Some(err) => {
@@ -321,7 +320,7 @@ pub fn encode_response_raw(
     result: RawValue<'_>,
 ) -> Result<usize> {
     let mut e = Encoder::new(buf);
-    e.emit(0x94, RESPONSE.into(), 1, &[])?;
+    e.header(0x94, RESPONSE)?;
     msgid.write(&mut e)?;
     e.write_raw(error.as_bytes())?;
     e.write_raw(result.as_bytes())?;
