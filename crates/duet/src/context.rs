@@ -256,7 +256,8 @@ impl<'c> Context<'c> {
         now: Option<Instant>,
     ) -> Result<R, Fail> {
         let (slot, id) = self.start(method, args, deadline)?;
-        self.join_inner(slot, id, deadline, now)
+        // The slot already has this deadline (open_call).
+        self.join_inner(slot, id, None, deadline, now)
     }
 
     /// Sends the request and returns at once; the default timeout sets the slot's deadline.
@@ -331,18 +332,22 @@ impl<'c> Context<'c> {
         p: Pending<R>,
         deadline: Instant,
     ) -> Result<R, Error> {
-        let r = self.join_inner(p.slot, p.id, deadline, None);
+        let r = self.join_inner(p.slot, p.id, Some(deadline), deadline, None);
         self.public(r)
     }
 
+    /// `set`: the deadline to give the slot first, if it has another one.
     fn join_inner<R: DeserializeOwned>(
         &mut self,
         slot: u16,
         id: u32,
+        set: Option<Instant>,
         deadline: Instant,
         mut now: Option<Instant>,
     ) -> Result<R, Fail> {
-        self.link.set_deadline(slot, id, deadline);
+        if let Some(d) = set {
+            self.link.set_deadline(slot, id, d);
+        }
         loop {
             // One clock read per round (the first may use the caller's `now`, read just
             // before sending): it frees expired slots (ours too: then the reply is late and

@@ -825,57 +825,79 @@ impl<
                     *rx_len = rest_len;
                     continue;
                 }
-                Err(duet_codec::Error::Truncated) => {
-                    if !self.last_full {
-                        self.stats.framing_errors = self.stats.framing_errors.wrapping_add(1);
-                        *rx_len = 0;
-                    } else if rx.len() - *rx_len < self.ppb() && self.depth == 0 {
-                        // Cannot grow: the message is larger than the whole buffer.
-                        self.stats.oversized_messages =
-                            self.stats.oversized_messages.wrapping_add(1);
-                        if dispatch {
-                            self.refuse_oversized(&rx[..*rx_len]);
-                        }
-                        // Follow its structure through the payloads still to come.
-                        self.skipper.reset();
-                        match self.skipper.feed(&rx[..*rx_len]) {
-                            // (parse saw it truncated, so it cannot end here; if it did, the
-                            // bytes behind it are the next message.)
-                            Ok(Some(end)) => {
-                                duet_codec::move_down(rx, end..*rx_len, 0);
-                                *rx_len -= end;
-                                continue;
-                            }
-                            Ok(None) => self.discard = Discard::Value,
-                            Err(_) => self.discard = Discard::UntilShort,
-                        }
-                        *rx_len = 0;
+                Err(e) => {
+                    if self.parse_failed(rx, rx_len, dispatch, e) {
+                        continue;
                     }
                     return;
-                }
-                Err(e) => {
-                    let refuse = malformed_request(&rx[..*rx_len], e);
-                    if refuse.is_some() && !dispatch {
-                        // Answered once requests are dispatched again (the encode buffer is
-                        // busy with the message being sent).
-                        return;
-                    }
-                    self.stats.malformed_messages = self.stats.malformed_messages.wrapping_add(1);
-                    let Some((id, what, len)) = refuse else {
-                        *rx_len = 0;
-                        return;
-                    };
-                    // A request that is whole MessagePack is dropped alone, else with the rest.
-                    let used = len.unwrap_or(*rx_len);
-                    duet_codec::move_down(rx, used..*rx_len, 0);
-                    *rx_len -= used;
-                    let text = [Part::S(text::MALFORMED_PREFIX), Part::S(what)];
-                    Context::new(self, rx, rx_len, Some(id)).respond_words(&text);
-                    continue;
                 }
             };
             duet_codec::move_down(rx, used..*rx_len, 0);
             *rx_len -= used;
+        }
+    }
+
+    /// What `process_held` does with a message that does not parse (`e`): wait for more bytes,
+    /// drop an oversized one (following it with the skipper), or drop malformed data and
+    /// answer a request whose msgid can be read. `true`: look at `rx` again. Out of line: the
+    /// common path stays small.
+    #[cold]
+    #[inline(never)]
+    fn parse_failed(
+        &mut self,
+        rx: &mut [u8],
+        rx_len: &mut usize,
+        dispatch: bool,
+        e: duet_codec::Error,
+    ) -> bool {
+        match e {
+            duet_codec::Error::Truncated => {
+                if !self.last_full {
+                    self.stats.framing_errors = self.stats.framing_errors.wrapping_add(1);
+                    *rx_len = 0;
+                } else if rx.len() - *rx_len < self.ppb() && self.depth == 0 {
+                    // Cannot grow: the message is larger than the whole buffer.
+                    self.stats.oversized_messages = self.stats.oversized_messages.wrapping_add(1);
+                    if dispatch {
+                        self.refuse_oversized(&rx[..*rx_len]);
+                    }
+                    // Follow its structure through the payloads still to come.
+                    self.skipper.reset();
+                    match self.skipper.feed(&rx[..*rx_len]) {
+                        // (parse saw it truncated, so it cannot end here; if it did, the
+                        // bytes behind it are the next message.)
+                        Ok(Some(end)) => {
+                            duet_codec::move_down(rx, end..*rx_len, 0);
+                            *rx_len -= end;
+                            return true;
+                        }
+                        Ok(None) => self.discard = Discard::Value,
+                        Err(_) => self.discard = Discard::UntilShort,
+                    }
+                    *rx_len = 0;
+                }
+                false
+            }
+            e => {
+                let refuse = malformed_request(&rx[..*rx_len], e);
+                if refuse.is_some() && !dispatch {
+                    // Answered once requests are dispatched again (the encode buffer is
+                    // busy with the message being sent).
+                    return false;
+                }
+                self.stats.malformed_messages = self.stats.malformed_messages.wrapping_add(1);
+                let Some((id, what, len)) = refuse else {
+                    *rx_len = 0;
+                    return false;
+                };
+                // A request that is whole MessagePack is dropped alone, else with the rest.
+                let used = len.unwrap_or(*rx_len);
+                duet_codec::move_down(rx, used..*rx_len, 0);
+                *rx_len -= used;
+                let text = [Part::S(text::MALFORMED_PREFIX), Part::S(what)];
+                Context::new(self, rx, rx_len, Some(id)).respond_words(&text);
+                true
+            }
         }
     }
 
