@@ -54,6 +54,12 @@ const MARKERS: [u8; 32] = [
     MAP << 4 | 4,
 ];
 
+/// The class of each fix-form marker by its high nibble (0xC0..=0xDF are not fix forms and
+/// use [`MARKERS`]).
+const FIX: [u8; 16] = [
+    UINT, UINT, UINT, UINT, UINT, UINT, UINT, UINT, MAP, ARRAY, STR, STR, NIL, NIL, INT, INT,
+];
+
 /// The length of the header that starts with `marker`: the marker and the number behind it
 /// (a value, a length or a count), as [`Decoder::head`] reads it. 1 to 9.
 pub(crate) fn head_len(marker: u8) -> usize {
@@ -187,21 +193,27 @@ impl<'a> Decoder<'a> {
     pub(crate) fn head(&mut self, class: &mut u8) -> Result<u64> {
         let m = self.peek_byte()?;
         self.pos += 1;
-        let (c, n) = match m {
-            0x00..=0x7f => (UINT, m.into()),
-            0x80..=0x8f => (MAP, (m & 0x0f).into()),
-            0x90..=0x9f => (ARRAY, (m & 0x0f).into()),
-            0xa0..=0xbf => (STR, (m & 0x1f).into()),
-            0xe0..=0xff => (INT, m as i8 as u64),
-            _ => {
-                let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
-                match info >> 4 {
-                    INVALID => return Err(Error::InvalidMarker),
-                    // fixext1..16: 1 << (marker - 0xD4) data bytes.
-                    FIXEXT => (EXT, 1 << (m.wrapping_sub(0xd4) & 7)),
-                    c => (c, self.be(usize::from(info & 0x0f), c == INT)?),
-                }
+        let (c, n) = if m & 0xe0 == 0xc0 {
+            let info = MARKERS.get(usize::from(m & 0x1f)).copied().unwrap_or(0);
+            match info >> 4 {
+                INVALID => return Err(Error::InvalidMarker),
+                // fixext1..16: 1 << (marker - 0xD4) data bytes.
+                FIXEXT => (EXT, 1 << (m.wrapping_sub(0xd4) & 7)),
+                c => (c, self.be(usize::from(info & 0x0f), c == INT)?),
             }
+        } else {
+            // Fix forms: the class by the high nibble, the number in the low bits (negative
+            // fixints are the marker sign-extended).
+            let c = FIX.get(usize::from(m >> 4)).copied().unwrap_or(INT);
+            let n = m as i8 as u64;
+            (
+                c,
+                match c {
+                    MAP | ARRAY => n & 0x0f,
+                    STR => n & 0x1f,
+                    _ => n,
+                },
+            )
         };
         *class = c;
         Ok(n)
@@ -265,30 +277,27 @@ impl<'a> Decoder<'a> {
         self.head_of(BOOL).and(Err(Error::WrongType))
     }
 
-    /// Reads an integer of any width: its 64-bit two's-complement bits and whether it came in
-    /// a signed form (negative fixint, int8..int64). On error the position is unchanged.
+    /// Reads an integer of any width: returns its 64-bit two's-complement bits and sets
+    /// `class` to `UINT` or `INT` (a signed form: negative fixint, int8..int64). On error the
+    /// position is unchanged.
     #[inline(always)]
-    fn int(&mut self) -> Result<(u64, bool)> {
+    fn int(&mut self, class: &mut u8) -> Result<u64> {
         if let Some(b) = self.peek() {
             if b < 0x80 {
                 self.pos += 1;
-                return Ok((b.into(), false));
+                *class = UINT;
+                return Ok(b.into());
             }
         }
-        self.int_slow()
-    }
-
-    fn int_slow(&mut self) -> Result<(u64, bool)> {
-        let mut class = 0;
-        let v = self.head_in(1 << UINT | 1 << INT, &mut class)?;
-        Ok((v, class == INT))
+        self.head_in(1 << UINT | 1 << INT, class)
     }
 
     /// Reads an integer of any width as `u64`. Negative values: [`Error::OutOfRange`].
     pub fn read_u64(&mut self) -> Result<u64> {
         let start = self.pos;
-        let (v, signed) = self.int()?;
-        if signed && (v as i64) < 0 {
+        let mut class = UINT;
+        let v = self.int(&mut class)?;
+        if class == INT && (v as i64) < 0 {
             self.pos = start;
             return Err(Error::OutOfRange);
         }
@@ -298,8 +307,9 @@ impl<'a> Decoder<'a> {
     /// Reads an integer of any width as `i64`. A uint64 above `i64::MAX`: [`Error::OutOfRange`].
     pub fn read_i64(&mut self) -> Result<i64> {
         let start = self.pos;
-        let (v, signed) = self.int()?;
-        if !signed && (v as i64) < 0 {
+        let mut class = UINT;
+        let v = self.int(&mut class)?;
+        if class == UINT && (v as i64) < 0 {
             self.pos = start;
             return Err(Error::OutOfRange);
         }
@@ -309,7 +319,7 @@ impl<'a> Decoder<'a> {
     /// Reads an integer of any width as its 64-bit two's-complement bits.
     #[inline]
     pub(crate) fn read_int_bits(&mut self) -> Result<u64> {
-        self.int().map(|(v, _)| v)
+        self.int(&mut 0)
     }
 
     /// Reads a float32. A float64 is [`Error::WrongType`] (it would lose precision).
