@@ -1096,6 +1096,7 @@ impl<
     /// Counts a `"raw"` payload of `len` bytes of which `stored` reached the serial ring or the
     /// reader (the rest was dropped, [`SerialOverflow::Drop`](crate::SerialOverflow)).
     pub(crate) fn count_raw(&mut self, len: usize, stored: usize) {
+        self.serial.pending = 0;
         self.stats.received[Endpoint::Raw as usize].add(len);
         self.stats.serial_dropped = self
             .stats
@@ -1127,7 +1128,6 @@ impl<
         });
         match got {
             Ok(Some(Some((len, n, kept)))) => {
-                self.serial.pending = 0;
                 if n == 0 && len != 0 {
                     self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
                 }

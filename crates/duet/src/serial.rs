@@ -137,7 +137,8 @@ pub(crate) struct SerialState<const N: usize> {
     /// Set while [`Serial`] polls for its reader: a raw payload met with the ring empty is left
     /// in shared memory, to be copied once, straight into the reader's buffer.
     pub(crate) offer: bool,
-    /// The length of the raw payload so left (0: none).
+    /// The length of the raw payload so left by [`Serial::available`] (0: none, or taken
+    /// since).
     pub(crate) pending: usize,
 }
 
@@ -273,15 +274,18 @@ impl<
     /// the reader's moves it to the ring as usual.
     pub fn available(&mut self) -> usize {
         let e = &mut self.rpc.engine;
+        // A payload offered by the last call and still unread is not offered again: it goes to
+        // the ring like the ones behind it, so a caller waiting for more bytes than one payload
+        // holds sees them arrive.
+        e.serial.offer = e.serial.pending == 0;
         e.serial.pending = 0;
-        e.serial.offer = true;
         let _ = self.rpc.poll();
         let s = &mut self.rpc.engine.serial;
         s.offer = false;
         s.ring.len() + s.pending
     }
 
-    /// One engine step for the reader: like [`available`](Self::available)'s.
+    /// One engine step for the reader, which takes an offered payload right after it.
     fn poll_for_reader(&mut self) -> Result<(), Error> {
         self.rpc.engine.serial.offer = true;
         let r = self.rpc.poll();

@@ -242,3 +242,28 @@ fn writes_fill_whole_buffers_and_wait_without_a_free_one() {
     assert_eq!(got, data);
     assert_eq!(lens, [496, 496, 496, 496, 496, 80]);
 }
+
+/// A caller that waits with `available()` for more bytes than one payload holds sees them
+/// arrive: a payload offered once and not read goes to the ring at the next call, with the
+/// ones behind it.
+#[test]
+fn available_alone_keeps_pulling_when_the_offer_is_not_taken() {
+    let (a, mut peer) = pair();
+    let mut rpc: R = Rpc::new(a);
+    let data = suite::pattern(3 * 496);
+    for c in data.chunks(496) {
+        peer.try_send(Endpoint::Raw, c).unwrap();
+    }
+    assert_eq!(rpc.serial().available(), 496);
+    assert_eq!(rpc.transport().queued(), 3);
+    assert_eq!(rpc.serial().available(), 992);
+    assert_eq!(rpc.transport().queued(), 1);
+    assert_eq!(rpc.serial().available(), 992);
+    let mut buf = [0u8; 1000];
+    assert_eq!(rpc.serial().read(&mut buf), Ok(992));
+    assert_eq!(&buf[..992], &data[..992]);
+    assert_eq!(rpc.serial().available(), 496);
+    assert_eq!(rpc.serial().read(&mut buf), Ok(496));
+    assert_eq!(&buf[..496], &data[992..]);
+    assert_eq!(rpc.transport().queued(), 0);
+}
