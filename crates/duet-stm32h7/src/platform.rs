@@ -28,13 +28,61 @@ pub(crate) const fn check(offset: usize, len: usize, align: usize) -> Result<usi
     }
 }
 
+/// Copies the whole 16-byte blocks of `n` bytes from `src` to `dst` with `LDM`/`STM` (four
+/// words per instruction pair, as an ARM `memcpy` does) if both are 4-aligned, and returns how
+/// many bytes it copied (0 if either is not aligned: `LDM`/`STM` fault on unaligned
+/// addresses; the caller's word loop then takes them). The instructions are opaque to the
+/// compiler, so the accesses to SRAM4 are never merged or elided, as with volatile ones.
+///
+/// # Safety
+/// `src..src + n` must be readable and `dst..dst + n` writable, not overlapping.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+#[inline(always)]
+unsafe fn bulk(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    let blocks = n / 16;
+    if blocks == 0 || (dst as usize | src as usize) & 3 != 0 {
+        return 0;
+    }
+    // SAFETY: both ranges are valid for `16 * blocks <= n` bytes (the caller) and 4-aligned
+    // (checked); the loop runs `blocks >= 1` times and clobbers only the named registers.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldm {s}!, {{r3, r4, r5, r12}}",
+            "stm {d}!, {{r3, r4, r5, r12}}",
+            "subs {k}, {k}, #1",
+            "bne 2b",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            k = inout(reg) blocks => _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r12") _,
+            options(nostack),
+        );
+    }
+    blocks * 16
+}
+
+/// Elsewhere (host builds of this crate): nothing, the word loops copy everything.
+///
+/// # Safety
+/// None needed; it touches no memory.
+#[cfg(not(all(target_arch = "arm", target_os = "none")))]
+#[inline(always)]
+unsafe fn bulk(_dst: *mut u8, _src: *const u8, _n: usize) -> usize {
+    0
+}
+
 impl SharedMemory for Sram4 {
     fn size(&self) -> usize {
         SRAM4_SIZE
     }
-    /// Bytes up to a 4-aligned address, then four words at a time, then whole words, then the
-    /// last bytes (a word access moves four bytes for the cost of one: the stream's payloads
-    /// go through here). `buf` is written with unaligned word stores (allowed on the M7/M4).
+    /// Bytes up to a 4-aligned address, then 16-byte blocks with `LDM`/`STM` if `buf` is
+    /// aligned there too, else four words at a time, then whole words, then the last bytes (a
+    /// word access moves four bytes for the cost of one: the stream's payloads go through
+    /// here). `buf` is written with unaligned word stores (allowed on the M7/M4).
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
         let a = check(offset, buf.len(), 1)?;
         let n = buf.len();
@@ -48,6 +96,9 @@ impl SharedMemory for Sram4 {
             };
             i += 1;
         }
+        // SAFETY: `a + i` is 4-aligned (past the head) and the range inside SRAM4 (`check`);
+        // the destination range is inside `buf` (`n - i` bytes are left).
+        i += unsafe { bulk(d.add(i), (a + i) as *const u8, n - i) };
         while n - i >= 16 {
             let s = (a + i) as *const u32;
             // SAFETY: `check` keeps `a + i .. a + i + 16` inside SRAM4 (always mapped) and
@@ -98,6 +149,9 @@ impl SharedMemory for Sram4 {
             unsafe { core::ptr::write_volatile((a + i) as *mut u8, s.add(i).read()) };
             i += 1;
         }
+        // SAFETY: `a + i` is 4-aligned (past the head) and the range inside SRAM4 (`check`);
+        // the source range is inside `data` (`n - i` bytes are left).
+        i += unsafe { bulk((a + i) as *mut u8, s.add(i), n - i) };
         while n - i >= 16 {
             let t = (a + i) as *mut u32;
             // SAFETY: as in `read`: inside SRAM4 and 4-aligned; `s + i .. s + i + 16` is inside

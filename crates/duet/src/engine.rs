@@ -1206,7 +1206,7 @@ impl<
         match r {
             Ok(()) => {
                 let len = self.serial.tx_len;
-                duet_codec::move_down(&mut self.serial.tx, n..len, 0);
+                duet_codec::move_down(&mut self.serial.tx.0, n..len, 0);
                 self.serial.tx_len = len - n;
                 Ok(self.serial.tx_len == 0)
             }
