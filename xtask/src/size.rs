@@ -54,17 +54,19 @@ const PROBES: &[Probe] = &[
     Probe {
         bin: "stack_m4",
         what: "the whole stack on the M4: transport (remote) + codec + RPC + stream, 2 bound fns",
-        // Target missed by far (18 056 B today: the RPC engine about 8.2 KB plus 1.8 KB inlined
-        // into main, the codec and serde 3.2 KB, the transport 2.7 KB, memcpy/memclr 1.7 KB);
-        // the limit (+5%, rounded up to 256) only guards against regressions.
+        // Target missed by far (19 604 B: the RPC engine and stream about 9.7 KB plus 2 KB
+        // inlined into main, the codec 2.8 KB, the transport 2.6 KB, memcpy/memclr 1.4 KB). The
+        // limit only guards against regressions; raised from 75 * 256 in session 3, when the
+        // speed work (round trip 12 610 -> ~7 400 instructions, stream 19 630 -> 7 153 per KiB)
+        // cost 1 660 B.
         target: Some(8 * 1024),
-        limit: Some(75 * 256),
+        limit: Some(78 * 256),
     },
     Probe {
         bin: "stack_m7",
         what: "the whole stack on the M7: transport (host) + codec + RPC + stream, 2 bound fns",
         target: None,
-        limit: Some(76 * 256),
+        limit: Some(79 * 256),
     },
 ];
 
