@@ -280,10 +280,11 @@ const STATUS_WORD: u32 = (l::NUM_VRINGS as u32) << 8;
 /// Zeroes `len` bytes at `off` (both 2-aligned), half-word by half-word (only at layout time;
 /// one store width keeps the loop small). A refused store is recorded once; the loop runs on.
 fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
-    let mut i = 0;
-    while i < len {
-        m.write_u16(off + i, 0);
-        i += 2;
+    // An end address rather than a count: one register less in the loop.
+    let (mut a, end) = (off, off.saturating_add(len));
+    while a < end {
+        m.write_u16(a, 0);
+        a += 2;
     }
 }
 
