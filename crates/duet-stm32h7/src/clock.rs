@@ -37,8 +37,9 @@ pub const fn reload_for(core_hz: u32) -> Result<u32, ClockError> {
 }
 
 /// The multiplier that turns counted cycles into microseconds without a division:
-/// `floor(1000 * 2^22 / (reload + 1))`, computed once at [`start`]. At most `1000 * 2^22`, so
-/// it fits a `u32`, and so does its product with a counted value (below `reload + 1`).
+/// `floor(1000 * 2^22 / (reload + 1))`, computed once by `start` (on the chip). At most
+/// `1000 * 2^22`, so it fits a `u32`, and so does its product with a counted value (below
+/// `reload + 1`).
 pub const fn scale_for(reload: u32) -> u32 {
     ((1000u64 << SCALE_SHIFT) / (reload as u64 + 1)) as u32
 }
