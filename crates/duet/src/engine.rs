@@ -1108,7 +1108,8 @@ impl<
 
     /// With the serial ring empty: takes a `"raw"` payload at the head of the receive queue
     /// straight into `buf` (what does not fit goes to the ring), the one copy out of shared
-    /// memory. `Ok(None)` if the ring holds bytes or the head is not a raw payload.
+    /// memory. `Ok(None)` if the ring holds bytes, the head is not a raw payload, or the payload
+    /// taken gave no bytes.
     pub(crate) fn serial_read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         if self.serial.ring.len() != 0 {
             return Ok(None);
@@ -1132,7 +1133,9 @@ impl<
                     self.stats.transport_errors = self.stats.transport_errors.wrapping_add(1);
                 }
                 self.count_raw(len, n + kept);
-                Ok(Some(n))
+                // Consumed but nothing for the reader (an empty payload, or a refused read):
+                // not a result, since `read` returning 0 would mean end of stream.
+                Ok((n > 0).then_some(n))
             }
             Ok(_) => Ok(None),
             Err(duet_rpmsg::Error::PeerReset) => {

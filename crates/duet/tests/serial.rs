@@ -267,3 +267,17 @@ fn available_alone_keeps_pulling_when_the_offer_is_not_taken() {
     assert_eq!(&buf[..496], &data[992..]);
     assert_eq!(rpc.transport().queued(), 0);
 }
+
+#[test]
+fn an_empty_raw_payload_is_not_end_of_stream() {
+    // `read` may return 0 only at end of stream (embedded-io): an empty "raw" message from the
+    // peer, met on the one-copy path, is consumed and the read goes on to the bytes behind it.
+    let (a, mut peer) = pair();
+    let mut rpc: R = Rpc::new(a);
+    peer.try_send(Endpoint::Raw, &[]).unwrap();
+    peer.try_send(Endpoint::Raw, b"after").unwrap();
+    let mut buf = [0u8; 16];
+    let n = rpc.serial().read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"after");
+    assert_eq!(rpc.stats().serial_dropped, 0);
+}
