@@ -51,16 +51,16 @@ pub(crate) const TTY_OVERHEAD: usize = 1 + 1 + 4 + 1 + 3;
 /// Bytes on a word boundary, so that block copies in and out of them (shared-memory copies
 /// use `LDM`/`STM` on the chip when both sides are aligned) take the word-wise paths.
 #[repr(C, align(4))]
-pub(crate) struct Words<const N: usize>(pub(crate) [u8; N]);
+pub(crate) struct Aligned<const N: usize>(pub(crate) [u8; N]);
 
-impl<const N: usize> core::ops::Deref for Words<N> {
+impl<const N: usize> core::ops::Deref for Aligned<N> {
     type Target = [u8; N];
     fn deref(&self) -> &[u8; N] {
         &self.0
     }
 }
 
-impl<const N: usize> core::ops::DerefMut for Words<N> {
+impl<const N: usize> core::ops::DerefMut for Aligned<N> {
     fn deref_mut(&mut self) -> &mut [u8; N] {
         &mut self.0
     }
@@ -68,7 +68,7 @@ impl<const N: usize> core::ops::DerefMut for Words<N> {
 
 /// A byte ring.
 pub(crate) struct Ring<const N: usize> {
-    buf: Words<N>,
+    buf: Aligned<N>,
     head: usize,
     len: usize,
 }
@@ -76,7 +76,7 @@ pub(crate) struct Ring<const N: usize> {
 impl<const N: usize> Ring<N> {
     const fn new() -> Self {
         Ring {
-            buf: Words([0; N]),
+            buf: Aligned([0; N]),
             head: 0,
             len: 0,
         }
@@ -147,7 +147,7 @@ impl<const N: usize> Ring<N> {
 /// The serial stream's state, kept in the engine between [`Serial`] handles.
 pub(crate) struct SerialState<const N: usize> {
     pub(crate) ring: Ring<N>,
-    pub(crate) tx: Words<MAX_PAYLOAD>,
+    pub(crate) tx: Aligned<MAX_PAYLOAD>,
     pub(crate) tx_len: usize,
     pub(crate) tty: bool,
     pub(crate) overflow: SerialOverflow,
@@ -164,7 +164,7 @@ impl<const N: usize> SerialState<N> {
     pub(crate) const fn new() -> Self {
         SerialState {
             ring: Ring::new(),
-            tx: Words([0; MAX_PAYLOAD]),
+            tx: Aligned([0; MAX_PAYLOAD]),
             tx_len: 0,
             tty: false,
             overflow: SerialOverflow::Backpressure,
