@@ -80,7 +80,7 @@ impl SharedMemory for Sram4 {
         SRAM4_SIZE
     }
     /// Bytes up to a 4-aligned address, then 16-byte blocks with `LDM`/`STM` if `buf` is
-    /// aligned there too, else four words at a time, then whole words, then the last bytes (a
+    /// aligned there too, then whole words, then the last bytes (a
     /// word access moves four bytes for the cost of one: the stream's payloads go through
     /// here). `buf` is written with unaligned word stores (allowed on the M7/M4).
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
@@ -99,29 +99,9 @@ impl SharedMemory for Sram4 {
         // SAFETY: `a + i` is 4-aligned (past the head) and the range inside SRAM4 (`check`);
         // the destination range is inside `buf` (`n - i` bytes are left).
         i += unsafe { bulk(d.add(i), (a + i) as *const u8, n - i) };
-        while n - i >= 16 {
-            let s = (a + i) as *const u32;
-            // SAFETY: `check` keeps `a + i .. a + i + 16` inside SRAM4 (always mapped) and
-            // `a + i` is 4-aligned (past the head); `d + i .. d + i + 16` is inside `buf`.
-            unsafe {
-                let (w0, w1) = (
-                    core::ptr::read_volatile(s),
-                    core::ptr::read_volatile(s.add(1)),
-                );
-                let (w2, w3) = (
-                    core::ptr::read_volatile(s.add(2)),
-                    core::ptr::read_volatile(s.add(3)),
-                );
-                let t = d.add(i) as *mut u32;
-                t.write_unaligned(w0);
-                t.add(1).write_unaligned(w1);
-                t.add(2).write_unaligned(w2);
-                t.add(3).write_unaligned(w3);
-            }
-            i += 16;
-        }
         while n - i >= 4 {
-            // SAFETY: as for the four words above, one word.
+            // SAFETY: `check` keeps `a + i .. a + i + 4` inside SRAM4 (always mapped) and `a + i`
+            // is 4-aligned (past the head); the other side's 4 bytes are inside the slice.
             unsafe {
                 let w = core::ptr::read_volatile((a + i) as *const u32);
                 (d.add(i) as *mut u32).write_unaligned(w);
@@ -152,23 +132,9 @@ impl SharedMemory for Sram4 {
         // SAFETY: `a + i` is 4-aligned (past the head) and the range inside SRAM4 (`check`);
         // the source range is inside `data` (`n - i` bytes are left).
         i += unsafe { bulk((a + i) as *mut u8, s.add(i), n - i) };
-        while n - i >= 16 {
-            let t = (a + i) as *mut u32;
-            // SAFETY: as in `read`: inside SRAM4 and 4-aligned; `s + i .. s + i + 16` is inside
-            // `data`.
-            unsafe {
-                let f = s.add(i) as *const u32;
-                let (w0, w1) = (f.read_unaligned(), f.add(1).read_unaligned());
-                let (w2, w3) = (f.add(2).read_unaligned(), f.add(3).read_unaligned());
-                core::ptr::write_volatile(t, w0);
-                core::ptr::write_volatile(t.add(1), w1);
-                core::ptr::write_volatile(t.add(2), w2);
-                core::ptr::write_volatile(t.add(3), w3);
-            }
-            i += 16;
-        }
         while n - i >= 4 {
-            // SAFETY: as for the four words above, one word.
+            // SAFETY: `check` keeps `a + i .. a + i + 4` inside SRAM4 (always mapped) and `a + i`
+            // is 4-aligned (past the head); the other side's 4 bytes are inside the slice.
             unsafe {
                 let w = (s.add(i) as *const u32).read_unaligned();
                 core::ptr::write_volatile((a + i) as *mut u32, w);
