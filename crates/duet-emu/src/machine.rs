@@ -5,6 +5,7 @@ use crate::core::{Block, Core, HookFault, State, Stop, SVCALL};
 use crate::soc::{Effect, Soc};
 use crate::{CoreId, Counters, GpioEvent, Image, Outcome, PwmEvent, RunError, TraceEvent};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use unicorn_engine::unicorn_const::{uc_error, Arch, HookType, MemType, Mode, Prot};
 use unicorn_engine::{ArmCpuModel, RegisterARM as R, Unicorn};
@@ -66,6 +67,9 @@ pub struct ProbeId {
     index: usize,
 }
 
+/// Both cores' instruction counts per translation-block address, `[M7, M4]`.
+type Profiles = [HashMap<u32, u64>; 2];
+
 struct Shared {
     soc: Soc,
     cores: [Core; 2],
@@ -73,6 +77,9 @@ struct Shared {
     now: u64,
     boot_request: Option<u64>,
     trace: Vec<TraceEvent>,
+    /// With [`Config::profile`]: both cores' profiles at each probe hit, per probe
+    /// (`[core][probe index][hit]`), for [`Emulator::profile_between`].
+    snapshots: [Vec<Vec<Profiles>>; 2],
     /// Global ticks per second: the least common multiple of the two core clocks.
     tick_hz: u64,
 }
@@ -360,6 +367,7 @@ impl Emulator {
             now: 0,
             boot_request: None,
             trace: Vec::new(),
+            snapshots: [Vec::new(), Vec::new()],
             tick_hz,
         }));
         let mut engines = [
@@ -1087,6 +1095,7 @@ impl Emulator {
         let index = {
             let mut s = self.shared.borrow_mut();
             s.cores[i].probes.push((addr, Vec::new()));
+            s.snapshots[i].push(Vec::new());
             s.cores[i].probes.len() - 1
         };
         let sh = self.shared.clone();
@@ -1103,6 +1112,10 @@ impl Emulator {
                 let own = c.block_start + before;
                 let hit = if i == 0 { [own, other] } else { [other, own] };
                 c.probes[index].1.push(hit);
+                if s.cores[i].profile.is_some() {
+                    let snap = [0, 1].map(|k| s.cores[k].profile.clone().unwrap_or_default());
+                    s.snapshots[i][index].push(snap);
+                }
             })
             .map_err(err)?;
         Ok(ProbeId { core, index })
@@ -1177,11 +1190,42 @@ impl Emulator {
     /// [`Config::profile`]; blocks outside any symbol are listed by address).
     pub fn profile(&self, core: CoreId) -> Vec<(String, u64)> {
         let s = self.shared.borrow();
-        let Some(p) = &s.cores[core as usize].profile else {
-            return Vec::new();
-        };
-        let mut by: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-        for (&addr, &n) in p {
+        match &s.cores[core as usize].profile {
+            Some(p) => self.by_symbol(core, p.iter().map(|(&a, &n)| (a, n))),
+            None => Vec::new(),
+        }
+    }
+
+    /// Like [`Emulator::profile`], but only the instructions `core` executed between hit `from`
+    /// and hit `from + 1` of probe `id` (counted per translation block: the block holding a
+    /// probe counts on the side where it began). `None` without [`Config::profile`] or if the
+    /// probe has fewer hits.
+    pub fn profile_between(
+        &self,
+        id: ProbeId,
+        from: usize,
+        core: CoreId,
+    ) -> Option<Vec<(String, u64)>> {
+        let s = self.shared.borrow();
+        let snaps = s.snapshots[id.core as usize].get(id.index)?;
+        let (a, b) = (
+            &snaps.get(from)?[core as usize],
+            &snaps.get(from + 1)?[core as usize],
+        );
+        let diff = b
+            .iter()
+            .map(|(&addr, &n)| (addr, n - a.get(&addr).copied().unwrap_or(0)));
+        Some(self.by_symbol(core, diff))
+    }
+
+    /// Sums per-block counts by function symbol, most first (zero entries dropped).
+    fn by_symbol(
+        &self,
+        core: CoreId,
+        counts: impl Iterator<Item = (u32, u64)>,
+    ) -> Vec<(String, u64)> {
+        let mut by: HashMap<String, u64> = HashMap::new();
+        for (addr, n) in counts.filter(|&(_, n)| n > 0) {
             let name = self.images[core as usize]
                 .as_ref()
                 .and_then(|img| img.symbol_at(addr))

@@ -9,6 +9,8 @@
 //! object on stdout instead of the text report: exit, time, counters, probe hits, consoles, and
 //! with `--profile` every function's instructions per core as
 //! `"profile":{"M7":[["name",n],...],"M4":[...]}`, most first),
+//! `--profile-window K` (with `--profile` and a `--probe`: the profile printed covers only
+//! the instructions between hit K and hit K+1 of the first probe, counted from 0),
 //! `--trace-out FILE` (the messages between the cores, doorbells and sleeps as Chrome/Perfetto
 //! trace-event JSON; see docs/tracing.md).
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let mut probes: Vec<(CoreId, String)> = Vec::new();
     let mut json = false;
     let mut trace_out: Option<PathBuf> = None;
+    let mut window: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -41,6 +44,10 @@ fn main() -> ExitCode {
             }
             "--trace-out" => match args.next() {
                 Some(f) => trace_out = Some(PathBuf::from(f)),
+                None => return usage(),
+            },
+            "--profile-window" => match args.next().and_then(|v| v.parse::<usize>().ok()) {
+                Some(k) => window = Some(k),
                 None => return usage(),
             },
             "--max-ms" => match args.next().and_then(|v| v.parse::<u64>().ok()) {
@@ -151,8 +158,20 @@ fn main() -> ExitCode {
     }
     if profile {
         for core in [CoreId::M7, CoreId::M4] {
-            println!("--- {core} profile (instructions per function) ---");
-            for (name, n) in emu.profile(core).iter().take(25) {
+            let rows = match (window, ids.first()) {
+                (None, _) => emu.profile(core),
+                (Some(k), Some(&id)) => match emu.profile_between(id, k, core) {
+                    Some(rows) => {
+                        println!("--- {core} profile between hits {k} and {} ---", k + 1);
+                        rows
+                    }
+                    None => return fail(&format!("the first probe has no hits {k} and {}", k + 1)),
+                },
+                (Some(_), None) => return fail("--profile-window needs a --probe"),
+            };
+            let total: u64 = rows.iter().map(|r| r.1).sum();
+            println!("--- {core} profile (instructions per function; {total} in all) ---");
+            for (name, n) in rows.iter().take(usize::MAX) {
                 println!("{n:>12} {name}");
             }
         }
@@ -290,7 +309,7 @@ fn fail(msg: &str) -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: duet-emu M7.elf [M4.elf] [--trace] [--no-m4-boot] [--bcm4] [--max-ms N] \
-         [--profile] [--probe M7:SYMBOL|M4:SYMBOL]... [--json] \
+         [--profile [--profile-window K]] [--probe M7:SYMBOL|M4:SYMBOL]... [--json] \
          [--trace-out FILE]"
     );
     ExitCode::from(2)
