@@ -156,6 +156,16 @@ fn profile_and_probe_measure_the_round_trip() {
     );
     let total: u64 = prof.iter().map(|(_, c)| c).sum();
     assert_eq!(total, emu.counters(CoreId::M4).instructions);
+    // A window between two hits of the M7 probe: one round of the M7, within one translation
+    // block (the probed block counts on the side where it began) of the probe's own figure.
+    let window = emu.profile_between(ring, 3, CoreId::M7).expect("window");
+    let in_window: u64 = window.iter().map(|(_, c)| c).sum();
+    assert!(in_window.abs_diff(d[3]) <= 32, "{in_window} vs {}", d[3]);
+    assert!(
+        window.iter().any(|(n, _)| n.contains("DefaultHandler")),
+        "{window:?}"
+    );
+    assert!(emu.profile_between(ring, 19, CoreId::M7).is_none());
 }
 
 #[test]
