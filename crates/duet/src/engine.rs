@@ -1218,14 +1218,9 @@ impl<
         }
     }
 
-    /// Sleeps until the peer's doorbell or `deadline`, but at most [`WAIT_SLICE`]: a doorbell
-    /// is only a hint, so a lost one delays a wake-up by one slice, never until the deadline.
-    pub(crate) fn wait_until(&mut self, deadline: Instant) {
-        let now = self.now();
-        self.wait_from(now, deadline);
-    }
-
-    /// [`wait_until`](Self::wait_until) when the time (`now`) is known.
+    /// Sleeps from `now` until the peer's doorbell or `deadline`, but at most [`WAIT_SLICE`]: a
+    /// doorbell is only a hint, so a lost one delays a wake-up by one slice, never until the
+    /// deadline.
     pub(crate) fn wait_from(&mut self, now: Instant, deadline: Instant) {
         let rung = self
             .transport
