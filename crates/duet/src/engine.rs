@@ -1124,7 +1124,7 @@ impl<
             if p.read(0, &mut buf[..n]).is_err() {
                 return (true, Some((len, 0, 0)));
             }
-            let kept = ring.push_from(p, n);
+            let kept = if n < len { ring.push_from(p, n) } else { 0 };
             (true, Some((len, n, kept)))
         });
         match got {

@@ -14,7 +14,8 @@
 //! A `read` with an empty receive ring copies the raw payload at the head of the transport's
 //! queue straight from shared memory into the caller's buffer (what does not fit goes to the
 //! ring). [`available`](Serial::available) with an empty ring counts such a payload but leaves
-//! it in place for that read; any other engine step moves raw payloads into the ring, as below.
+//! it in place for that read; any other engine step (also the one a waiting `read` takes to
+//! serve RPC) moves raw payloads into the ring, as below.
 //!
 //! # Receiving, and the trade-off with RPC traffic
 //! `"raw"` and `"rpc"` payloads arrive through one transport queue, in order, and the engine
@@ -225,7 +226,7 @@ pub(crate) struct SerialState<const N: usize> {
     pub(crate) tty: bool,
     pub(crate) overflow: SerialOverflow,
     pub(crate) timeout: Duration,
-    /// Set while [`Serial`] polls for its reader: a raw payload met with the ring empty is left
+    /// Set while [`Serial::available`] polls: a raw payload met with the ring empty is left
     /// in shared memory, to be copied once, straight into the reader's buffer.
     pub(crate) offer: bool,
     /// The length of the raw payload so left by [`Serial::available`] (0: none, or taken
@@ -376,14 +377,6 @@ impl<
         s.ring.len() + s.pending
     }
 
-    /// One engine step for the reader, which takes an offered payload right after it.
-    fn poll_for_reader(&mut self) -> Result<(), Error> {
-        self.rpc.engine.serial.offer = true;
-        let r = self.rpc.poll();
-        self.rpc.engine.serial.offer = false;
-        r
-    }
-
     /// With the ring empty, a raw payload at the head of the queue straight into `buf`.
     fn read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, SerialError> {
         Ok(self.rpc.serial_read_direct(buf)?)
@@ -480,12 +473,11 @@ impl<
             if let Some(n) = self.read_direct(buf)? {
                 return Ok(n);
             }
-            let _ = self.poll_for_reader();
+            // An ordinary engine step: a raw payload it meets goes to the ring (copying it
+            // again, in blocks, costs less than finding it in the transport a second time).
+            let _ = self.rpc.poll();
             let n = self.rpc.engine.serial.ring.pop(buf);
             if n > 0 {
-                return Ok(n);
-            }
-            if let Some(n) = self.read_direct(buf)? {
                 return Ok(n);
             }
             let e = &mut self.rpc.engine;

@@ -1,7 +1,9 @@
 //! Benchmark pair, the M7 image: serves `add`, counts `tick` notifications and RPC serial
 //! bytes, and calls `duet_bench_mark` when the M4's phase notifications arrive (phases 1 to 4)
 //! and when it has read the stream's last byte (5); see `bench_m4.rs`. Its loop is lean on
-//! purpose: poll (through `available`), read what came, sleep in `WFE` until the doorbell.
+//! purpose: poll (through `available`), read what came, sleep in `WFE` until the doorbell; once
+//! the stream has begun (phase 4), it reads with blocking `read`s (which serve RPC and sleep
+//! while they wait), as a reader that expects data does.
 #![no_std]
 #![no_main]
 // duet::Error carries the peer's error text inline (no heap to box it), by design.
@@ -31,7 +33,11 @@ fn run() -> Result<(), ServeError> {
     let add = |a: i32, b: i32| a.wrapping_add(b);
     let tick = || ticks.set(ticks.get() + 1);
     let count = || ticks.get();
-    let on_mark = |phase: u32| mark(phase);
+    let phase = Cell::new(0u32);
+    let on_mark = |p: u32| {
+        phase.set(p);
+        mark(p)
+    };
     let on_done = || done.set(true);
     let mut rpc: M7Rpc<'_> = duet::Rpc::new(Host::new(chip, Arduino).map_err(duet::Error::from)?);
     let full = |_| duet::Error::TooManyCalls;
@@ -48,7 +54,10 @@ fn run() -> Result<(), ServeError> {
     loop {
         let n = {
             let mut serial = rpc.serial();
-            if serial.available() > 0 {
+            if phase.get() >= 4 && streamed < total {
+                // A timeout (no byte for the serial timeout) is checked against `end` below.
+                serial.read(&mut buf).unwrap_or(0)
+            } else if serial.available() > 0 {
                 serial.read(&mut buf).unwrap_or(0)
             } else {
                 0
