@@ -175,7 +175,9 @@ impl<const N: usize> Ring<N> {
         let at = (self.head + self.len) % N;
         let first = n.min(N - at);
         copy(&mut self.buf[at..at + first], &data[..first]);
-        copy(&mut self.buf[..n - first], &data[first..n]);
+        if n > first {
+            copy(&mut self.buf[..n - first], &data[first..n]);
+        }
         self.len += n;
         n
     }
@@ -190,7 +192,7 @@ impl<const N: usize> Ring<N> {
         let at = (self.head + self.len) % N;
         let first = n.min(N - at);
         let ok = p.read(skip, &mut self.buf[at..at + first]).is_ok()
-            && p.read(skip + first, &mut self.buf[..n - first]).is_ok();
+            && (n == first || p.read(skip + first, &mut self.buf[..n - first]).is_ok());
         if !ok {
             return 0;
         }
@@ -207,7 +209,9 @@ impl<const N: usize> Ring<N> {
         }
         let first = n.min(N - self.head);
         copy(&mut out[..first], &self.buf[self.head..self.head + first]);
-        copy(&mut out[first..n], &self.buf[..n - first]);
+        if n > first {
+            copy(&mut out[first..n], &self.buf[..n - first]);
+        }
         self.len -= n;
         self.head = if self.len == 0 {
             0
