@@ -1,6 +1,5 @@
 //! Pieces shared by both roles: statistics, zero-copy views, the blocking helpers.
 
-use core::cell::Cell;
 use core::time::Duration;
 
 use crate::config::{layout, Geometry};
@@ -270,7 +269,7 @@ pub(crate) enum Fault {
     /// `BufferTooSmall`; the entry point passes the payload length as `len`.
     TooSmall,
     Corrupt(Corruption),
-    /// Placeholder for `Error::Memory` (never built: the sticky record reports it).
+    /// Placeholder for `Error::Memory` (never built: only `Host::new`/`reinit` report it).
     #[allow(dead_code)]
     Memory,
     PeerReset,
@@ -298,19 +297,12 @@ impl Fault {
     }
 }
 
-/// The first refused access of an operation; `len == 0` (every refused access has a length)
-/// means none. No enum tag, so the role structs have no niche and move as plain words.
-pub(crate) type Sticky = Cell<OutOfBounds>;
-
-/// The empty [`Sticky`].
-pub(crate) const NO_FAULT: OutOfBounds = OutOfBounds { offset: 0, len: 0 };
-
-/// Shared memory as the role code sees it: accesses never fail; the first refused one is kept
-/// in `oob` (sticky) and reads then yield 0. The public entry points turn it into
-/// `Error::Memory` (see [`finish`]), so one check per operation replaces one per access.
+/// Shared memory as the role code sees it, once the region is known to hold the whole layout
+/// ([`covers`]): every offset the roles use is then inside it (ring offsets by the layout,
+/// buffers by their validation against the pool), so accesses cannot be refused; a refused one
+/// (a halted simulated core) reads 0 and writes nothing. No error path per access.
 pub(crate) struct Io<'a, M> {
     pub m: &'a M,
-    pub oob: &'a Sticky,
 }
 
 impl<M> Clone for Io<'_, M> {
@@ -321,82 +313,76 @@ impl<M> Clone for Io<'_, M> {
 
 impl<M> Copy for Io<'_, M> {}
 
-impl<M: SharedMemory> Io<'_, M> {
-    fn ck<T: Default>(self, r: Result<T, OutOfBounds>) -> T {
-        r.unwrap_or_else(|e| {
-            if !self.failed() {
-                self.oob.set(e);
-            }
-            T::default()
-        })
+/// `Ok` if `m` holds the whole layout `g` (offsets `0..g.end`), else the refused range.
+#[inline(always)]
+pub(crate) fn covers<M: SharedMemory>(m: &M, g: &Geometry) -> Result<(), OutOfBounds> {
+    let size = m.size();
+    if size < g.end {
+        return Err(OutOfBounds {
+            offset: size,
+            len: g.end - size,
+        });
     }
-    /// Whether an access was refused during this operation.
-    pub fn failed(self) -> bool {
-        self.oob.get().len != 0
+    Ok(())
+}
+
+impl<M: SharedMemory> Io<'_, M> {
+    /// `read_u32` inlined: a plain load where the compiler knows the offset (the resource
+    /// table of a compile-time profile).
+    #[inline(always)]
+    pub fn word(self, off: usize) -> u32 {
+        self.m.read_u32(off).unwrap_or(0)
     }
     #[inline(never)]
     pub fn read_u32(self, off: usize) -> u32 {
-        self.ck(self.m.read_u32(off))
+        self.word(off)
     }
     #[inline(never)]
     pub fn write_u16(self, off: usize, v: u16) {
-        self.ck(self.m.write_u16(off, v))
+        let _ = self.m.write_u16(off, v);
     }
-    /// One 4-byte `write`. Only the host's layout uses it, before `DRIVER_OK` or (the status
-    /// word, whose other bytes already hold these values) to set it, so no peer sees a torn
-    /// word; `off` is 4-aligned by the layout. Indices and flags stay `write_u16` (one store).
+    /// One word store (`off` 4-aligned by the layout).
     #[inline(never)]
     pub fn write_u32(self, off: usize, v: u32) {
-        self.write(off, &v.to_le_bytes())
+        let _ = self.m.write_u32(off, v);
     }
 
     /// Reads the word at `off` (low half) and the one after it (high half); one register pair.
     #[inline(never)]
     pub fn read_pair(self, off: usize) -> u64 {
-        self.read_u32(off) as u64 | (self.read_u32(off + 4) as u64) << 32
+        self.word(off) as u64 | (self.word(off + 4) as u64) << 32
     }
 
-    /// Writes `a` at `off` and `b` right after it: one 8-byte `write` (this side's own words,
+    /// Writes `a` at `off` and `b` right after it: two word stores (this side's own words,
     /// published to the peer only by a later fence and index; `off` is 4-aligned by the layout).
-    #[inline]
+    #[inline(never)]
     pub fn write_pair(self, off: usize, a: u32, b: u32) {
-        let w = (a as u64 | (b as u64) << 32).to_le_bytes();
-        self.write(off, &w);
+        let _ = self.m.write_u32(off, a);
+        let _ = self.m.write_u32(off + 4, b);
     }
-    /// Out of line: payloads, headers and word pairs share it.
+    /// Out of line: payloads and headers share it.
     #[inline(never)]
     pub fn write(self, off: usize, data: &[u8]) {
-        self.ck(self.m.write(off, data))
+        let _ = self.m.write(off, data);
     }
     pub fn read(self, off: usize, buf: &mut [u8]) {
-        self.ck(self.m.read(off, buf))
+        let _ = self.m.read(off, buf);
     }
     pub fn fence(self) {
         self.m.fence()
     }
 }
 
-/// The public result of an operation: `Memory` if an access was refused (the sticky cell is
-/// cleared for the next operation), else `r` with `len`/`max` for `MessageTooLarge`.
-pub(crate) fn finish<T>(
-    oob: &Sticky,
-    r: Result<T, Fault>,
-    len: usize,
-    max: usize,
-) -> Result<T, Error> {
-    let o = oob.replace(NO_FAULT);
-    if o.len != 0 {
-        return Err(Error::Memory(o));
-    }
+/// The public result of an operation: `r` with `len`/`max` for `MessageTooLarge`.
+pub(crate) fn finish<T>(r: Result<T, Fault>, len: usize, max: usize) -> Result<T, Error> {
     r.map_err(|f| f.into_error(len, max))
 }
 
-/// The [`Io`] of a role struct (fields `platform` and `oob`).
+/// The [`Io`] of a role struct (field `platform`).
 macro_rules! io {
     ($s:expr) => {
         $crate::common::Io {
             m: $s.platform.memory(),
-            oob: &$s.oob,
         }
     };
 }

@@ -1,6 +1,6 @@
 //! The host role: the virtio driver (the M7 in the Arduino profile).
 
-use crate::common::{finish, Fault, Sticky, NO_FAULT};
+use crate::common::{covers, Fault};
 use crate::common::{Bits, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
@@ -39,18 +39,17 @@ impl<P: Platform, C: Profile> Host<P, C> {
         if geo.get().num == 0 {
             return Err(Error::InvalidConfig);
         }
-        let oob = Sticky::new(NO_FAULT);
+        // Once here: the region then holds every offset the roles use (see `Io`).
+        covers(platform.memory(), geo.get())?;
         lay_out(
             Io {
                 m: platform.memory(),
-                oob: &oob,
             },
             &geo,
         );
-        finish(&oob, Ok(()), 0, 0)?;
         // Built as the result directly (no move of the whole struct afterwards).
         Ok(Host {
-            core: Core::new(platform, geo.copy(), 1, oob),
+            core: Core::new(platform, geo.copy(), 1),
         })
     }
 
@@ -66,7 +65,6 @@ impl<P: Platform, C: Profile> Host<P, C> {
         let c = &mut self.core;
         let m = Io {
             m: c.platform.memory(),
-            oob: &c.oob,
         };
         m.write(c.geo.get().rsc + l::VDEV_STATUS, &[0]);
         m.fence();
@@ -152,7 +150,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
     fn reinit(&mut self) {
         let m = Io {
             m: self.platform.memory(),
-            oob: &self.oob,
         };
         lay_out(m, &self.geo);
         self.eps = NO_EPS;
@@ -167,7 +164,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
     pub(crate) fn name_service(&mut self, off: usize, len: usize) -> Result<(), Fault> {
         let m = Io {
             m: self.platform.memory(),
-            oob: &self.oob,
         };
         // The first word identifies the name: "raw\0" and "rpc\0" carry their NUL, so any
         // other first word (an unterminated name included) is an unknown service, ignored.

@@ -1,6 +1,6 @@
 //! The remote role: the virtio device (the M4 in the Arduino profile).
 
-use crate::common::{Bits, Fault, Io, Payload, Stats, Sticky, Writer, NO_FAULT};
+use crate::common::{covers, Bits, Fault, Io, Payload, Stats, Writer};
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Config, Profile};
 use crate::platform::Platform;
@@ -34,10 +34,11 @@ pub struct Remote<P: Platform, C: Profile = Config> {
 
 impl<P: Platform, C: Profile> Remote<P, C> {
     /// A remote that has not looked at shared memory yet. An invalid `profile` (only a runtime
-    /// [`Config`] can be one) makes every later call fail with `InvalidConfig`.
+    /// [`Config`] can be one), or a platform memory smaller than its region, makes every later
+    /// call fail with `InvalidConfig`.
     pub fn new(platform: P, profile: C) -> Self {
         Remote {
-            core: Core::new(platform, profile.layout().copy(), 0, Sticky::new(NO_FAULT)),
+            core: Core::new(platform, profile.layout().copy(), 0),
         }
     }
 
@@ -106,22 +107,22 @@ impl<P: Platform, G: Layout> Core<P, G> {
             return Ok(());
         }
         let g = self.geo.get();
-        if g.num == 0 {
-            return Err(Fault::InvalidConfig);
-        }
         let m = Io {
             m: self.platform.memory(),
-            oob: &self.oob,
         };
-        let da = m.read_u32(g.rsc + l::VRING1_DA);
+        // A region too small for the layout counts as an invalid config (see `Io`).
+        if g.num == 0 || covers(m.m, g).is_err() {
+            return Err(Fault::InvalidConfig);
+        }
+        let da = m.word(g.rsc + l::VRING1_DA);
         // The status byte is the low byte of its (4-aligned) little-endian word.
-        let status = m.read_u32(g.rsc + l::VDEV_STATUS);
+        let status = m.word(g.rsc + l::VDEV_STATUS);
         let ok =
             da == g.shm_base.wrapping_add(g.ring(1) as u32) && status & l::DRIVER_OK as u32 != 0;
         if self.up != 0 {
             // Re-laid rings: the host zeroed the flag this side set when it started.
             // The low half of the used part's first word (flags, idx).
-            let flags = m.read_u32(g.part(0, 1) + l::USED_FLAGS) as u16;
+            let flags = m.word(g.part(0, 1) + l::USED_FLAGS) as u16;
             if !ok || flags & l::VRING_USED_F_NO_NOTIFY == 0 {
                 self.forget();
                 bump(&mut self.stats.peer_resets);
@@ -134,9 +135,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
-        if m.read_u32(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
-            || m.read_u32(v0 + l::VRING_INFO_NUM) != g.num as u32
-            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
+        if m.word(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
+            || m.word(v0 + l::VRING_INFO_NUM) != g.num as u32
+            || m.word(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
         {
             return Err(self.bad(C::ResourceTable));
         }

@@ -7,7 +7,7 @@
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
 use crate::common::{
-    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Sticky, Writer,
+    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Writer,
     NO_STATS,
 };
 use crate::config::sealed::Layout;
@@ -62,8 +62,6 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     /// so that the result fits a register). From `peek` to `resolve`: the word after the
     /// peeked entry (host: the used element's `len`; remote: unused).
     pub at: usize,
-    /// The last refused shared-memory access (for `Error::Memory`).
-    pub oob: Sticky,
     pub eps: [Ep; 2],
     /// Per ring: next entry to read in the part the peer fills.
     pub seen: [u16; 2],
@@ -132,7 +130,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
     /// buffer posted, the transmit pool free) or the remote's (nothing seen yet). Inlined, so
     /// that the geometry is written straight into its final place (no `memcpy`).
     #[inline(always)]
-    pub fn new(platform: P, geo: G, host: u32, oob: Sticky) -> Self {
+    pub fn new(platform: P, geo: G, host: u32) -> Self {
         let num = geo.get().num;
         let tx = geo.get().tx_count;
         Core {
@@ -154,13 +152,12 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 id: 0,
                 len: 0,
             },
-            oob,
         }
     }
 
     /// The public result of an operation (`len`: the length of the message being sent, if any).
     pub fn done<T>(&self, r: Result<T, Fault>, len: usize) -> Result<T, Error> {
-        finish(&self.oob, r, len, self.geo.get().max_msg)
+        finish(r, len, self.geo.get().max_msg)
     }
 
     /// Bumps the corrupt counter and builds the error.
@@ -192,11 +189,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let last = self.seen[r & 1];
         // `idx` is the high half of the part's first word (flags, idx).
         let n = ((m.read_u32(g.part(r, p)) >> 16) as u16).wrapping_sub(last);
-        // The entries are read after the index.
-        m.fence();
-        if m.failed() || n == 0 {
+        if n == 0 {
             return Ok(None);
         }
+        // The entries are read after the index.
+        m.fence();
         if n > g.num {
             return Err(self.bad(C::RingIndex));
         }
@@ -395,7 +392,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             let set = self.reserve(len)?;
             let mut w = self.writer(set, len);
             headers(&w, src, dst);
-            // The offsets are inside the message; a refused access is kept in `oob`.
+            // The offsets are inside the message.
             let _ = w.write(0, data).and_then(|()| w.write(data.len(), tail));
             self.commit(set, len);
         }
@@ -586,7 +583,6 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 let got = self.got;
                 match buf.get_mut(..got.len as usize) {
                     Some(dst) => {
-                        // A refused payload read is reported as `Memory`.
                         io!(self).read(self.at + l::HDR_SIZE, dst);
                         self.take(got.id as u16);
                         out = Some(Received {
