@@ -7,8 +7,7 @@
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
 use crate::common::{
-    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Writer,
-    NO_STATS,
+    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Writer, NO_STATS,
 };
 use crate::config::sealed::Layout;
 use crate::config::{layout as l, Geometry};
