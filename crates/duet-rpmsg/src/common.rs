@@ -327,38 +327,54 @@ pub(crate) fn covers<M: SharedMemory>(m: &M, g: &Geometry) -> Result<(), OutOfBo
 }
 
 impl<M: SharedMemory> Io<'_, M> {
-    /// `read_u32` inlined: a plain load where the compiler knows the offset (the resource
-    /// table of a compile-time profile).
+    /// Whether `len` bytes at `off` lie inside the region and `off` is a multiple of `align`
+    /// (a power of two). Checked here once per access (or per word pair), in a form the
+    /// compiler carries into the memory's own check, which then folds where it is inlined.
     #[inline(always)]
-    pub fn word(self, off: usize) -> u32 {
+    fn fits(self, off: usize, len: usize, align: usize) -> bool {
+        off & (align - 1) == 0 && off <= self.m.size().wrapping_sub(len)
+    }
+    /// One word load; a plain load where the compiler knows the offset (the resource table of
+    /// a compile-time profile).
+    #[inline(always)]
+    pub fn read_u32(self, off: usize) -> u32 {
+        if !self.fits(off, 4, 4) {
+            return 0;
+        }
         self.m.read_u32(off).unwrap_or(0)
     }
     #[inline(never)]
-    pub fn read_u32(self, off: usize) -> u32 {
-        self.word(off)
-    }
-    #[inline(never)]
     pub fn write_u16(self, off: usize, v: u16) {
-        let _ = self.m.write_u16(off, v);
+        if self.fits(off, 2, 2) {
+            let _ = self.m.write_u16(off, v);
+        }
     }
     /// One word store (`off` 4-aligned by the layout).
     #[inline(never)]
     pub fn write_u32(self, off: usize, v: u32) {
-        let _ = self.m.write_u32(off, v);
+        if self.fits(off, 4, 4) {
+            let _ = self.m.write_u32(off, v);
+        }
     }
 
     /// Reads the word at `off` (low half) and the one after it (high half); one register pair.
     #[inline(never)]
     pub fn read_pair(self, off: usize) -> u64 {
-        self.word(off) as u64 | (self.word(off + 4) as u64) << 32
+        if !self.fits(off, 8, 4) {
+            return 0;
+        }
+        let lo = self.m.read_u32(off).unwrap_or(0) as u64;
+        lo | (self.m.read_u32(off + 4).unwrap_or(0) as u64) << 32
     }
 
     /// Writes `a` at `off` and `b` right after it: two word stores (this side's own words,
     /// published to the peer only by a later fence and index; `off` is 4-aligned by the layout).
     #[inline(never)]
     pub fn write_pair(self, off: usize, a: u32, b: u32) {
-        let _ = self.m.write_u32(off, a);
-        let _ = self.m.write_u32(off + 4, b);
+        if self.fits(off, 8, 4) {
+            let _ = self.m.write_u32(off, a);
+            let _ = self.m.write_u32(off + 4, b);
+        }
     }
     /// Out of line: payloads and headers share it.
     #[inline(never)]

@@ -274,7 +274,7 @@ const _: () = assert!(l::VDEV_NUM_VRINGS == l::VDEV_STATUS + 1 && l::VDEV_STATUS
 const STATUS_WORD: u32 = (l::NUM_VRINGS as u32) << 8;
 
 /// Zeroes `len` bytes at `off` (both 2-aligned), half-word by half-word (only at layout time;
-/// one store width keeps the loop small). A refused store is recorded once; the loop runs on.
+/// one store width keeps the loop small).
 fn zero<M: SharedMemory>(m: Io<'_, M>, off: usize, len: usize) {
     // An end address rather than a count: one register less in the loop.
     let (mut a, end) = (off, off.saturating_add(len));

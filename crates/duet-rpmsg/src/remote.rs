@@ -114,15 +114,15 @@ impl<P: Platform, G: Layout> Core<P, G> {
         if g.num == 0 || covers(m.m, g).is_err() {
             return Err(Fault::InvalidConfig);
         }
-        let da = m.word(g.rsc + l::VRING1_DA);
+        let da = m.read_u32(g.rsc + l::VRING1_DA);
         // The status byte is the low byte of its (4-aligned) little-endian word.
-        let status = m.word(g.rsc + l::VDEV_STATUS);
+        let status = m.read_u32(g.rsc + l::VDEV_STATUS);
         let ok =
             da == g.shm_base.wrapping_add(g.ring(1) as u32) && status & l::DRIVER_OK as u32 != 0;
         if self.up != 0 {
             // Re-laid rings: the host zeroed the flag this side set when it started.
             // The low half of the used part's first word (flags, idx).
-            let flags = m.word(g.part(0, 1) + l::USED_FLAGS) as u16;
+            let flags = m.read_u32(g.part(0, 1) + l::USED_FLAGS) as u16;
             if !ok || flags & l::VRING_USED_F_NO_NOTIFY == 0 {
                 self.forget();
                 bump(&mut self.stats.peer_resets);
@@ -135,9 +135,9 @@ impl<P: Platform, G: Layout> Core<P, G> {
         }
         m.fence();
         let v0 = g.rsc + l::VRING0_INFO;
-        if m.word(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
-            || m.word(v0 + l::VRING_INFO_NUM) != g.num as u32
-            || m.word(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
+        if m.read_u32(v0 + l::VRING_INFO_DA) != g.shm_base.wrapping_add(g.ring(0) as u32)
+            || m.read_u32(v0 + l::VRING_INFO_NUM) != g.num as u32
+            || m.read_u32(g.rsc + l::VRING1_INFO + l::VRING_INFO_NUM) != g.num as u32
         {
             return Err(self.bad(C::ResourceTable));
         }
