@@ -130,14 +130,18 @@ unsafe fn blocks(dst: *mut u8, src: *const u8, n: usize) -> usize {
     k * 32
 }
 
-/// Elsewhere (host builds): the word loop copies everything.
+/// Elsewhere (host builds): the same blocks with the platform's `memcpy` (faster there than a
+/// word loop).
 ///
 /// # Safety
-/// None needed; it touches no memory.
+/// As for the chip's version.
 #[cfg(not(all(target_arch = "arm", target_os = "none")))]
 #[inline(always)]
-unsafe fn blocks(_dst: *mut u8, _src: *const u8, _n: usize) -> usize {
-    0
+unsafe fn blocks(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    let len = n & !31;
+    // SAFETY: both ranges are valid for `len <= n` bytes and do not overlap (the caller).
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, len) };
+    len
 }
 
 /// A byte ring.
