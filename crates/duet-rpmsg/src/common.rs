@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::config::{layout, Geometry};
+use crate::config::{layout, Geometry, MAX_DESCRIPTORS};
 use crate::platform::{Instant, OutOfBounds, Platform, SharedMemory};
 use crate::transport::{Corruption, Endpoint, Error, Transport};
 
@@ -95,6 +95,8 @@ pub struct Writer<'a, M: SharedMemory> {
     pub(crate) ids: u64,
     /// Host role (transmit ring 1, fixed buffers) or remote (ring 0, buffers the host posted).
     pub(crate) host: bool,
+    /// Remote: the buffers of the transmit descriptors it took (see [`tx_buf`]).
+    pub(crate) posted: &'a Posted,
     pub(crate) len: usize,
 }
 
@@ -134,25 +136,24 @@ impl<M: SharedMemory> Writer<'_, M> {
         Ok(())
     }
 
-    /// The buffer (header start) of chunk `i`, re-validated if the peer posted it.
+    /// The buffer (header start) of chunk `i`.
     pub(crate) fn chunk(&self, i: usize) -> Option<usize> {
-        tx_buf(self.io, self.geo, self.host, nth(self.ids, i)?)
+        Some(tx_buf(self.geo, self.host, self.posted, nth(self.ids, i)?))
     }
 }
 
+/// Remote: per transmit descriptor, the buffer its descriptor named when this side took it
+/// (validated then; a later rewrite by the host cannot redirect the write).
+pub(crate) type Posted = [u32; MAX_DESCRIPTORS as usize];
+
 /// The buffer (header start) of transmit descriptor `id`: the host's own, or the one the host
-/// posted (re-validated, so a peer that rewrote the descriptor cannot redirect the write).
+/// posted (as validated when the remote took it).
 #[inline(always)]
-pub(crate) fn tx_buf<M: SharedMemory>(
-    io: Io<'_, M>,
-    g: &Geometry,
-    host: bool,
-    id: u16,
-) -> Option<usize> {
+pub(crate) fn tx_buf(g: &Geometry, host: bool, posted: &Posted, id: u16) -> usize {
     if host {
-        return Some(g.host_buf(1, id));
+        return g.host_buf(1, id);
     }
-    desc_buf(io, g, g.desc(0, id))
+    posted[id as usize % posted.len()] as usize
 }
 
 /// The buffer the descriptor at `d` points to, if it is one of the pool's.

@@ -7,10 +7,11 @@
 //! it fills is `1 - p`; the transmit ring is `host` too.
 
 use crate::common::{
-    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Stats, Writer, NO_STATS,
+    desc_buf, finish, ids, io, lowest, tx_buf, Bits, Fault, Io, Payload, Posted, Stats, Writer,
+    NO_STATS,
 };
 use crate::config::sealed::Layout;
-use crate::config::{layout as l, Geometry};
+use crate::config::{layout as l, Geometry, MAX_DESCRIPTORS};
 
 use crate::platform::{Platform, SharedMemory};
 use crate::transport::{Corruption as C, Endpoint, Error, PayloadRead, Received};
@@ -72,6 +73,8 @@ pub(crate) struct Core<P: Platform, G: Layout> {
     pub host: u32,
     /// 1 while the rings are in use: host outside `begin_reset`..`reinit`, remote running.
     pub up: u32,
+    /// Remote: the buffers of the transmit descriptors it took (see [`tx_buf`]).
+    pub posted: Posted,
     /// The data entry [`Core::recv`] found last.
     pub got: Got,
     pub platform: P,
@@ -146,6 +149,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             ],
             stats: NO_STATS,
             at: 0,
+            posted: [0; MAX_DESCRIPTORS as usize],
             got: Got {
                 ep: Endpoint::Raw,
                 id: 0,
@@ -301,6 +305,8 @@ impl<P: Platform, G: Layout> Core<P, G> {
             *s = s.wrapping_add(1);
             if self.host != 0 || res.is_ok() {
                 self.own[r].put(id, true);
+                // Remote: the buffer `resolve` validated (the host keeps its own buffers).
+                self.posted[id as usize % MAX_DESCRIPTORS as usize] = self.at as u32;
             }
             res?;
         }
@@ -340,6 +346,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
             geo: self.geo.get(),
             ids: set,
             host: self.host != 0,
+            posted: &self.posted,
             len,
         }
     }
@@ -378,12 +385,11 @@ impl<P: Platform, G: Layout> Core<P, G> {
                 return Err(Fault::NoBuffer);
             };
             let m = io!(self);
-            if let Some(b) = tx_buf(m, self.geo.get(), self.host != 0, id) {
-                header(m, b, src, dst, len);
-                m.write(b + l::HDR_SIZE, data);
-                if !tail.is_empty() {
-                    m.write(b + l::HDR_SIZE + data.len(), tail);
-                }
+            let b = tx_buf(self.geo.get(), self.host != 0, &self.posted, id);
+            header(m, b, src, dst, len);
+            m.write(b + l::HDR_SIZE, data);
+            if !tail.is_empty() {
+                m.write(b + l::HDR_SIZE + data.len(), tail);
             }
             self.put(r, id);
             self.ship(len);
@@ -661,13 +667,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
 }
 
 /// Writes the RPMsg header of a buffer at `h` carrying `n` payload bytes (`n < 2^15` by
-/// `Config` limits; flags, the upper half of the last word, are 0) as one 16-byte write.
+/// `Config` limits; flags, the upper half of the last word, are 0) as two word pairs.
 fn header<M: SharedMemory>(io: Io<'_, M>, h: usize, src: u32, dst: u32, n: usize) {
-    let mut w = [0u8; l::HDR_SIZE];
-    w[..4].copy_from_slice(&src.to_le_bytes());
-    w[4..8].copy_from_slice(&dst.to_le_bytes());
-    w[12..].copy_from_slice(&(n as u32).to_le_bytes());
-    io.write(h + l::HDR_SRC, &w);
+    io.write_pair(h + l::HDR_SRC, src, dst);
+    io.write_pair(h + l::HDR_RESERVED, 0, n as u32);
 }
 
 // The header is four adjacent words: src, dst, reserved, len (with flags).
