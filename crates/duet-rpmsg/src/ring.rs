@@ -59,8 +59,8 @@ pub(crate) struct Got {
 pub(crate) struct Core<P: Platform, G: Layout> {
     pub stats: Stats,
     /// The buffer of the entry [`Core::resolve`] accepted last (kept here, not in its result,
-    /// so that the result fits a register). From `peek` to `resolve`: the word after the
-    /// peeked entry (host: the used element's `len`; remote: unused).
+    /// so that the result fits a register). From `entry` to `resolve`: the word after the
+    /// entry (host: the used element's `len`; remote: unused).
     pub at: usize,
     pub eps: [Ep; 2],
     /// Per ring: next entry to read in the part the peer fills.
@@ -179,27 +179,37 @@ impl<P: Platform, G: Layout> Core<P, G> {
         self.own[self.tx()].count()
     }
 
-    /// The next entry the peer put in ring `r`, not consumed: `RingIndex` if the index moved
-    /// by more than the ring size; `DescriptorIndex` for an id outside the table and
-    /// `DescriptorState` for one this side holds or never hands out (both consumed).
-    fn peek(&mut self, r: usize) -> Result<Option<u16>, Fault> {
+    /// How many entries the peer put in ring `r` that this side has not read (the index is
+    /// read once; a loop takes them with [`Core::entry`]): `RingIndex` if the index moved by
+    /// more than the ring size.
+    fn pending(&mut self, r: usize) -> Result<u16, Fault> {
         if self.up == 0 {
-            return Ok(None);
+            return Ok(0);
         }
+        let g = self.geo.get();
+        let m = io!(self);
+        // `idx` is the high half of the part's first word (flags, idx).
+        let n = ((m.read_u32(g.part(r, self.host as usize)) >> 16) as u16)
+            .wrapping_sub(self.seen[r & 1]);
+        if n == 0 {
+            return Ok(0);
+        }
+        if n > g.num {
+            return Err(self.bad(C::RingIndex));
+        }
+        // The entries are read after the index.
+        m.fence();
+        Ok(n)
+    }
+
+    /// The next entry of ring `r` (one [`Core::pending`] counted), not consumed:
+    /// `DescriptorIndex` for an id outside the table and `DescriptorState` for one this side
+    /// holds or never hands out (both consumed).
+    fn entry(&mut self, r: usize) -> Result<u16, Fault> {
         let g = self.geo.get();
         let m = io!(self);
         let p = self.host as usize;
         let last = self.seen[r & 1];
-        // `idx` is the high half of the part's first word (flags, idx).
-        let n = ((m.read_u32(g.part(r, p)) >> 16) as u16).wrapping_sub(last);
-        if n == 0 {
-            return Ok(None);
-        }
-        // The entries are read after the index.
-        m.fence();
-        if n > g.num {
-            return Err(self.bad(C::RingIndex));
-        }
         let e = g.slot(r, p, last);
         // Host: the used element, id then `len` (kept for `resolve`; `e` is 4-aligned). Remote:
         // the avail entry is a half of a 4-aligned word (the part is 4-aligned); the word after
@@ -216,13 +226,13 @@ impl<P: Platform, G: Layout> Core<P, G> {
         } else if id >= limit as u32 || self.own[r & 1].has(id as u16) {
             C::DescriptorState
         } else {
-            return Ok(Some(id as u16));
+            return Ok(id as u16);
         };
         self.seen[r & 1] = last.wrapping_add(1);
         Err(self.bad(c))
     }
 
-    /// The buffer and valid length of descriptor `id` of ring `r` (the entry just peeked).
+    /// The buffer and valid length of descriptor `id` of ring `r` (the entry just read).
     /// Host: its own buffer and `used.len`; remote: the descriptor the host wrote, with its
     /// address inside the pool (`DescriptorAddress`) and the ring's flags (`DescriptorFlags`).
     /// `DescriptorLength` unless `min <= len <= buffer size`. The buffer goes to [`Core::at`].
@@ -231,7 +241,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         let g = self.geo.get();
         let m = io!(self);
         let (buf, len, flags) = if self.host != 0 {
-            // `used.len`, read by `peek`.
+            // `used.len`, read by `entry`.
             (Some(g.host_buf(r, id)), self.at as u32, desc_flags(r))
         } else {
             let d = g.desc(r, id);
@@ -280,7 +290,7 @@ impl<P: Platform, G: Layout> Core<P, G> {
         );
     }
 
-    /// Consumes the peeked entry `id` of the receive ring `r` and gives the buffer back
+    /// Consumes the entry `id` of the receive ring `r` and gives the buffer back
     /// (silently: neither side asks for notifications of returned buffers).
     fn release(&mut self, r: usize, id: u16) {
         let s = &mut self.seen[r & 1];
@@ -299,7 +309,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
         } else {
             self.geo.get().buf
         };
-        while let Some(id) = self.peek(r)? {
+        let mut n = self.pending(r)?;
+        while n != 0 {
+            n -= 1;
+            let id = self.entry(r)?;
             let res = self.resolve(r, id, min);
             let s = &mut self.seen[r];
             *s = s.wrapping_add(1);
@@ -511,7 +524,10 @@ impl<P: Platform, G: Layout> Core<P, G> {
     pub fn recv(&mut self) -> Result<(), Fault> {
         self.check_host()?;
         let r = self.rx();
-        while let Some(id) = self.peek(r)? {
+        let mut n = self.pending(r)?;
+        while n != 0 {
+            n -= 1;
+            let id = self.entry(r)?;
             let c = self.classify(r, id);
             if c.is_ok() {
                 return c;
