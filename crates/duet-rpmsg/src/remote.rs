@@ -101,11 +101,18 @@ impl<P: Platform, G: Layout> Core<P, G> {
 
     /// Looks at the resource table: starts when it is ready, reports `PeerReset` when it went
     /// away. `Ok` while running (and always for the host), `NotReady` while the table is not
-    /// ready yet.
+    /// ready yet. Inlined, so that the host's calls are one test.
+    #[inline(always)]
     pub(crate) fn check_host(&mut self) -> Result<(), Fault> {
         if self.host != 0 {
             return Ok(());
         }
+        self.check_table()
+    }
+
+    /// [`Core::check_host`] of the remote.
+    #[inline(never)]
+    fn check_table(&mut self) -> Result<(), Fault> {
         let g = self.geo.get();
         let m = Io {
             m: self.platform.memory(),
