@@ -270,7 +270,7 @@ pub(crate) enum Fault {
     /// `BufferTooSmall`; the entry point passes the payload length as `len`.
     TooSmall,
     Corrupt(Corruption),
-    /// Placeholder for `Error::Memory` (never built: only `Host::new`/`reinit` report it).
+    /// Placeholder for `Error::Memory` (never built: only `Host::new` reports it).
     #[allow(dead_code)]
     Memory,
     PeerReset,

@@ -76,7 +76,8 @@ pub enum Error {
     },
     /// The peer wrote an invalid value; the offending entry was skipped.
     Corrupt(Corruption),
-    /// An access outside the shared region was refused (a bug or a corrupt value).
+    /// The shared memory refused an access: `Host::new` found it smaller than the config's
+    /// region (or a payload access's `OutOfBounds`, converted).
     Memory(OutOfBounds),
     /// The peer re-initialised the shared memory (reset); endpoints must be bound again.
     PeerReset,
