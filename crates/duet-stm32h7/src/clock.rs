@@ -113,13 +113,21 @@ pub fn millis() -> u64 {
 /// The current time in microseconds since [`start`] (0 before it). Monotonic, also inside a
 /// handler that masks SysTick for less than a millisecond (a pending tick is counted). No
 /// division and no barrier: a few loads and one multiply ([`micros`]).
-#[cfg(all(target_arch = "arm", target_os = "none"))]
 pub fn now() -> Instant {
+    now_ticked().0
+}
+
+/// The current time ([`now`]), the tick count [`ticks`] it was read with and when the next
+/// tick is due: while [`ticks`] still gives that count, the time is below the third value.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+#[inline(always)]
+pub fn now_ticked() -> (Instant, u32, Instant) {
     use core::sync::atomic::compiler_fence;
     use cortex_m::peripheral::{SCB, SYST};
     let reload = RELOAD.load(Ordering::Relaxed);
     if reload == 0 {
-        return Instant::from_micros(0);
+        // Not started: no tick will come; the time stays 0.
+        return (Instant::from_micros(0), 0, Instant::MAX);
     }
     let scale = SCALE.load(Ordering::Relaxed);
     loop {
@@ -137,15 +145,32 @@ pub fn now() -> Instant {
         compiler_fence(Ordering::SeqCst);
         if lo == MILLIS_LO.load(Ordering::Relaxed) {
             let ms = ((u64::from(hi) << 32) | u64::from(lo)) + extra;
-            return Instant::from_micros(micros(ms, cvr, reload, scale));
+            let next = Instant::from_micros((ms + 1) * 1000);
+            return (
+                Instant::from_micros(micros(ms, cvr, reload, scale)),
+                lo,
+                next,
+            );
         }
     }
 }
 
-/// Host builds (tests, docs): the milliseconds counted by [`on_systick`].
+/// Host builds (tests, docs): the milliseconds counted by [`on_systick`], as [`now_ticked`].
 #[cfg(not(all(target_arch = "arm", target_os = "none")))]
-pub fn now() -> Instant {
-    Instant::from_micros(millis() * 1000)
+pub fn now_ticked() -> (Instant, u32, Instant) {
+    let (lo, hi) = millis_halves();
+    let ms = (u64::from(hi) << 32) | u64::from(lo);
+    (
+        Instant::from_micros(ms * 1000),
+        lo,
+        Instant::from_micros((ms + 1) * 1000),
+    )
+}
+
+/// The low 32 bits of the millisecond count (one load): a cheap test whether a tick came.
+#[inline(always)]
+pub fn ticks() -> u32 {
+    MILLIS_LO.load(Ordering::Relaxed)
 }
 
 /// Busy-waits (sleeping in `WFE` between ticks) for `ms` milliseconds.

@@ -34,8 +34,9 @@ pub(crate) enum Take {
 pub(crate) trait Link {
     fn now(&self) -> Instant;
     fn timeout(&self) -> Duration;
-    /// Sleeps until the doorbell or `deadline` (at most a wait slice), `now` being the time.
-    fn sleep_until(&mut self, now: Instant, deadline: Instant);
+    /// Sleeps until the doorbell or `deadline` (at most a wait slice), `now` being the time;
+    /// `true` if the doorbell ended it.
+    fn sleep_until(&mut self, now: Instant, deadline: Instant) -> bool;
     fn rpc_ready(&self) -> bool;
     /// Frees the slots of waiting calls whose deadline passed at `now` (read from the clock
     /// if `None` and a call is waiting).
@@ -343,79 +344,138 @@ impl<'c> Context<'c> {
         id: u32,
         set: Option<Instant>,
         deadline: Instant,
-        mut now: Option<Instant>,
+        now: Option<Instant>,
     ) -> Result<R, Fail> {
+        let mut val = None;
+        let r = self.join_raw(slot, id, set, deadline, now, &mut |res| {
+            val = Some(duet_codec::from_slice::<R>(res))
+        });
+        self.finish_with(r, val)
+    }
+
+    /// The waiting loop of [`join_inner`](Self::join_inner), not generic: `Ok` once the result
+    /// was handed to `out`, else why the call failed (not counted yet). Out of line: one copy
+    /// for every result type.
+    #[inline(never)]
+    fn join_raw(
+        &mut self,
+        slot: u16,
+        id: u32,
+        set: Option<Instant>,
+        deadline: Instant,
+        now: Option<Instant>,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Fail> {
         if let Some(d) = set {
             self.link.set_deadline(slot, id, d);
         }
+        let mut first = now;
+        let mut rung = false;
         loop {
-            // One clock read per round (the first may use the caller's `now`, read just
-            // before sending): it frees expired slots (ours too: then the reply is late and
-            // `take` reports the timeout), bounds the wait and the sleep.
-            let now = match now.take() {
-                Some(now) => now,
-                None => self.now(),
+            // One clock read per round (the first may use the caller's `now`, read just before
+            // sending): it frees expired slots (ours too: then the reply is late and `take`
+            // reports the timeout), bounds the wait and the sleep. After a doorbell the reply
+            // is most likely in, so that round looks first and reads the clock only if not.
+            let known = if rung {
+                None
+            } else {
+                let now = match first.take() {
+                    Some(now) => now,
+                    None => self.now(),
+                };
+                self.link.reclaim(Some(now));
+                Some(now)
             };
-            self.link.reclaim(Some(now));
             let polled = self.link.poll_level(self.rx, self.rx_len, true);
-            if let Poll::Ready(r) = self.take(slot, id) {
-                return r;
+            match self.link.take(slot, id, out) {
+                Take::Pending => {}
+                Take::Done => return Ok(()),
+                Take::Gone => return Err(Fail::Timeout),
+                Take::Failed(e) => return Err(e),
             }
             let more = match polled {
                 Ok(more) => more,
                 Err(Fail::PeerReset) => {
                     self.link.close_call(slot, id);
-                    return self.finish(Err(Fail::PeerReset));
+                    return Err(Fail::PeerReset);
                 }
                 Err(_) => false,
             };
+            let now = match known {
+                Some(now) => now,
+                None => {
+                    let now = self.now();
+                    self.link.reclaim(Some(now));
+                    now
+                }
+            };
             if now >= deadline {
                 self.link.close_call(slot, id);
-                return self.finish(Err(Fail::Timeout));
+                return Err(Fail::Timeout);
             }
-            if !more {
-                self.link.sleep_until(now, deadline);
-            }
+            rung = !more && self.link.sleep_until(now, deadline);
         }
     }
 
     /// One non-blocking step: processes what is pending and reports the result if it is there.
     /// After `Ready` the call is finished (polling again gives `Err(Timeout)`).
     pub fn poll_pending<R: DeserializeOwned>(&mut self, p: &Pending<R>) -> Poll<Result<R, Error>> {
-        match self.poll_pending_inner(p.slot, p.id) {
-            Poll::Ready(r) => Poll::Ready(self.public(r)),
+        let mut val = None;
+        let r = self.poll_pending_raw(p.slot, p.id, &mut |res| {
+            val = Some(duet_codec::from_slice::<R>(res))
+        });
+        match r {
+            Poll::Ready(r) => {
+                let r = self.finish_with(r, val);
+                Poll::Ready(self.public(r))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
 
-    fn poll_pending_inner<R: DeserializeOwned>(
+    fn poll_pending_raw(
         &mut self,
         slot: u16,
         id: u32,
-    ) -> Poll<Result<R, Fail>> {
-        if let Poll::Ready(r) = self.take(slot, id) {
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Poll<Result<(), Fail>> {
+        if let Poll::Ready(r) = self.take_raw(slot, id, out) {
             return Poll::Ready(r);
         }
         self.link.reclaim(None);
         if let Err(Fail::PeerReset) = self.link.poll_level(self.rx, self.rx_len, true) {
             self.link.close_call(slot, id);
-            return Poll::Ready(self.finish(Err(Fail::PeerReset)));
+            return Poll::Ready(Err(Fail::PeerReset));
         }
-        self.take(slot, id)
+        self.take_raw(slot, id, out)
     }
 
-    fn take<R: DeserializeOwned>(&mut self, slot: u16, id: u32) -> Poll<Result<R, Fail>> {
-        let mut out: Option<Result<R, Fail>> = None;
-        let t = self.link.take(slot, id, &mut |res| {
-            out = Some(duet_codec::from_slice::<R>(res).map_err(Fail::Decode));
+    /// Takes the call's outcome if it has one: `Ok` once the result was handed to `out`.
+    fn take_raw(
+        &mut self,
+        slot: u16,
+        id: u32,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Poll<Result<(), Fail>> {
+        match self.link.take(slot, id, out) {
+            Take::Pending => Poll::Pending,
+            Take::Done => Poll::Ready(Ok(())),
+            Take::Gone => Poll::Ready(Err(Fail::Timeout)),
+            Take::Failed(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// The typed result of a finished call (`val`: the decoded result if `r` is `Ok`), counted.
+    fn finish_with<R>(
+        &mut self,
+        r: Result<(), Fail>,
+        val: Option<duet_codec::Result<R>>,
+    ) -> Result<R, Fail> {
+        let r = r.and_then(|()| match val {
+            Some(v) => v.map_err(Fail::Decode),
+            None => Err(Fail::Timeout),
         });
-        let r = match t {
-            Take::Pending => return Poll::Pending,
-            Take::Done => out.unwrap_or(Err(Fail::Timeout)),
-            Take::Gone => Err(Fail::Timeout),
-            Take::Failed(e) => Err(e),
-        };
-        Poll::Ready(self.finish(r))
+        self.finish(r)
     }
 
     /// A `Future` for a pending call. It drives the engine each time it is polled and is woken

@@ -1220,13 +1220,14 @@ impl<
 
     /// Sleeps from `now` until the peer's doorbell or `deadline`, but at most [`WAIT_SLICE`]: a
     /// doorbell is only a hint, so a lost one delays a wake-up by one slice, never until the
-    /// deadline.
-    pub(crate) fn wait_from(&mut self, now: Instant, deadline: Instant) {
+    /// deadline. `true` if the doorbell ended the wait.
+    pub(crate) fn wait_from(&mut self, now: Instant, deadline: Instant) -> bool {
         let rung = self
             .transport
             .platform()
             .wait(min(deadline, now.saturating_add(WAIT_SLICE)));
         self.count_wake(rung);
+        rung
     }
 
     /// Counts a wait that the peer's doorbell ended.
@@ -1258,6 +1259,18 @@ fn counted_send<T: Transport>(
     stats.sent[endpoint as usize].add(data.len());
     stats.doorbells_rung = stats.doorbells_rung.wrapping_add(1);
     Ok(())
+}
+
+/// Keeps the error value `err` of an error reply in `dst`. Out of line: the common path of
+/// taking a reply stays small.
+#[cold]
+#[inline(never)]
+fn stash_remote(dst: &mut RemoteError, err: &[u8]) {
+    // The parser checked the value when the reply arrived.
+    *dst = match Decoder::new(err).read_str() {
+        Ok(text) => RemoteError::from_text(text),
+        Err(_) => RemoteError::from_raw(err),
+    };
 }
 
 /// For a message `parse` refused with `e`: its msgid, what is wrong and its length if it is
@@ -1305,8 +1318,8 @@ impl<
         self.timeout
     }
 
-    fn sleep_until(&mut self, now: Instant, deadline: Instant) {
-        self.wait_from(now, deadline);
+    fn sleep_until(&mut self, now: Instant, deadline: Instant) -> bool {
+        self.wait_from(now, deadline)
     }
 
     fn reclaim(&mut self, now: Option<Instant>) {
@@ -1391,8 +1404,7 @@ impl<
                 s.waker = None;
                 let err = &s.buf[..err_len];
                 if err != [0xc0] {
-                    let err = RawValue::new(err).unwrap_or_default();
-                    self.remote = RemoteError::from_value(err);
+                    stash_remote(&mut self.remote, err);
                     return Take::Failed(Fail::Remote);
                 }
                 // Both values were checked by the parser when the reply arrived.
