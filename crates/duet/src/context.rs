@@ -38,6 +38,9 @@ pub(crate) trait Link {
     /// `true` if the doorbell ended it.
     fn sleep_until(&mut self, now: Instant, deadline: Instant) -> bool;
     fn rpc_ready(&self) -> bool;
+    /// Whether the last receive step left nothing pending or held and no doorbell was taken since, so whatever arrives next rings the doorbell. A wait outside
+    /// the engine may have taken that ring: then looking is delayed by one wait slice at most.
+    fn quiet(&self) -> bool;
     /// Frees the slots of waiting calls whose deadline passed at `now` (read from the clock
     /// if `None` and a call is waiting).
     fn reclaim(&mut self, now: Option<Instant>);
@@ -258,7 +261,7 @@ impl<'c> Context<'c> {
     ) -> Result<R, Fail> {
         let (slot, id) = self.start(method, args, deadline)?;
         // The slot already has this deadline (open_call).
-        self.join_inner(slot, id, None, deadline, now)
+        self.join_inner(slot, id, deadline, now)
     }
 
     /// Sends the request and returns at once; the default timeout sets the slot's deadline.
@@ -333,21 +336,22 @@ impl<'c> Context<'c> {
         p: Pending<R>,
         deadline: Instant,
     ) -> Result<R, Error> {
-        let r = self.join_inner(p.slot, p.id, Some(deadline), deadline, None);
+        self.link.set_deadline(p.slot, p.id, deadline);
+        let r = self.join_inner(p.slot, p.id, deadline, None);
         self.public(r)
     }
 
-    /// `set`: the deadline to give the slot first, if it has another one.
+    /// Waits for the call's result until `deadline` (the slot's own), `now` being the time if
+    /// it was just read.
     fn join_inner<R: DeserializeOwned>(
         &mut self,
         slot: u16,
         id: u32,
-        set: Option<Instant>,
         deadline: Instant,
         now: Option<Instant>,
     ) -> Result<R, Fail> {
         let mut val = None;
-        let r = self.join_raw(slot, id, set, deadline, now, &mut |res| {
+        let r = self.join_raw(slot, id, deadline, now, &mut |res| {
             val = Some(duet_codec::from_slice::<R>(res))
         });
         self.finish_with(r, val)
@@ -361,14 +365,13 @@ impl<'c> Context<'c> {
         &mut self,
         slot: u16,
         id: u32,
-        set: Option<Instant>,
         deadline: Instant,
         now: Option<Instant>,
         out: &mut dyn FnMut(&[u8]),
     ) -> Result<(), Fail> {
-        if let Some(d) = set {
-            self.link.set_deadline(slot, id, d);
-        }
+        // Right after sending, the reply cannot be in yet: if nothing else is pending either
+        // (the doorbell rings for whatever comes), the first round goes straight to sleep.
+        let mut look = now.is_none() || !self.link.quiet();
         let mut first = now;
         let mut rung = false;
         loop {
@@ -386,21 +389,25 @@ impl<'c> Context<'c> {
                 self.link.reclaim(Some(now));
                 Some(now)
             };
-            let polled = self.link.poll_level(self.rx, self.rx_len, true);
-            match self.link.take(slot, id, out) {
-                Take::Pending => {}
-                Take::Done => return Ok(()),
-                Take::Gone => return Err(Fail::Timeout),
-                Take::Failed(e) => return Err(e),
-            }
-            let more = match polled {
-                Ok(more) => more,
-                Err(Fail::PeerReset) => {
-                    self.link.close_call(slot, id);
-                    return Err(Fail::PeerReset);
+            let mut more = false;
+            if look {
+                let polled = self.link.poll_level(self.rx, self.rx_len, true);
+                match self.link.take(slot, id, out) {
+                    Take::Pending => {}
+                    Take::Done => return Ok(()),
+                    Take::Gone => return Err(Fail::Timeout),
+                    Take::Failed(e) => return Err(e),
                 }
-                Err(_) => false,
-            };
+                more = match polled {
+                    Ok(more) => more,
+                    Err(Fail::PeerReset) => {
+                        self.link.close_call(slot, id);
+                        return Err(Fail::PeerReset);
+                    }
+                    Err(_) => false,
+                };
+            }
+            look = true;
             let now = match known {
                 Some(now) => now,
                 None => {

@@ -321,6 +321,9 @@ pub(crate) struct Engine<
     pub(crate) stats: Stats,
     depth: u8,
     last_full: bool,
+    /// The last receive step found the transport empty with nothing held, and no doorbell was
+    /// taken since: anything new rings (see `Link::quiet`).
+    quiet: bool,
     discard: Discard,
     skipper: Skipper,
     doorbell: Option<&'a Doorbell>,
@@ -368,6 +371,7 @@ impl<
                 stats: Stats::default(),
                 depth: 0,
                 last_full: false,
+                quiet: false,
                 discard: Discard::Off,
                 skipper: Skipper::new(),
                 doorbell: None,
@@ -794,37 +798,8 @@ impl<
             }
             // The message is parsed once: a request's method and params stay borrowed from the
             // front of `rx` while its handler gets the space behind it (`rest`).
-            let parsed = rpc::parse_split(rx, *rx_len);
-            if parsed.is_ok() {
-                let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
-                rpc.messages = rpc.messages.wrapping_add(1);
-            }
-            let used = match parsed {
-                Ok((
-                    Message::Response {
-                        msgid,
-                        error,
-                        result,
-                    },
-                    used,
-                    _,
-                )) => {
-                    self.deliver(msgid, error, result);
-                    used
-                }
-                Ok((msg, used, rest)) => {
-                    if !dispatch {
-                        return;
-                    }
-                    let mut rest_len = *rx_len - used;
-                    self.depth += 1;
-                    self.dispatch(msg, rest, &mut rest_len);
-                    self.depth -= 1;
-                    // What the nested levels left unprocessed now follows the handled message.
-                    duet_codec::move_down(rx, used..used + rest_len, 0);
-                    *rx_len = rest_len;
-                    continue;
-                }
+            let (msg, used, rest) = match rpc::parse_split(rx, *rx_len) {
+                Ok(parsed) => parsed,
                 Err(e) => {
                     if self.parse_failed(rx, rx_len, dispatch, e) {
                         continue;
@@ -832,8 +807,28 @@ impl<
                     return;
                 }
             };
-            duet_codec::move_down(rx, used..*rx_len, 0);
-            *rx_len -= used;
+            let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
+            rpc.messages = rpc.messages.wrapping_add(1);
+            let mut rest_len = *rx_len - used;
+            match msg {
+                Message::Response {
+                    msgid,
+                    error,
+                    result,
+                } => self.deliver(msgid, error, result),
+                msg => {
+                    if !dispatch {
+                        return;
+                    }
+                    self.depth += 1;
+                    self.dispatch(msg, rest, &mut rest_len);
+                    self.depth -= 1;
+                }
+            }
+            // What is behind the message (for a request: what the nested levels left
+            // unprocessed) moves to the front.
+            duet_codec::move_down(rx, used..used + rest_len, 0);
+            *rx_len = rest_len;
         }
     }
 
@@ -1023,6 +1018,7 @@ impl<
         // The transport's poll drives the handshake; once both endpoints are up, `try_recv`
         // below meets everything that can still arrive (control messages, a peer reset) and
         // sends reclaim their buffers, so polling would only look at the first entry twice.
+        self.quiet = false;
         let up = self.transport.is_ready(Endpoint::Raw) && self.transport.is_ready(Endpoint::Rpc);
         match if up { Ok(()) } else { self.transport.poll() } {
             Ok(()) => {}
@@ -1051,7 +1047,11 @@ impl<
             });
             let got = match got {
                 Ok(Some(got)) => got,
-                Ok(None) => return Ok(false),
+                Ok(None) => {
+                    // Inside a handler, everything held behind it is in `rx` too.
+                    self.quiet = *rx_len == 0;
+                    return Ok(false);
+                }
                 Err(duet_rpmsg::Error::PeerReset) => {
                     self.peer_reset();
                     *rx_len = 0;
@@ -1233,6 +1233,7 @@ impl<
     /// Counts a wait that the peer's doorbell ended.
     pub(crate) fn count_wake(&mut self, rung: bool) {
         if rung {
+            self.quiet = false;
             self.stats.doorbells_received = self.stats.doorbells_received.wrapping_add(1);
         }
     }
@@ -1330,6 +1331,10 @@ impl<
         self.transport.is_ready(Endpoint::Rpc)
     }
 
+    fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     fn open_call(&mut self, deadline: Instant) -> Result<(u16, u32), Fail> {
         let free = |slots: &[Slot<REPLY>]| {
             slots
@@ -1400,8 +1405,8 @@ impl<
                 Take::Failed(e)
             }
             SlotState::Done { err_len, res_len } => {
+                // (`deliver` took the waker.)
                 s.state = SlotState::Free;
-                s.waker = None;
                 let err = &s.buf[..err_len];
                 if err != [0xc0] {
                     stash_remote(&mut self.remote, err);
