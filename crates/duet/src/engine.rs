@@ -764,19 +764,19 @@ impl<
             return;
         };
         let (e, r) = (error.as_bytes(), result.as_bytes());
-        if e.len() + r.len() > REPLY {
-            s.state = SlotState::Failed(Fail::MessageTooLarge {
-                len: e.len() + r.len(),
-                max: REPLY,
-            });
-        } else {
-            s.buf[..e.len()].copy_from_slice(e);
-            s.buf[e.len()..e.len() + r.len()].copy_from_slice(r);
-            s.state = SlotState::Done {
-                err_len: e.len(),
-                res_len: r.len(),
-            };
-        }
+        let len = e.len() + r.len();
+        s.state = match s.buf.get_mut(..len) {
+            Some(dst) => {
+                let (de, dr) = dst.split_at_mut(e.len());
+                de.copy_from_slice(e);
+                dr.copy_from_slice(r);
+                SlotState::Done {
+                    err_len: e.len(),
+                    res_len: r.len(),
+                }
+            }
+            None => SlotState::Failed(Fail::MessageTooLarge { len, max: REPLY }),
+        };
         if let Some(w) = s.waker.take() {
             w.wake();
         }
