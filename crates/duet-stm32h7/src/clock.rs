@@ -167,6 +167,28 @@ pub fn now_ticked() -> (Instant, u32, Instant) {
     )
 }
 
+/// The tick count [`ticks`] and a time the clock is below until that count changes: when the
+/// tick after it is due. Cheaper than [`now`] (no counter read, no multiply by the scale); the
+/// far future if that cannot be told (a tick is pending but not counted, or the clock is not
+/// started), so a caller comparing a deadline with it reads [`now_ticked`] then.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+#[inline(always)]
+pub fn tick_due() -> (u32, Instant) {
+    let (lo, hi) = millis_halves();
+    if RELOAD.load(Ordering::Relaxed) == 0 || cortex_m::peripheral::SCB::is_pendst_pending() {
+        return (lo, Instant::MAX);
+    }
+    let ms = (u64::from(hi) << 32) | u64::from(lo);
+    (lo, Instant::from_micros((ms + 1) * 1000))
+}
+
+/// Host builds: [`now_ticked`] without the time.
+#[cfg(not(all(target_arch = "arm", target_os = "none")))]
+pub fn tick_due() -> (u32, Instant) {
+    let (_, lo, next) = now_ticked();
+    (lo, next)
+}
+
 /// The low 32 bits of the millisecond count (one load): a cheap test whether a tick came.
 #[inline(always)]
 pub fn ticks() -> u32 {

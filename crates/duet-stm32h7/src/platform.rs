@@ -320,18 +320,22 @@ impl Platform for Chip {
     /// Sleeps in `WFE` until the doorbell interrupt has rung or `deadline` passes. The SysTick
     /// interrupt wakes the core every millisecond to check the deadline.
     fn wait(&self, deadline: Instant) -> bool {
-        // The clock is read again only after a tick or if the deadline may fall before the
-        // next one: a wake-up by anything else (an event left from an interrupt) costs a load.
+        // The time is below `next` while the tick count stays `tick`: the clock is read only
+        // if the deadline may come first (else the tick count, after a tick, tells), so a
+        // wake-up by anything else (an event left from an interrupt) costs a load.
         let (mut tick, mut next) = (0, Instant::MAX);
         loop {
             if RUNG.swap(false, Ordering::SeqCst) {
                 return true;
             }
             if deadline < next || crate::clock::ticks() != tick {
-                let now;
-                (now, tick, next) = crate::clock::now_ticked();
-                if now >= deadline {
-                    return false;
+                (tick, next) = crate::clock::tick_due();
+                if deadline < next {
+                    let now;
+                    (now, tick, next) = crate::clock::now_ticked();
+                    if now >= deadline {
+                        return false;
+                    }
                 }
             }
             sleep();
