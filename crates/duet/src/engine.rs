@@ -798,8 +798,37 @@ impl<
             }
             // The message is parsed once: a request's method and params stay borrowed from the
             // front of `rx` while its handler gets the space behind it (`rest`).
-            let (msg, used, rest) = match rpc::parse_split(rx, *rx_len) {
-                Ok(parsed) => parsed,
+            let parsed = rpc::parse_split(rx, *rx_len);
+            if parsed.is_ok() {
+                let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
+                rpc.messages = rpc.messages.wrapping_add(1);
+            }
+            let used = match parsed {
+                Ok((
+                    Message::Response {
+                        msgid,
+                        error,
+                        result,
+                    },
+                    used,
+                    _,
+                )) => {
+                    self.deliver(msgid, error, result);
+                    used
+                }
+                Ok((msg, used, rest)) => {
+                    if !dispatch {
+                        return;
+                    }
+                    let mut rest_len = *rx_len - used;
+                    self.depth += 1;
+                    self.dispatch(msg, rest, &mut rest_len);
+                    self.depth -= 1;
+                    // What the nested levels left unprocessed now follows the handled message.
+                    duet_codec::move_down(rx, used..used + rest_len, 0);
+                    *rx_len = rest_len;
+                    continue;
+                }
                 Err(e) => {
                     if self.parse_failed(rx, rx_len, dispatch, e) {
                         continue;
@@ -807,28 +836,8 @@ impl<
                     return;
                 }
             };
-            let rpc = &mut self.stats.received[Endpoint::Rpc as usize];
-            rpc.messages = rpc.messages.wrapping_add(1);
-            let mut rest_len = *rx_len - used;
-            match msg {
-                Message::Response {
-                    msgid,
-                    error,
-                    result,
-                } => self.deliver(msgid, error, result),
-                msg => {
-                    if !dispatch {
-                        return;
-                    }
-                    self.depth += 1;
-                    self.dispatch(msg, rest, &mut rest_len);
-                    self.depth -= 1;
-                }
-            }
-            // What is behind the message (for a request: what the nested levels left
-            // unprocessed) moves to the front.
-            duet_codec::move_down(rx, used..used + rest_len, 0);
-            *rx_len = rest_len;
+            duet_codec::move_down(rx, used..*rx_len, 0);
+            *rx_len -= used;
         }
     }
 
