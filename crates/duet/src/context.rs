@@ -34,6 +34,8 @@ pub(crate) enum Take {
 pub(crate) trait Link {
     fn now(&self) -> Instant;
     fn timeout(&self) -> Duration;
+    /// `now` plus the default timeout (saturating), without `Duration` arithmetic.
+    fn default_deadline(&self, now: Instant) -> Instant;
     /// Sleeps until the doorbell or `deadline` (at most a wait slice), `now` being the time;
     /// `true` if the doorbell ended it.
     fn sleep_until(&mut self, now: Instant, deadline: Instant) -> bool;
@@ -224,8 +226,10 @@ impl<'c> Context<'c> {
         method: &str,
         args: A,
     ) -> Result<R, Error> {
-        let t = self.timeout();
-        self.call_with_timeout(method, args, t)
+        let now = self.now();
+        let deadline = self.link.default_deadline(now);
+        let r = self.call_inner(method, &args, deadline, Some(now));
+        self.public(r)
     }
 
     /// Like [`call`](Self::call) with its own timeout.
@@ -271,7 +275,7 @@ impl<'c> Context<'c> {
         method: &str,
         args: A,
     ) -> Result<Pending<R>, Error> {
-        let deadline = self.now().saturating_add(self.timeout());
+        let deadline = self.link.default_deadline(self.now());
         let r = self
             .start(method, &args, deadline)
             .map(|(slot, id)| Pending {

@@ -318,6 +318,8 @@ pub(crate) struct Engine<
     next_id: u32,
     tx: [u8; BUF],
     timeout: Duration,
+    /// `timeout` in microseconds (saturated), for deadlines without `Duration` arithmetic.
+    timeout_us: u64,
     pub(crate) stats: Stats,
     depth: u8,
     last_full: bool,
@@ -368,6 +370,7 @@ impl<
                 next_id: 1,
                 tx: [0; BUF],
                 timeout: DEFAULT_TIMEOUT,
+                timeout_us: micros(DEFAULT_TIMEOUT),
                 stats: Stats::default(),
                 depth: 0,
                 last_full: false,
@@ -408,6 +411,7 @@ impl<
     /// be useful; `Duration::MAX` waits forever.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.engine.timeout = timeout;
+        self.engine.timeout_us = micros(timeout);
     }
 
     /// The default call timeout.
@@ -697,6 +701,11 @@ impl<
 
     pub(crate) fn now(&self) -> Instant {
         self.transport.platform().now()
+    }
+
+    /// `now` plus the default timeout (saturating).
+    fn deadline_from(&self, now: Instant) -> Instant {
+        Instant::from_micros(now.as_micros().saturating_add(self.timeout_us))
     }
 
     pub(crate) fn ppb(&self) -> usize {
@@ -1258,6 +1267,16 @@ pub(crate) enum Got {
     Raw(usize, usize),
 }
 
+/// `d` in whole microseconds, saturated (as `Instant::saturating_add` counts it).
+const fn micros(d: Duration) -> u64 {
+    let us = d.as_micros();
+    if us > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        us as u64
+    }
+}
+
 /// `transport.try_send`, counted in `stats` (message, bytes, doorbell) when it succeeds.
 fn counted_send<T: Transport>(
     transport: &mut T,
@@ -1326,6 +1345,10 @@ impl<
 
     fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    fn default_deadline(&self, now: Instant) -> Instant {
+        self.deadline_from(now)
     }
 
     fn sleep_until(&mut self, now: Instant, deadline: Instant) -> bool {
@@ -1477,7 +1500,7 @@ impl<
                 Err(e) => return Err(e.into()),
             }
             let now = self.now();
-            let deadline = *deadline.get_or_insert_with(|| now.saturating_add(self.timeout));
+            let deadline = *deadline.get_or_insert_with(|| self.deadline_from(now));
             if now >= deadline {
                 return Err(Fail::Timeout);
             }
