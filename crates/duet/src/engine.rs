@@ -478,6 +478,11 @@ impl<
 
     /// Calls `method` with `args` (a tuple) and waits up to the default timeout. While waiting it
     /// serves the peer's requests, so nested and crossing calls work.
+    ///
+    /// Right after sending it sleeps until the peer's doorbell if the last engine step left
+    /// nothing pending. Limit: if the application itself waited on the doorbell since then
+    /// without polling the engine, a message already queued is seen up to one [`WAIT_SLICE`]
+    /// later (never lost).
     pub fn call<R: DeserializeOwned, A: Serialize>(
         &mut self,
         method: &str,
