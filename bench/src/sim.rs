@@ -21,7 +21,7 @@ const SLICE: Duration = Duration::from_millis(1);
 
 /// Serves `add` and `stop` on the M4 until `stop` is notified: poll, then wait for the
 /// doorbell, as an M4 program does.
-pub(crate) fn serve(t: duet_sim::machine::M4Transport, cpus: Cpus) {
+pub fn serve(t: duet_sim::machine::M4Transport, cpus: Cpus) {
     pin_side(cpus, Side::M4);
     let stop = Cell::new(false);
     let add = |a: i32, b: i32| a + b;

@@ -1,9 +1,9 @@
 //! The two doorbells between the simulated cores: HSEM 0 (M7 -> M4) and HSEM 1 (M4 -> M7).
 //!
-//! Each doorbell is a ring counter with a single writer (the ringing side). A waiter remembers
-//! the last value it saw; a different value means "rung since then". That gives the sticky
-//! semantics of `Platform::wait` (like the WFE event register) without read-modify-write atomics
-//! across the two sides.
+//! Each doorbell is a ring counter that only the ringing side bumps. A waiter remembers the
+//! last value it saw; a different value means "rung since then". That gives the sticky
+//! semantics of `Platform::wait` (like the WFE event register); the waiter never writes the
+//! counter.
 //!
 //! A waiter that was woken by a ring last time ("the link is busy") first spins on the counter
 //! for up to [`SPIN`] before it sleeps: a sleeping thread takes tens of microseconds to wake,
@@ -15,6 +15,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
+use crate::hints::Published;
 use crate::memory::Mapping;
 use crate::process;
 
@@ -26,10 +27,13 @@ pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// that the two doorbells of a chip never share a line: each core spins on the one the other
 /// rings, and a ring in one direction does not take the other waiter's line away.
 #[derive(Default)]
-#[repr(align(128))]
+#[repr(C, align(128))]
 pub(crate) struct LocalBell {
     /// Ring count (written by the ringing side only).
     count: AtomicU32,
+    /// The ringing core's prefetch hints (see [`crate::hints`]): in the line the waiter spins
+    /// on, so that they reach it at no extra cost.
+    pub(crate) hints: Published,
     /// Whether the waiter is (about to be) asleep on `rung`: the ringer then takes `lock` and
     /// notifies. Both are `SeqCst`, so either the waiter sees the new count or the ringer
     /// sees the flag (no lost wake-up).
@@ -79,15 +83,14 @@ impl Doorbells {
     }
 
     /// Rings doorbell `bell`: makes every earlier write visible, then bumps its counter.
-    /// Only the owning side may call this (single writer).
     pub(crate) fn ring(&self, bell: usize) {
-        fence(Ordering::SeqCst);
         match self {
             Doorbells::Local(bells) => {
                 let b = &bells[bell & 1];
-                // Single writer: read our own last value, store the next one.
-                let next = b.count.load(Ordering::Relaxed).wrapping_add(1);
-                b.count.store(next, Ordering::SeqCst);
+                // A read-modify-write (so that a fault injector's delayed ring racing this
+                // one is not lost), `SeqCst`: every earlier write is visible to a waiter that
+                // sees the new count, and the `sleeping` check below cannot pass it.
+                b.count.fetch_add(1, Ordering::SeqCst);
                 if b.sleeping.load(Ordering::SeqCst) {
                     // The waiter holds the lock from setting the flag until it sleeps, so
                     // this notification cannot fall between its check and its sleep.
@@ -96,11 +99,20 @@ impl Doorbells {
                 }
             }
             Doorbells::File(map) => {
+                fence(Ordering::SeqCst);
                 let c = Self::file_counter(map, bell);
                 // Single writer: read our own last value, store the next one in one access.
                 let next = u32::from_le(c.load(Ordering::Relaxed)).wrapping_add(1);
                 c.store(next.to_le(), Ordering::Release);
             }
+        }
+    }
+
+    /// The in-process doorbells (`None` in process mode).
+    pub(crate) fn in_process(&self) -> Option<&Arc<[LocalBell; 2]>> {
+        match self {
+            Doorbells::Local(bells) => Some(bells),
+            Doorbells::File(_) => None,
         }
     }
 

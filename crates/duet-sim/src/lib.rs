@@ -32,6 +32,7 @@ pub mod board;
 mod doorbell;
 pub mod examples;
 pub mod faults;
+mod hints;
 pub mod machine;
 pub mod memory;
 pub mod platform;

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use duet_rpmsg::{OutOfBounds, SharedMemory};
 
+use crate::hints::Tracker;
+
 /// Firmware address of offset 0 of the region (SRAM4 on the STM32H747).
 pub const SHM_BASE: u32 = 0x3800_0000;
 
@@ -196,6 +198,22 @@ impl Mapping {
         unsafe { AtomicU64::from_ptr(self.ptr.wrapping_add(index * 8).cast::<u64>()) }
     }
 
+    /// Prefetches the cache line of byte `offset` (nothing past the mapping, under Miri or on
+    /// other architectures than x86-64). A hint: it reads and writes nothing.
+    #[inline]
+    pub(crate) fn prefetch(&self, offset: usize) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if offset < self.len {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: SSE is part of the x86-64 baseline, so the instruction exists; a prefetch
+            // neither reads nor writes memory as far as the program can tell and never faults
+            // (the address, `wrapping_add` within the mapping, is valid anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.ptr.wrapping_add(offset).cast::<i8>()) };
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        let _ = offset;
+    }
+
     /// The `AtomicU32` at `offset` (4-aligned, in bounds). Only for the process-mode control
     /// page behind the region, whose words are never accessed with another size.
     pub(crate) fn u32_at(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
@@ -217,6 +235,8 @@ pub struct SimMemory {
     map: Arc<Mapping>,
     /// The core's halt switch (fault injection), if it has one.
     gate: Option<Arc<Gate>>,
+    /// The core's prefetch hints (thread mode; see [`crate::hints`]), if it has them.
+    hints: Option<Arc<Tracker>>,
 }
 
 /// A core's halt switch: once [`Gate::halt`] has returned, every access through a view with
@@ -265,6 +285,7 @@ impl SimMemory {
         SimMemory {
             map: Arc::new(Mapping::heap(SHM_SIZE)),
             gate: None,
+            hints: None,
         }
     }
 
@@ -273,6 +294,39 @@ impl SimMemory {
         SimMemory {
             map: self.map.clone(),
             gate: Some(gate),
+            hints: None,
+        }
+    }
+
+    /// This view with the prefetch hints of `tracker` (see [`crate::hints`]).
+    pub(crate) fn with_hints(&self, tracker: Arc<Tracker>) -> SimMemory {
+        SimMemory {
+            map: self.map.clone(),
+            gate: self.gate.clone(),
+            hints: Some(tracker),
+        }
+    }
+
+    /// Notes a write for the hints (if any).
+    #[inline]
+    fn note(&self, offset: usize, len: usize) {
+        if let (Some(t), true) = (&self.hints, len > 0) {
+            t.note(offset, len);
+        }
+    }
+
+    /// Prefetches what the peer has published since the last call (if there are hints).
+    pub(crate) fn check_hints(&self) {
+        if let Some(t) = &self.hints {
+            t.check(&self.map);
+        }
+    }
+
+    /// Publishes the lines written since the last publication (if there are hints).
+    #[inline]
+    pub(crate) fn publish_hints(&self) {
+        if let Some(t) = &self.hints {
+            t.publish();
         }
     }
 
@@ -298,7 +352,11 @@ impl SimMemory {
     /// A view of the first [`SHM_SIZE`] bytes of `map` (which must be at least that long).
     pub(crate) fn from_mapping(map: Arc<Mapping>) -> SimMemory {
         debug_assert!(map.len() >= SHM_SIZE);
-        SimMemory { map, gate: None }
+        SimMemory {
+            map,
+            gate: None,
+            hints: None,
+        }
     }
 
     /// The firmware address of `offset` (`SHM_BASE + offset`), or `None` past the region.
@@ -348,6 +406,7 @@ impl SharedMemory for SimMemory {
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
         region_check(offset, data.len())?;
         let _pass = self.pass(offset, data.len())?;
+        self.note(offset, data.len());
         self.map.write(offset, data)
     }
 
@@ -360,6 +419,7 @@ impl SharedMemory for SimMemory {
     fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
         region_check(offset, 2)?;
         let _pass = self.pass(offset, 2)?;
+        self.note(offset, 2);
         self.map.store(offset, value.to_le_bytes())
     }
 
@@ -372,6 +432,7 @@ impl SharedMemory for SimMemory {
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
         region_check(offset, 4)?;
         let _pass = self.pass(offset, 4)?;
+        self.note(offset, 4);
         self.map.store(offset, value.to_le_bytes())
     }
 
@@ -382,12 +443,27 @@ impl SharedMemory for SimMemory {
 
 /// Replaces bytes `at..at + part.len()` of `word` (within one word) and keeps the others, with
 /// a compare-and-swap loop (another core may write the other bytes meanwhile).
+///
+/// The first attempt guesses that the other bytes are zero instead of loading the word: a load
+/// of a line the peer wrote last would fetch it shared, and the compare-and-swap would then
+/// have to fetch it again for writing (two transfers between the host CPUs); a failed
+/// compare-and-swap takes the line for writing at once and returns the word, so the second
+/// attempt succeeds unless the peer wrote in between.
 fn merge(word: &AtomicU64, at: usize, part: &[u8]) {
-    let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+    let mut old = 0u64;
+    loop {
         let mut b = old.to_ne_bytes();
         b[at..at + part.len()].copy_from_slice(part);
-        Some(u64::from_ne_bytes(b))
-    });
+        match word.compare_exchange_weak(
+            old,
+            u64::from_ne_bytes(b),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => old = now,
+        }
+    }
 }
 
 /// Refuses accesses past the 64 KiB region (the mapping may be longer: the process-mode

@@ -10,6 +10,7 @@ use duet_rpmsg::{Instant, Platform};
 
 use crate::doorbell::Doorbells;
 use crate::faults::{Faults, Halt, Ring};
+use crate::hints::Tracker;
 use crate::memory::{Gate, Mapping, SimMemory};
 use crate::process::{self, OpenError};
 
@@ -62,7 +63,7 @@ pub fn pair() -> (SimPlatform, SimPlatform) {
     let duet_bells = Arc::new(DuetBells::default());
     let make = |core| SimPlatform {
         core,
-        memory: memory.clone(),
+        memory: with_hints(&memory, &bells, core),
         bells: bells.clone(),
         seen: AtomicU32::new(0),
         busy: AtomicBool::new(false),
@@ -316,6 +317,14 @@ impl SimPlatform {
     }
 }
 
+/// `memory` with `core`'s prefetch hints (see `crate::hints`) if `bells` are in-process.
+fn with_hints(memory: &SimMemory, bells: &Doorbells, core: CpuId) -> SimMemory {
+    match bells.in_process() {
+        Some(b) => memory.with_hints(Arc::new(Tracker::new(b.clone(), outgoing_doorbell(core)))),
+        None => memory.clone(),
+    }
+}
+
 /// Index of `core` in [`process::PID_OFFSETS`].
 fn pid_slot(core: CpuId) -> usize {
     match core {
@@ -389,6 +398,7 @@ impl Platform for SimPlatform {
         }
         match &self.faults {
             None => {
+                self.memory.publish_hints();
                 self.bells.ring(outgoing_doorbell(self.core));
                 if let Some(bell) = self.duet_bells[pid_slot(self.core.peer())].get() {
                     bell.ring();
@@ -423,6 +433,10 @@ impl Platform for SimPlatform {
         let rung = self
             .bells
             .wait(incoming, &mut seen, self.std_deadline(deadline), busy);
+        if rung {
+            // What the peer wrote before it rang, all at once (see `crate::hints`).
+            self.memory.check_hints();
+        }
         self.seen.store(seen, Ordering::Relaxed);
         self.busy.store(rung, Ordering::Relaxed);
         if let (Some(r), Some(t0)) = (&self.recorder, t0) {
