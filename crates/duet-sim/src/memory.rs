@@ -241,7 +241,13 @@ pub struct SimMemory {
 
 /// A core's halt switch: once [`Gate::halt`] has returned, every access through a view with
 /// this gate is refused (the core is stopped: it neither reads nor writes shared memory).
+///
+/// Each core has its own gate, touched by that core's accesses (two uncontended atomic
+/// read-modify-writes each) and by the halter only; aligned to 128 bytes so that the two cores'
+/// gates (small allocations made one after the other) never share a cache line, which would
+/// make every access of one core take the line from the other.
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct Gate {
     halted: AtomicBool,
     /// Accesses between their check and their end.
