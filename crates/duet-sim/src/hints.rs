@@ -83,26 +83,28 @@ impl Tracker {
     }
 
     /// Notes a write of `len > 0` bytes at `offset`: extends the last span if the lines touch
-    /// or overlap it, else adds a span (none once all [`HINTS`] are used).
+    /// or overlap it, else adds a span (none once all [`HINTS`] are used). Returns whether
+    /// the lines were all in the last span already (written lately by this core).
     #[inline]
-    pub(crate) fn note(&self, offset: usize, len: usize) {
+    pub(crate) fn note(&self, offset: usize, len: usize) -> bool {
         let (first, last) = (offset / LINE, (offset + len - 1) / LINE);
         let n = self.len.load(Ordering::Relaxed) as usize;
         if let Some(prev) = n.checked_sub(1).and_then(|i| self.spans.get(i)) {
             let p = prev.load(Ordering::Relaxed);
             let (a, b) = unspan(p);
+            if first >= a && last <= b {
+                return true;
+            }
             if first <= b + 1 && last + 1 >= a {
-                let merged = span(a.min(first), b.max(last));
-                if merged != p {
-                    prev.store(merged, Ordering::Relaxed);
-                }
-                return;
+                prev.store(span(a.min(first), b.max(last)), Ordering::Relaxed);
+                return false;
             }
         }
         if let Some(slot) = self.spans.get(n) {
             slot.store(span(first, last), Ordering::Relaxed);
             self.len.store(n as u32 + 1, Ordering::Relaxed);
         }
+        false
     }
 
     /// Publishes the lines noted since the last publication (nothing if none); called just
@@ -178,11 +180,11 @@ mod tests {
         // Nothing written: nothing published, nothing to prefetch.
         m7.publish();
         assert!(!m4.check(&map));
-        m7.note(0x400, 16); // line 16
-        m7.note(0x410, 10); // the same line
-        m7.note(0x43f, 2); // lines 16..=17: extends the span
-        m7.note(0xa400, 512); // lines 656..=663
-        m7.note(0x3c, 8); // lines 0..=1
+        assert!(!m7.note(0x400, 16)); // line 16
+        assert!(m7.note(0x410, 10), "the same line: written lately");
+        assert!(!m7.note(0x43f, 2)); // lines 16..=17: extends the span
+        assert!(!m7.note(0xa400, 512)); // lines 656..=663
+        assert!(!m7.note(0x3c, 8)); // lines 0..=1
         m7.publish();
         assert_eq!(
             spans(&bells[0].hints),

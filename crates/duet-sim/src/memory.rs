@@ -133,13 +133,21 @@ impl Mapping {
 
     /// Copies `data` to `offset..`: whole words are one `Relaxed` store, parts of a word a
     /// compare-and-swap that keeps the word's other bytes (the peer may be writing them).
-    pub(crate) fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+    ///
+    /// `recent`: this core wrote these lines lately (they are likely in its cache; see
+    /// [`merge`]).
+    pub(crate) fn write(
+        &self,
+        offset: usize,
+        data: &[u8],
+        recent: bool,
+    ) -> Result<(), OutOfBounds> {
         self.check(offset, data.len(), 1)?;
         let mut i = 0;
         let within = offset % 8;
         if within != 0 && !data.is_empty() {
             let n = (8 - within).min(data.len());
-            merge(self.word_at(offset / 8), within, &data[..n]);
+            merge(self.word_at(offset / 8), within, &data[..n], recent);
             i = n;
         }
         let mut w = (offset + i) / 8;
@@ -153,7 +161,7 @@ impl Mapping {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            merge(self.word_at(w), 0, rest);
+            merge(self.word_at(w), 0, rest, recent);
         }
         Ok(())
     }
@@ -173,14 +181,15 @@ impl Mapping {
     }
 
     /// Stores `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one word) with one atomic
-    /// compare-and-swap of the word.
+    /// compare-and-swap of the word (`recent` as for [`Mapping::write`]).
     pub(crate) fn store<const N: usize>(
         &self,
         offset: usize,
         v: [u8; N],
+        recent: bool,
     ) -> Result<(), OutOfBounds> {
         self.check(offset, N, N)?;
-        merge(self.word_at(offset / 8), offset % 8, &v);
+        merge(self.word_at(offset / 8), offset % 8, &v, recent);
         Ok(())
     }
 
@@ -313,11 +322,13 @@ impl SimMemory {
         }
     }
 
-    /// Notes a write for the hints (if any).
+    /// Notes a write for the hints (if any); whether this core wrote these lines lately (since
+    /// its last doorbell; `false` without hints).
     #[inline]
-    fn note(&self, offset: usize, len: usize) {
-        if let (Some(t), true) = (&self.hints, len > 0) {
-            t.note(offset, len);
+    fn note(&self, offset: usize, len: usize) -> bool {
+        match (&self.hints, len > 0) {
+            (Some(t), true) => t.note(offset, len),
+            _ => false,
         }
     }
 
@@ -352,7 +363,7 @@ impl SimMemory {
         if offset >= SHM_SIZE || self.map.read(offset, &mut b).is_err() {
             return false;
         }
-        self.map.write(offset, &[b[0] ^ mask]).is_ok()
+        self.map.write(offset, &[b[0] ^ mask], true).is_ok()
     }
 
     /// A view of the first [`SHM_SIZE`] bytes of `map` (which must be at least that long).
@@ -412,8 +423,8 @@ impl SharedMemory for SimMemory {
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
         region_check(offset, data.len())?;
         let _pass = self.pass(offset, data.len())?;
-        self.note(offset, data.len());
-        self.map.write(offset, data)
+        let recent = self.note(offset, data.len());
+        self.map.write(offset, data, recent)
     }
 
     fn read_u16(&self, offset: usize) -> Result<u16, OutOfBounds> {
@@ -425,8 +436,8 @@ impl SharedMemory for SimMemory {
     fn write_u16(&self, offset: usize, value: u16) -> Result<(), OutOfBounds> {
         region_check(offset, 2)?;
         let _pass = self.pass(offset, 2)?;
-        self.note(offset, 2);
-        self.map.store(offset, value.to_le_bytes())
+        let recent = self.note(offset, 2);
+        self.map.store(offset, value.to_le_bytes(), recent)
     }
 
     fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
@@ -438,8 +449,8 @@ impl SharedMemory for SimMemory {
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
         region_check(offset, 4)?;
         let _pass = self.pass(offset, 4)?;
-        self.note(offset, 4);
-        self.map.store(offset, value.to_le_bytes())
+        let recent = self.note(offset, 4);
+        self.map.store(offset, value.to_le_bytes(), recent)
     }
 
     fn fence(&self) {
@@ -450,13 +461,18 @@ impl SharedMemory for SimMemory {
 /// Replaces bytes `at..at + part.len()` of `word` (within one word) and keeps the others, with
 /// a compare-and-swap loop (another core may write the other bytes meanwhile).
 ///
-/// The first attempt guesses that the other bytes are zero instead of loading the word: a load
+/// The first attempt's idea of the other bytes: the word as loaded if this core wrote the line
+/// lately (`recent`: the line is likely still in its cache), else zero without loading. A load
 /// of a line the peer wrote last would fetch it shared, and the compare-and-swap would then
-/// have to fetch it again for writing (two transfers between the host CPUs); a failed
+/// fetch it again for writing (two transfers between the host CPUs); a failed
 /// compare-and-swap takes the line for writing at once and returns the word, so the second
 /// attempt succeeds unless the peer wrote in between.
-fn merge(word: &AtomicU64, at: usize, part: &[u8]) {
-    let mut old = 0u64;
+fn merge(word: &AtomicU64, at: usize, part: &[u8], recent: bool) {
+    let mut old = if recent {
+        word.load(Ordering::Relaxed)
+    } else {
+        0
+    };
     loop {
         let mut b = old.to_ne_bytes();
         b[at..at + part.len()].copy_from_slice(part);

@@ -157,9 +157,10 @@ fn init_file(file: &File) -> Result<(), OpenError> {
     control_write(&map, MAGIC_OFFSET, 0);
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     let zeros = vec![0u8; FILE_SIZE];
-    map.write(0, &zeros).map_err(|_| OpenError::TooSmall {
-        len: FILE_SIZE as u64,
-    })?;
+    map.write(0, &zeros, true)
+        .map_err(|_| OpenError::TooSmall {
+            len: FILE_SIZE as u64,
+        })?;
     control_write(&map, VERSION_OFFSET, VERSION);
     control_write(&map, REGION_SIZE_OFFSET, SHM_SIZE as u32);
     control_write(&map, REGION_BASE_OFFSET, SHM_BASE);
