@@ -110,7 +110,7 @@ pub fn millis() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
-/// The current time in microseconds since [`start`] (0 before it). Monotonic, also inside a
+/// The current time in microseconds since `start` (0 before it). Monotonic, also inside a
 /// handler that masks SysTick for less than a millisecond (a pending tick is counted). No
 /// division and no barrier: a few loads and one multiply ([`micros`]).
 pub fn now() -> Instant {
