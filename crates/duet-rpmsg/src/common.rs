@@ -157,7 +157,7 @@ pub(crate) fn tx_buf(g: &Geometry, host: bool, posted: &Posted, id: u16) -> usiz
 }
 
 /// The buffer the descriptor at `d` points to, if it is one of the pool's.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn desc_buf<M: SharedMemory>(io: Io<'_, M>, g: &Geometry, d: usize) -> Option<usize> {
     let a = io.read_pair(d + layout::DESC_ADDR);
     g.buffer_at(a as u32, (a >> 32) as u32)
@@ -191,7 +191,7 @@ impl Bits {
         (w >> (id & 31)) & 1 != 0
     }
     /// Adds (`on`) or removes descriptor `id` (below 64).
-    #[inline(never)]
+    #[inline(always)]
     pub fn put(&mut self, id: u16, on: bool) {
         let (w, b) = self.word(id);
         *w = if on { *w | b } else { *w & !b };
@@ -344,7 +344,7 @@ impl<M: SharedMemory> Io<'_, M> {
         }
         self.m.read_u32(off).unwrap_or(0)
     }
-    #[inline(never)]
+    #[inline(always)]
     pub fn write_u16(self, off: usize, v: u16) {
         if self.fits(off, 2, 2) {
             let _ = self.m.write_u16(off, v);
@@ -359,7 +359,7 @@ impl<M: SharedMemory> Io<'_, M> {
     }
 
     /// Reads the word at `off` (low half) and the one after it (high half); one register pair.
-    #[inline(never)]
+    #[inline(always)]
     pub fn read_pair(self, off: usize) -> u64 {
         if !self.fits(off, 8, 4) {
             return 0;
@@ -370,7 +370,7 @@ impl<M: SharedMemory> Io<'_, M> {
 
     /// Writes `a` at `off` and `b` right after it: two word stores (this side's own words,
     /// published to the peer only by a later fence and index; `off` is 4-aligned by the layout).
-    #[inline(never)]
+    #[inline(always)]
     pub fn write_pair(self, off: usize, a: u32, b: u32) {
         if self.fits(off, 8, 4) {
             let _ = self.m.write_u32(off, a);
