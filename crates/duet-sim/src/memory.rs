@@ -1,19 +1,27 @@
 //! The simulated SRAM4: a 64 KiB region shared by the two simulated cores.
 //!
-//! Every access goes through `Relaxed` atomic 8-byte words on raw pointers (bulk copies a load
-//! or store per word, parts of a word and single `u16`/`u32` values a load or a
-//! compare-and-swap of their word), so the peer may write the region at any time without a
+//! Every access goes through `Relaxed` atomic 4-byte words on raw pointers (bulk copies a load
+//! or store per word, aligned `u32` values one load or store, parts of a word and `u16`
+//! values a load or a compare-and-swap of their word), so the peer may write the region at any time without a
 //! data race in the Rust sense, and all atomic accesses to a location have one size (racing
 //! accesses of different sizes are not allowed by Rust's memory model; Miri found them when
 //! bytes, half-words and words were mixed). No `&`/`&mut` to the bytes is ever created.
 
 use std::fs::File;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use duet_rpmsg::{OutOfBounds, SharedMemory};
 
 use crate::hints::Tracker;
+
+/// The atomic unit every access of the region goes through: 4 bytes, so that an aligned `u32`
+/// (most transport fields) is one plain atomic load or store.
+type Word = AtomicU32;
+/// The value type of [`Word`].
+type Bits = u32;
+/// Bytes per [`Word`].
+const W: usize = 4;
 
 /// Firmware address of offset 0 of the region (SRAM4 on the STM32H747).
 pub const SHM_BASE: u32 = 0x3800_0000;
@@ -23,9 +31,9 @@ pub const SHM_SIZE: usize = 0x1_0000;
 
 /// What keeps the mapped bytes alive.
 enum Backing {
-    /// In-process allocation from `Box::into_raw`; `AtomicU64` elements make it 8-byte
-    /// aligned. Freed in `Mapping::drop`.
-    Heap(*mut [AtomicU64]),
+    /// In-process allocation from `Box::into_raw`; `Word` elements make it word-aligned.
+    /// Freed in `Mapping::drop`.
+    Heap(*mut [Word]),
     /// A `MAP_SHARED` mapping of a file (page aligned).
     File(#[allow(dead_code)] memmap2::MmapRaw),
 }
@@ -55,9 +63,9 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// A zeroed, 8-byte aligned in-process mapping of `len` bytes (rounded up to 8).
+    /// A zeroed, word-aligned in-process mapping of `len` bytes (rounded up to a word).
     pub(crate) fn heap(len: usize) -> Mapping {
-        let words: Box<[AtomicU64]> = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
+        let words: Box<[Word]> = (0..len.div_ceil(W)).map(|_| Word::new(0)).collect();
         // A raw allocation (no `Box` kept alive), so that only raw pointers reach the bytes.
         let words = Box::into_raw(words);
         Mapping {
@@ -93,30 +101,30 @@ impl Mapping {
         if end > self.len || !offset.is_multiple_of(align) {
             return Err(err);
         }
-        // The base is at least 8-byte aligned, so an aligned offset is an aligned address.
+        // The base is word-aligned, so an aligned offset is an aligned address.
         // `wrapping_add` stays in bounds here (checked above) and needs no unsafe.
         Ok(self.ptr.wrapping_add(offset))
     }
 
-    /// Copies bytes `offset..offset + buf.len()` into `buf`, one `Relaxed` 8-byte load per word
+    /// Copies bytes `offset..offset + buf.len()` into `buf`, one `Relaxed` word load per word
     /// (the partial words at either end included).
     pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
         self.check(offset, buf.len(), 1)?;
         let mut i = 0;
         // The first word, if `offset` is inside one.
-        let within = offset % 8;
+        let within = offset % W;
         if within != 0 && !buf.is_empty() {
-            let n = (8 - within).min(buf.len());
+            let n = (W - within).min(buf.len());
             let v = self
-                .word_at(offset / 8)
+                .word_at(offset / W)
                 .load(Ordering::Relaxed)
                 .to_ne_bytes();
             buf[..n].copy_from_slice(&v[within..within + n]);
             i = n;
         }
         // Whole words.
-        let mut w = (offset + i) / 8;
-        let mut chunks = buf[i..].chunks_exact_mut(8);
+        let mut w = (offset + i) / W;
+        let mut chunks = buf[i..].chunks_exact_mut(W);
         for out in &mut chunks {
             out.copy_from_slice(&self.word_at(w).load(Ordering::Relaxed).to_ne_bytes());
             w += 1;
@@ -144,19 +152,19 @@ impl Mapping {
     ) -> Result<(), OutOfBounds> {
         self.check(offset, data.len(), 1)?;
         let mut i = 0;
-        let within = offset % 8;
+        let within = offset % W;
         if within != 0 && !data.is_empty() {
-            let n = (8 - within).min(data.len());
-            merge(self.word_at(offset / 8), within, &data[..n], recent);
+            let n = (W - within).min(data.len());
+            merge(self.word_at(offset / W), within, &data[..n], recent);
             i = n;
         }
-        let mut w = (offset + i) / 8;
-        let mut chunks = data[i..].chunks_exact(8);
+        let mut w = (offset + i) / W;
+        let mut chunks = data[i..].chunks_exact(W);
         for part in &mut chunks {
-            let mut b = [0; 8];
+            let mut b = [0; W];
             b.copy_from_slice(part);
             self.word_at(w)
-                .store(u64::from_ne_bytes(b), Ordering::Relaxed);
+                .store(Bits::from_ne_bytes(b), Ordering::Relaxed);
             w += 1;
         }
         let rest = chunks.remainder();
@@ -170,9 +178,9 @@ impl Mapping {
     /// word): one single-copy-atomic load.
     pub(crate) fn load<const N: usize>(&self, offset: usize) -> Result<[u8; N], OutOfBounds> {
         self.check(offset, N, N)?;
-        let at = offset % 8;
+        let at = offset % W;
         let v = self
-            .word_at(offset / 8)
+            .word_at(offset / W)
             .load(Ordering::Relaxed)
             .to_ne_bytes();
         let mut out = [0; N];
@@ -180,8 +188,9 @@ impl Mapping {
         Ok(out)
     }
 
-    /// Stores `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one word) with one atomic
-    /// compare-and-swap of the word (`recent` as for [`Mapping::write`]).
+    /// Stores `N` (2 or 4) bytes at `offset` (`N`-aligned, so inside one word): a whole word is
+    /// one atomic store, a half-word one compare-and-swap of its word (`recent` as for
+    /// [`Mapping::write`]).
     pub(crate) fn store<const N: usize>(
         &self,
         offset: usize,
@@ -189,22 +198,28 @@ impl Mapping {
         recent: bool,
     ) -> Result<(), OutOfBounds> {
         self.check(offset, N, N)?;
-        merge(self.word_at(offset / 8), offset % 8, &v, recent);
+        let word = self.word_at(offset / W);
+        if N == W {
+            let mut b = [0; W];
+            b.copy_from_slice(&v);
+            word.store(Bits::from_ne_bytes(b), Ordering::Relaxed);
+        } else {
+            merge(word, offset % W, &v, recent);
+        }
         Ok(())
     }
 
-    /// The 8-byte word `index` of a range already checked by [`Mapping::check`] (its bytes
-    /// lie inside the mapping, whose length the allocation or the page rounds up to whole
-    /// words).
+    /// The word `index` of a range already checked by [`Mapping::check`] (its bytes lie inside
+    /// the mapping, whose length the allocation or the page rounds up to whole words).
     #[inline(always)]
-    fn word_at(&self, index: usize) -> &AtomicU64 {
-        debug_assert!(index * 8 < self.len.next_multiple_of(8));
-        // SAFETY: the base is 8-byte aligned (an `AtomicU64` allocation or a page); the caller
-        // checked that a byte of word `index` lies inside the mapping, and the mapping's
-        // memory extends to the end of that word (heap: whole `AtomicU64`s; file: whole
-        // pages); it outlives `&self` and so the returned reference; every access to the
-        // region's bytes is an atomic access to one of these words.
-        unsafe { AtomicU64::from_ptr(self.ptr.wrapping_add(index * 8).cast::<u64>()) }
+    fn word_at(&self, index: usize) -> &Word {
+        debug_assert!(index * W < self.len.next_multiple_of(W));
+        // SAFETY: the base is word-aligned (a `Word` allocation or a page); the caller checked
+        // that a byte of word `index` lies inside the mapping, and the mapping's memory extends
+        // to the end of that word (heap: whole `Word`s; file: whole pages); it outlives `&self`
+        // and so the returned reference; every access to the region's bytes is an atomic access
+        // to one of these words.
+        unsafe { Word::from_ptr(self.ptr.wrapping_add(index * W).cast::<Bits>()) }
     }
 
     /// Prefetches the cache line of byte `offset` (nothing past the mapping, under Miri or on
@@ -467,7 +482,7 @@ impl SharedMemory for SimMemory {
 /// fetch it again for writing (two transfers between the host CPUs); a failed
 /// compare-and-swap takes the line for writing at once and returns the word, so the second
 /// attempt succeeds unless the peer wrote in between.
-fn merge(word: &AtomicU64, at: usize, part: &[u8], recent: bool) {
+fn merge(word: &Word, at: usize, part: &[u8], recent: bool) {
     let mut old = if recent {
         word.load(Ordering::Relaxed)
     } else {
@@ -478,7 +493,7 @@ fn merge(word: &AtomicU64, at: usize, part: &[u8], recent: bool) {
         b[at..at + part.len()].copy_from_slice(part);
         match word.compare_exchange_weak(
             old,
-            u64::from_ne_bytes(b),
+            Bits::from_ne_bytes(b),
             Ordering::Relaxed,
             Ordering::Relaxed,
         ) {
@@ -523,5 +538,32 @@ mod tests {
         }
         assert!(m.write(SHM_SIZE - 3, &[1; 4]).is_err());
         assert!(m.read(SHM_SIZE - 3, &mut [0; 4]).is_err());
+    }
+
+    /// `u16` and `u32` stores at every aligned offset of a few words change exactly their
+    /// bytes, little-endian, and read back; misaligned ones are refused.
+    #[test]
+    fn single_values_touch_only_their_bytes() {
+        let m = SimMemory::new();
+        let fill: Vec<u8> = (0..32u8).map(|i| 0xA0 ^ i).collect();
+        for at in (0..16).step_by(2) {
+            m.write(0x200, &fill).unwrap();
+            m.write_u16(0x200 + at, 0x1234).unwrap();
+            let mut want = fill.clone();
+            want[at..at + 2].copy_from_slice(&[0x34, 0x12]);
+            assert_eq!(&m.snapshot()[0x200..0x220], &want[..], "u16 at {at}");
+            assert_eq!(m.read_u16(0x200 + at).unwrap(), 0x1234);
+            if at % 4 == 0 {
+                m.write(0x200, &fill).unwrap();
+                m.write_u32(0x200 + at, 0x89AB_CDEF).unwrap();
+                let mut want = fill.clone();
+                want[at..at + 4].copy_from_slice(&[0xEF, 0xCD, 0xAB, 0x89]);
+                assert_eq!(&m.snapshot()[0x200..0x220], &want[..], "u32 at {at}");
+                assert_eq!(m.read_u32(0x200 + at).unwrap(), 0x89AB_CDEF);
+            }
+        }
+        assert!(m.write_u32(0x202, 1).is_err());
+        assert!(m.write_u16(0x201, 1).is_err());
+        assert!(m.read_u32(0x206).is_err());
     }
 }
