@@ -99,7 +99,7 @@ pub(crate) fn desc_flags(r: usize) -> u16 {
 /// Writes descriptor `id` of ring `r` as the host's fresh buffer (`next` as the layout chains
 /// it) and puts it in avail slot `at` (the caller publishes the index). Shared by re-posting and
 /// the layout; the link half of the last word (`next << 16`) is the result.
-#[inline(never)]
+#[inline]
 pub(crate) fn put_desc<M: SharedMemory>(
     m: Io<'_, M>,
     g: &Geometry,
