@@ -54,11 +54,11 @@ const PROBES: &[Probe] = &[
     Probe {
         bin: "stack_m4",
         what: "the whole stack on the M4: transport (remote) + codec + RPC + stream, 2 bound fns",
-        // Target missed by far (19 260 B: the RPC engine and stream about 9.5 KB plus 2 KB
+        // Target missed by far (19 220 B: the RPC engine and stream about 9.5 KB plus 2 KB
         // inlined into main, the codec 2.8 KB, the transport 2.5 KB, memcpy/memclr 1.4 KB). The
-        // limit only guards against regressions (lowered from 78 * 256 in session 4).
+        // limit only guards against regressions (78 * 256 until session 4, 76 * 256 in session 5).
         target: Some(8 * 1024),
-        limit: Some(76 * 256),
+        limit: Some(151 * 128),
     },
     Probe {
         bin: "stack_m7",
